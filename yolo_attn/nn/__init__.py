@@ -1,0 +1,1 @@
+"""Attention modules, one file per module (timm style)."""
