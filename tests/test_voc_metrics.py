@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 
 import numpy as np
@@ -233,3 +234,60 @@ def test_save_metrics_writes_nan_as_null(tmp_path):
     back = json.loads(text)
     assert back["per_class"]["voc12_ap50"]["c"] is None
     assert back["voc12_map50"] == pytest.approx((AP_A12 + AP_B) / 2)
+
+
+# ------------------------------------------------------------------------------------------- end to end
+def test_evaluate_model_end_to_end(tmp_path):
+    """A YAML-built YOLOv8n trained 1 epoch at imgsz 64 on CPU, scored on the test split with every protocol."""
+    import json
+
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+    from ultralytics import YOLO
+
+    from yolo_attn.data import make_sample_dataset, prepare_voc
+    from yolo_attn.metrics import METRIC_KEYS, evaluate_model, format_metrics, no_font_download
+
+    devkit = make_sample_dataset(tmp_path / "sample", images=12, seed=0, imgsz=64)
+    data = prepare_voc(devkit, tmp_path / "data", log=None)
+    model = YOLO("yolov8n.yaml")  # built from YAML: nothing to download
+    with no_font_download():
+        model.train(
+            data=str(data.yaml),
+            epochs=1,
+            imgsz=64,
+            batch=4,
+            device="cpu",
+            workers=0,
+            plots=False,
+            amp=False,
+            val=False,
+            project=str(tmp_path / "runs"),
+            name="t",
+            exist_ok=True,
+            seed=0,
+        )
+    weights = model.trainer.last
+    res = evaluate_model(weights, data.yaml, split="test", imgsz=64, batch=4, device="cpu")
+
+    names = [c["name"] for c in json.loads((data.out / "annotations" / "test.json").read_text())["categories"]]
+    assert res["images"] == data.images["test"] and res["split"] == "test"
+    for k in METRIC_KEYS:
+        assert 0.0 <= res[k] <= 1.0, (k, res[k])
+    for k in (
+        "voc07_ap50",
+        "voc12_ap50",
+        "coco_ap50",
+        "coco_ap50_95",
+        "ultralytics_ap50",
+        "ultralytics_ap50_95",
+        "npos",
+        "difficult",
+    ):
+        assert list(res["per_class"][k]) == names
+        if k not in ("npos", "difficult"):
+            assert all(math.isnan(v) or 0 <= v <= 1 for v in res["per_class"][k].values())
+    text = format_metrics(res)
+    assert "VOC2007 11-point" in text and "Ultralytics mAP50-95" in text
+    back = json.loads(save_metrics(res, tmp_path / "metrics.json").read_text())
+    assert set(METRIC_KEYS) <= set(back)
