@@ -340,3 +340,24 @@ def test_sets_argument_and_split_rule(devkit, tmp_path):
         assert got == [f"2007_{i}" for i in set_ids(devkit, name)]
     with pytest.raises(ValueError, match="YEAR:SET"):
         prepare_voc(devkit, tmp_path / "c", sets="2007trainval", log=None)
+
+
+@pytest.mark.parametrize(("name", "classes"), [("VOC.yaml", VOC_CLASSES), ("VOC-sample.yaml", SAMPLE_CLASSES)])
+def test_shipped_dataset_yamls_point_at_prepared_data_and_never_download(name, classes, prepared, tmp_path):
+    import yaml
+    from ultralytics.data.utils import check_det_dataset
+
+    from yolo_attn.metrics import no_font_download
+
+    src = Path(__file__).resolve().parents[1] / "cfg" / "datasets" / name
+    text = src.read_text()
+    cfg = yaml.safe_load(text)
+    assert "download" not in cfg and "yolo-attn voc prepare --devkit" in text
+    assert [cfg["names"][i] for i in range(len(cfg["names"]))] == list(classes)
+    assert (cfg["train"], cfg["val"], cfg["test"]) == ("images/train", "images/val", "images/test")
+    if classes == SAMPLE_CLASSES:  # pointed at a prepared dataset, it loads as is
+        cfg["path"] = str(prepared.out)
+        (tmp_path / name).write_text(yaml.safe_dump(cfg))
+        with no_font_download():
+            data = check_det_dataset(str(tmp_path / name))
+        assert data["nc"] == len(classes) and Path(data["test"]) == prepared.out / "images" / "test"
