@@ -361,3 +361,19 @@ def test_shipped_dataset_yamls_point_at_prepared_data_and_never_download(name, c
         with no_font_download():
             data = check_det_dataset(str(tmp_path / name))
         assert data["nc"] == len(classes) and Path(data["test"]) == prepared.out / "images" / "test"
+
+
+def test_unreadable_annotation_file_is_named(devkit, tmp_path, monkeypatch):
+    # Root ignores file permissions, so simulate what chmod 000 does to a normal user.
+    bad = devkit / "VOC2007" / "Annotations" / f"{first_trainval(devkit)}.xml"
+    real_parse = voc_mod.ET.parse
+
+    def parse(source, *a, **k):
+        if Path(source) == bad:
+            raise PermissionError(13, "Permission denied", str(source))
+        return real_parse(source, *a, **k)
+
+    monkeypatch.setattr(voc_mod.ET, "parse", parse)
+    with pytest.raises(BadVOCInput, match="unreadable annotation file") as err:
+        prepare_voc(devkit, tmp_path / "out", log=None)
+    assert err.value.path == bad
