@@ -1,0 +1,219 @@
+"""Fresh-process tests: the stock `yolo` command sees the plugin through the autoload hook; DDP children build our
+models; checkpoints load under ULTRALYTICS_SAFE_LOAD=1; ONNX export matches PyTorch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from test_integration import attention_yaml
+from tiny_data import write_tiny_yolo_dataset
+
+BIN = Path(sys.executable).parent
+SITE = Path(sysconfig.get_paths()["purelib"])
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    r = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, (
+        f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    )
+    return r
+
+
+def py(code: str, cwd: Path, env: dict | None = None) -> str:
+    return run([sys.executable, "-c", textwrap.dedent(code)], cwd, env).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> dict:
+    """Train once through the stock `yolo` command in a fresh process; later tests use its best.pt."""
+    root = tmp_path_factory.mktemp("cli")
+    data = write_tiny_yolo_dataset(root / "data")
+    d = attention_yaml()
+    d["nc"] = 2
+    (root / "yolov8-attn.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    model = root / "yolov8n-attn.yaml"  # the scale letter comes from the name; the file found is yolov8-attn.yaml
+    run(
+        [
+            BIN / "yolo",
+            "train",
+            f"model={model}",
+            f"data={data}",
+            "epochs=1",
+            "imgsz=64",
+            "batch=4",
+            "workers=0",
+            "device=cpu",
+            "plots=False",
+            "amp=False",
+            f"project={root / 'runs'}",
+            "name=train",
+            "exist_ok=True",
+        ],
+        cwd=root,
+    )
+    best = root / "runs" / "train" / "weights" / "best.pt"
+    assert best.is_file()
+    return {"root": root, "data": data, "best": best, "yaml": model}
+
+
+def test_hook_installed_and_stdlib_only(tmp_path):
+    assert (SITE / "yolo_attn_autoload.pth").is_file() and (SITE / "_yolo_attn_autoload.py").is_file()
+    assert (SITE / "yolo_attn_autoload.start").read_text().strip() == "_yolo_attn_autoload:install"
+    out = py(
+        """
+        import sys
+        third = sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names)
+        print(third)
+        """,
+        tmp_path,
+    )
+    loaded = eval(out)
+    assert "_yolo_attn_autoload" in loaded
+    assert not {"torch", "ultralytics", "yolo_attn", "numpy"} & {m.split(".")[0] for m in loaded}
+
+
+@pytest.mark.parametrize("optout", ["", "0"])
+def test_autoload_and_opt_out(tmp_path, optout):
+    out = py(
+        """
+        import sys
+        import ultralytics.nn.tasks as t
+        print('MLCA' in vars(t), 'yolo_attn' in sys.modules, getattr(t.parse_model, '__yolo_attn__', False))
+        """,
+        tmp_path,
+        {"YOLO_ATTN_AUTOLOAD": optout} if optout else None,
+    )
+    assert out.splitlines()[-1] == ("False False False" if optout == "0" else "True True True")
+
+
+def test_hook_never_raises(tmp_path):
+    """A broken yolo_attn must not break importing Ultralytics: the hook warns instead."""
+    fake = tmp_path / "fake"
+    (fake / "yolo_attn").mkdir(parents=True)
+    (fake / "yolo_attn" / "__init__.py").write_text("raise RuntimeError('boom')\n")
+    r = run(
+        [sys.executable, "-c", "import ultralytics.nn.tasks as t; print('Conv' in vars(t))"],
+        tmp_path,
+        {"PYTHONPATH": str(fake)},
+    )
+    assert r.stdout.strip().splitlines()[-1] == "True"
+    assert "yolo_attn autoload: registration failed" in r.stderr and "boom" in r.stderr
+
+
+def test_stock_train_then_val_predict_in_fresh_processes(work):
+    root, best, data = work["root"], work["best"], work["data"]
+    r = run(
+        [
+            BIN / "yolo",
+            "val",
+            f"model={best}",
+            f"data={data}",
+            "imgsz=64",
+            "batch=4",
+            "workers=0",
+            "device=cpu",
+            "plots=False",
+            f"project={root / 'runs'}",
+            "name=val",
+        ],
+        cwd=root,
+    )
+    assert "all" in r.stdout + r.stderr  # the per-class table's 'all' row
+    img = next((data.parent / "images" / "val").glob("*.jpg"))
+    run([BIN / "yolo", "predict", f"model={best}", f"source={img}", "imgsz=64", "device=cpu", "save=False"], cwd=root)
+    # Our console script takes the same arguments, and registers even with the hook off.
+    run(
+        [BIN / "yolo-attn", "predict", f"model={best}", f"source={img}", "imgsz=64", "device=cpu", "save=False"],
+        cwd=root,
+        env={"YOLO_ATTN_AUTOLOAD": "0"},
+    )
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_export_onnx_matches_pytorch(work, dynamic):
+    import onnxruntime as ort
+    from ultralytics import YOLO
+
+    root, best = work["root"], work["best"]
+    out = root / f"dyn{int(dynamic)}"
+    out.mkdir(exist_ok=True)
+    target = out / "best.pt"
+    target.write_bytes(best.read_bytes())
+    run(
+        [BIN / "yolo", "export", f"model={target}", "format=onnx", "imgsz=64", "device=cpu", f"dynamic={dynamic}"],
+        cwd=root,
+    )
+    onnx_file = target.with_suffix(".onnx")
+    model = YOLO(str(best)).model.float().eval()
+    sess = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    for shape in [(1, 3, 64, 64)] + ([(2, 3, 96, 64)] if dynamic else []):
+        x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            y = model(x)
+        y = (y[0] if isinstance(y, (list, tuple)) else y).numpy()
+        (o,) = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+        np.testing.assert_allclose(o, y, rtol=1e-4, atol=1e-4 * float(np.abs(y).max()))
+
+
+def test_checkpoint_loads_with_safe_load(work):
+    out = py(
+        f"""
+        from ultralytics import YOLO
+        m = YOLO({str(work["best"])!r})
+        print(sorted({{type(x).__module__ for x in m.model.modules() if type(x).__module__.startswith('yolo_attn')}}))
+        """,
+        work["root"],
+        {"ULTRALYTICS_SAFE_LOAD": "1"},
+    )
+    assert "yolo_attn.nn.mlca" in out and "yolo_attn.nn.epsa" in out
+
+
+@pytest.mark.parametrize("autoload", ["1", "0"])
+def test_ddp_child_builds_our_model(work, tmp_path, autoload):
+    """Generate the DDP launch script and state as Ultralytics does, then run its model-building path in a fresh
+    interpreter that never imports yolo_attn explicitly (with the autoload hook on, and off: the pickled default
+    callback must bring the plugin in by itself)."""
+    from ultralytics.models.yolo.detect import DetectionTrainer
+    from ultralytics.utils.dist import generate_ddp_file
+
+    trainer = DetectionTrainer(
+        overrides={
+            "model": str(work["yaml"]),
+            "data": str(work["data"]),
+            "epochs": 1,
+            "imgsz": 64,
+            "device": "cpu",
+            "workers": 0,
+            "project": str(tmp_path),
+            "name": "ddp",
+        }
+    )
+    script = Path(generate_ddp_file(trainer))
+    try:
+        text = script.read_text()
+        assert "trainer.train()" in text and "yolo_attn" not in text
+        child = tmp_path / "child.py"
+        child.write_text(
+            text.replace(
+                "trainer.train()",
+                "trainer.setup_model()\n    print('TYPES', sorted({type(m).__name__ for m in trainer.model.modules()}))",
+            )
+        )
+        r = run([sys.executable, str(child)], tmp_path, {"YOLO_ATTN_AUTOLOAD": autoload})
+        types = r.stdout.split("TYPES", 1)[1]
+        for name in ("MLCA", "ELA", "ECA", "CBAM", "EPSA", "CoordAtt", "SE"):
+            assert f"'{name}'" in types, r.stdout[-2000:]
+    finally:
+        script.unlink(missing_ok=True)
+        script.with_suffix(".pt").unlink(missing_ok=True)

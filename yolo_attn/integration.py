@@ -1,0 +1,417 @@
+"""Ultralytics integration: make yolo_attn's modules resolvable from model YAMLs, with the right channels.
+
+This is the only file that touches Ultralytics internals (facts: DESIGN.md §4). Ultralytics' ``parse_model``
+resolves a YAML module name with ``globals()[name]`` in ``ultralytics.nn.tasks`` and hard-codes channel handling
+in local frozensets, so a third-party module normally gets its YAML arguments verbatim and no input channels.
+Without copying or editing ``parse_model`` we:
+
+1. register one *YAML entry* class per name in ``ultralytics.nn.tasks`` (bare names such as ``MLCA`` unless the
+   name already resolves there, e.g. YOLOv10's ``PSA``, and always the qualified ``yolo_attn.MLCA``);
+2. give channel-keeping (gating) modules their input channels: the entry reads ``ch``, ``f`` and ``i`` from the
+   running ``parse_model`` frame, so YAML rows carry only hyperparameters (``[-1, 1, MLCA, []]``);
+3. give channel-changing modules (EPSA as a conv replacement, the MobileNetV3 stem and blocks) the Conv-family
+   treatment: their entry class compares equal to ``Conv``, so ``m in base_modules`` holds and the parser injects
+   ``c1``, width-scales ``c2`` (``make_divisible(min(c2, max_channels) * width, 8)``) and records the real output
+   channels for the layers after them;
+4. wrap ``parse_model`` (every model class looks it up as a module global at call time) to report unknown module
+   names with the layer index and the closest registered names instead of a bare ``KeyError``.
+
+``register()`` checks each assumption and raises ``UltralyticsCompatibilityError`` naming the supported versions
+when a release breaks one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+LOGGER = logging.getLogger("yolo_attn")
+
+SUPPORTED_ULTRALYTICS = "ultralytics>=8.4.0,<8.5 (tested with 8.4.190)"
+QUALIFIED_PREFIX = "yolo_attn."
+_PARSER_LOCALS = ("ch", "f", "i", "n", "width", "max_channels")  # parse_model locals the entries read
+
+
+class UltralyticsCompatibilityError(RuntimeError):
+    """Raised at registration when the installed Ultralytics breaks an assumption the integration relies on."""
+
+
+class UnknownModuleError(KeyError):
+    """A model YAML names a module the parser cannot resolve (a ``KeyError`` for compatibility, readable message)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""
+
+
+class YamlModuleError(ValueError):
+    """A YAML row with a yolo_attn module is invalid; the message names the layer index and the module."""
+
+
+@dataclass(frozen=True)
+class YamlModule:
+    """How one yolo_attn class appears in model YAMLs.
+
+    Attributes:
+        name (str): YAML name (also registered as ``yolo_attn.<name>``).
+        target (str): ``module:Class`` path of the real class, imported at registration.
+        conv_family (bool): True for channel-changing modules (``[c2, *hyperparameters]`` rows, Conv-family
+            channel handling); False for gating modules that keep their input channels.
+        scaled_args (tuple[int, ...]): extra constructor positions (after ``c1, c2``) width-scaled like ``c2``.
+        aliases (tuple[str, ...]): further YAML names for the same class.
+    """
+
+    name: str
+    target: str
+    conv_family: bool = False
+    scaled_args: tuple[int, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+YAML_MODULES: tuple[YamlModule, ...] = (
+    YamlModule("MLCA", "yolo_attn.nn.mlca:MLCA"),
+    YamlModule("ELA", "yolo_attn.nn.ela:ELA"),
+    YamlModule("ECA", "yolo_attn.nn.eca:ECA"),
+    YamlModule("SE", "yolo_attn.nn.se:SE"),
+    YamlModule("CBAM", "yolo_attn.nn.cbam:CBAM"),
+    YamlModule("CoordAtt", "yolo_attn.nn.coord_att:CoordAtt", aliases=("CA",)),
+    YamlModule("MobileNetV3SE", "yolo_attn.nn.mobilenetv3_se:MobileNetV3SE"),
+    # EPSA rows with arguments ([c2, stride, ...]) replace a conv; `[-1, 1, EPSA, []]` keeps channels (see _rewrite).
+    YamlModule("EPSA", "yolo_attn.nn.epsa:EPSA", conv_family=True, aliases=("PSA",)),
+    YamlModule("MobileNetV3Stem", "yolo_attn.nn.mobilenetv3:MobileNetV3Stem", conv_family=True),
+    YamlModule("MobileNetV3Block", "yolo_attn.nn.mobilenetv3:MobileNetV3Block", conv_family=True, scaled_args=(2,)),
+)
+_EPSA_KEEP = "yolo_attn.EPSA(keep channels)"  # internal name for channel-keeping EPSA rows
+
+_lock = threading.RLock()
+_state: dict = {"registered": False, "names": {}, "skipped": [], "original_parse_model": None}
+
+
+def _import_target(target: str) -> type:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _parser_locals(name: str) -> dict:
+    """Return the locals of the running ``parse_model`` call that is constructing a yolo_attn module."""
+    code = _state["original_parse_model"].__code__ if _state["original_parse_model"] else None
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code is not code:
+        frame = frame.f_back
+    if frame is None:
+        raise TypeError(
+            f"{name} YAML entry: construct yolo_attn modules directly (e.g. yolo_attn.nn.{name.split('.')[-1]}(c1, ...)); "
+            "this entry only works inside ultralytics.nn.tasks.parse_model"
+        )
+    return frame.f_locals
+
+
+def _row_error(name: str, loc: dict, args, err: Exception) -> YamlModuleError:
+    return YamlModuleError(f"model YAML layer {loc.get('i')} ({name}, args {list(args)}): {err}")
+
+
+class _ConvFamilyMeta(type):
+    """Metaclass of channel-changing YAML entries: equal to (and hashing like) Ultralytics' ``Conv``.
+
+    ``parse_model`` decides channel handling with ``m in base_modules`` (a frozenset holding ``Conv``), so an entry
+    that compares equal to ``Conv`` gets exactly the Conv-family treatment. Only the entry class has this
+    metaclass; the modules it builds are ordinary classes.
+    """
+
+    _conv: type = None
+
+    def __eq__(cls, other):
+        return other is cls or (other is _ConvFamilyMeta._conv and other is not None)
+
+    def __hash__(cls):
+        return hash(_ConvFamilyMeta._conv)
+
+
+def _gate_entry(spec: YamlModule, module_cls: type, display: str) -> type:
+    def __new__(entry, *args):
+        loc = _parser_locals(display)
+        try:
+            return module_cls(loc["ch"][loc["f"]], *args)
+        except (ValueError, TypeError) as e:
+            raise _row_error(display, loc, args, e) from e
+
+    return type(module_cls.__name__, (nn.Module,), _entry_namespace(module_cls, __new__, display))
+
+
+def _conv_entry(spec: YamlModule, module_cls: type, display: str) -> type:
+    from ultralytics.utils.ops import make_divisible
+
+    def __new__(entry, c1, c2, *rest):
+        loc = _parser_locals(display)
+        rest = list(rest)
+        try:
+            for pos in spec.scaled_args:  # scale further widths exactly like c2
+                j = pos - 2
+                if j < len(rest) and isinstance(rest[j], (int, float)):
+                    rest[j] = make_divisible(min(rest[j], loc["max_channels"]) * loc["width"], 8)
+            return module_cls(c1, c2, *rest)
+        except (ValueError, TypeError) as e:
+            raise _row_error(display, loc, [c2, *rest], e) from e
+
+    return _ConvFamilyMeta(module_cls.__name__, (nn.Module,), _entry_namespace(module_cls, __new__, display))
+
+
+def _entry_namespace(module_cls: type, new, display: str) -> dict:
+    # parse_model prints and stores str(m)[8:-2] as the layer type: show the real class path.
+    return {
+        "__new__": new,
+        "__module__": module_cls.__module__,
+        "__qualname__": module_cls.__qualname__,
+        "__doc__": f"YAML entry for {module_cls.__module__}.{module_cls.__qualname__} (registered as {display}).",
+        "yolo_attn_target": module_cls,
+    }
+
+
+def _check_compatibility(tasks) -> None:
+    """Fail loudly, naming the supported versions, if Ultralytics lacks what the mechanism relies on."""
+    import ultralytics
+
+    problems = []
+    parse_model = getattr(tasks, "parse_model", None)
+    original = getattr(parse_model, "__wrapped__", parse_model)
+    if not callable(original) or not hasattr(original, "__code__"):
+        problems.append("ultralytics.nn.tasks.parse_model is missing")
+    else:
+        code = original.__code__
+        missing = [v for v in _PARSER_LOCALS if v not in code.co_varnames + code.co_cellvars]
+        if missing:
+            problems.append(f"parse_model has no local variable(s) {missing}")
+    if not isinstance(getattr(tasks, "Conv", None), type):
+        problems.append("ultralytics.nn.tasks.Conv is missing")
+    if problems:
+        raise UltralyticsCompatibilityError(
+            f"yolo_attn cannot register into ultralytics {ultralytics.__version__}: {'; '.join(problems)}. "
+            f"Supported: {SUPPORTED_ULTRALYTICS}."
+        )
+
+
+def _self_test(tasks) -> None:
+    """Build a tiny YAML through the real parser and check the channels it records (cheap: a few ms)."""
+    import ultralytics
+
+    d = {
+        "nc": 2,
+        "scales": {"s": [1.0, 0.5, 256]},
+        "scale": "s",
+        "backbone": [
+            [-1, 1, "Conv", [32, 3, 2]],  # 16 channels at width 0.5
+            [-1, 1, "yolo_attn.EPSA", [256, 2]],  # Conv-family: 16 -> 128 (256 * 0.5), stride 2
+            [-1, 1, "yolo_attn.ECA", []],  # gating: must receive and keep 128
+            [-1, 1, "Conv", [32, 1, 1]],  # must receive 128 input channels
+        ],
+        "head": [],
+    }
+    try:
+        model, _ = tasks.parse_model(d, ch=3, verbose=False)
+        y = model.eval()(torch.zeros(1, 3, 32, 32))  # wrong c1 or a wrongly recorded c2 cannot run
+        ok = y.shape == (1, 16, 8, 8) and model[1].type.endswith("EPSA") and model[2].type.endswith("ECA")
+    except Exception as e:  # any failure here means the parser changed under us
+        raise UltralyticsCompatibilityError(
+            f"yolo_attn's channel injection failed its self-test on ultralytics {ultralytics.__version__} "
+            f"({type(e).__name__}: {e}). Supported: {SUPPORTED_ULTRALYTICS}."
+        ) from e
+    if not ok:
+        raise UltralyticsCompatibilityError(
+            f"yolo_attn's channel injection gave wrong channels on ultralytics {ultralytics.__version__}. "
+            f"Supported: {SUPPORTED_ULTRALYTICS}."
+        )
+
+
+def _resolvable(tasks, name: str) -> bool:
+    if name.startswith("nn."):
+        return hasattr(torch.nn, name[3:])
+    if name.startswith("torchvision.ops."):
+        import torchvision
+
+        return hasattr(torchvision.ops, name[16:])
+    return name in vars(tasks)
+
+
+def _suggestions(tasks, name: str) -> list[str]:
+    known = sorted(
+        {k for k, v in vars(tasks).items() if isinstance(v, type) and issubclass(v, nn.Module)} | set(registered_names())
+    )
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
+    return [by_lower[c] for c in close]
+
+
+def _rewrite(d: dict, tasks) -> dict:
+    """Check every row's module name; return ``d`` with channel-keeping EPSA rows (no args) pointed at their entry."""
+    out, i = dict(d), 0
+    for part in ("backbone", "head"):
+        rows = []
+        for row in d.get(part) or []:
+            if isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[2], str):
+                row = _check_row(tasks, i, *row)
+            rows.append(row)
+            i += 1
+        if part in d:
+            out[part] = rows
+    return out
+
+
+def _check_row(tasks, i: int, f, n, name: str, args):
+    if not _resolvable(tasks, name):
+        hint = _suggestions(tasks, name)
+        raise UnknownModuleError(
+            f"model YAML layer {i}: unknown module '{name}'."
+            + (f" Did you mean {', '.join(repr(h) for h in hint)}?" if hint else "")
+            + f" yolo_attn registers: {', '.join(registered_names(qualified=False))} (also as yolo_attn.<Name>)."
+        )
+    spec = _state["names"].get(name)
+    if spec is None or name == _EPSA_KEEP:
+        return [f, n, name, args]
+    keeps_channels = not spec.conv_family or (spec.name == "EPSA" and not args)
+    if keeps_channels and not isinstance(f, int):
+        raise YamlModuleError(
+            f"model YAML layer {i} ({name}): a gating module takes exactly one input, got from={f}; "
+            "use a single index such as -1"
+        )
+    if spec.conv_family and isinstance(n, int) and n > 1:
+        raise YamlModuleError(
+            f"model YAML layer {i} ({name}): n={n} repeats of a channel-changing module would all get the same "
+            "input channels; write one row per block (n=1)"
+        )
+    if spec.name == "EPSA" and not args:
+        return [f, n, _EPSA_KEEP, args]
+    return [f, n, name, args]
+
+
+def _make_wrapper(original):
+    import functools
+
+    import ultralytics.nn.tasks as tasks
+
+    @functools.wraps(original)
+    def parse_model(d, ch, verbose=True):
+        return original(_rewrite(d, tasks), ch, verbose)
+
+    parse_model.__yolo_attn__ = True
+    return parse_model
+
+
+def _checkpoint_classes(classes: list[type]) -> list[type]:
+    """Every nn.Module class defined in the modules of ``classes`` (internal sub-blocks are pickled too)."""
+    found = []
+    for module_name in sorted({c.__module__ for c in classes}):
+        for obj in vars(sys.modules[module_name]).values():
+            if isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__module__ == module_name:
+                found.append(obj)
+    return found
+
+
+def _ddp_marker_callback(trainer) -> None:
+    """Default trainer callback: pickling the trainer's callbacks for DDP references this module, so each DDP rank
+    imports yolo_attn (and registers) while unpickling its launch state, before it rebuilds the model from YAML."""
+
+
+def registered_names(qualified: bool = True) -> list[str]:
+    """Return the YAML names yolo_attn registered (bare names first; ``qualified=False`` drops ``yolo_attn.*``)."""
+    names = [k for k in _state["names"] if k != _EPSA_KEEP]
+    return [k for k in names if qualified or not k.startswith(QUALIFIED_PREFIX)]
+
+
+def is_registered() -> bool:
+    """Return True once :func:`register` has completed in this process."""
+    return _state["registered"]
+
+
+def register() -> list[str]:
+    """Register yolo_attn's modules into Ultralytics' model-YAML parser (idempotent, thread-safe).
+
+    Returns:
+        (list[str]): The YAML names now resolvable (bare and ``yolo_attn.``-qualified).
+
+    Raises:
+        UltralyticsCompatibilityError: If the installed Ultralytics breaks an assumption; names the supported versions.
+
+    Examples:
+        >>> import yolo_attn  # registers on import
+        >>> from ultralytics import YOLO
+        >>> model = YOLO("cfg/models/yolov8s-mlca.yaml")
+    """
+    with _lock:
+        if _state["registered"]:
+            return registered_names()
+        import ultralytics.nn.tasks as tasks  # may run the autoload hook, which calls register() re-entrantly
+        from ultralytics.utils.callbacks import base as callbacks_base
+
+        if _state["registered"]:
+            return registered_names()
+        _check_compatibility(tasks)
+        current = tasks.parse_model
+        original = current.__wrapped__ if getattr(current, "__yolo_attn__", False) else current
+        _state["original_parse_model"] = original
+        _ConvFamilyMeta._conv = tasks.Conv
+
+        classes, names = [], {}
+        for spec in YAML_MODULES:
+            cls = _import_target(spec.target)
+            classes.append(cls)
+            factory = _conv_entry if spec.conv_family else _gate_entry
+            for name in (spec.name, *spec.aliases):
+                qualified = QUALIFIED_PREFIX + name
+                setattr(tasks, qualified, factory(spec, cls, qualified))
+                names[qualified] = spec
+                existing = vars(tasks).get(name)
+                if existing is not None and not getattr(existing, "yolo_attn_target", None):
+                    _state["skipped"].append(name)
+                    LOGGER.info(
+                        "yolo_attn: '%s' already resolves in ultralytics.nn.tasks to %s; not overriding it. "
+                        "Use '%s' for yolo_attn's %s.",
+                        name,
+                        getattr(existing, "__qualname__", existing),
+                        qualified,
+                        spec.name,
+                    )
+                    continue
+                setattr(tasks, name, factory(spec, cls, name))
+                names[name] = spec
+        keep = next(s for s in YAML_MODULES if s.name == "EPSA")
+        setattr(tasks, _EPSA_KEEP, _gate_entry(keep, _import_target(keep.target), "EPSA"))
+        names[_EPSA_KEEP] = keep
+        _state["names"] = names
+
+        if not getattr(tasks.parse_model, "__yolo_attn__", False):
+            tasks.parse_model = _make_wrapper(original)
+        torch.serialization.add_safe_globals(_checkpoint_classes(classes))  # loads under ULTRALYTICS_SAFE_LOAD=1
+        hooks = callbacks_base.default_callbacks.setdefault("on_pretrain_routine_start", [])
+        if _ddp_marker_callback not in hooks:
+            hooks.append(_ddp_marker_callback)
+        _state["registered"] = True
+        try:
+            _self_test(tasks)
+        except UltralyticsCompatibilityError:
+            unregister()
+            raise
+        return registered_names()
+
+
+def unregister() -> None:
+    """Undo :func:`register` (restores ``parse_model`` and removes the names); mainly for tests."""
+    with _lock:
+        import ultralytics.nn.tasks as tasks
+        from ultralytics.utils.callbacks import base as callbacks_base
+
+        for name in list(_state["names"]):
+            if getattr(vars(tasks).get(name), "yolo_attn_target", None):
+                delattr(tasks, name)
+        if getattr(tasks.parse_model, "__yolo_attn__", False):
+            tasks.parse_model = tasks.parse_model.__wrapped__
+        hooks = callbacks_base.default_callbacks.get("on_pretrain_routine_start", [])
+        if _ddp_marker_callback in hooks:
+            hooks.remove(_ddp_marker_callback)
+        _state.update(registered=False, names={}, skipped=[])
