@@ -306,10 +306,11 @@ def evaluate_coco(
 
 
 def score_detections(
-    detections: Sequence[Mapping[str, Any]], ground_truth: str | Path | Mapping[str, Any]
+    detections: Iterable[Mapping[str, Any]], ground_truth: str | Path | Mapping[str, Any]
 ) -> dict[str, Any]:
     """VOC07, VOC12 and COCO numbers for one set of detections; headline keys plus a `per_class` dict."""
     gt = load_ground_truth(ground_truth)
+    detections = list(detections)
     voc = evaluate_voc(detections, gt)
     coco = evaluate_coco(detections, gt)
     difficult = {c["name"]: 0 for c in gt["categories"]}

@@ -64,6 +64,9 @@ _FORMAT_VERSION = 1
 # Base hue (OpenCV HSV, 0-179) of each class; distractors use these hues too.
 _HUES = {"disc": 0, "square": 110, "triangle": 60, "star": 27, "ring": 150, "cross": 90}
 _JPEG_QUALITY = 90
+# Object extent: log-uniform from _MIN_SIZE px (at a 160 px short side, scaled) to _MAX_SIZE x the short side.
+_MIN_SIZE, _MAX_SIZE = 8.0, 0.5
+_MAX_OBJECTS = 6
 
 
 @dataclass(frozen=True)
@@ -206,9 +209,9 @@ def render_sample_image(
     pad = m
     drawn: list[tuple[str, np.ndarray, int, bool]] = []  # name, mask in image, full area, truncated
     centres: list[tuple[float, float, float]] = []
-    for _ in range(int(rng.integers(1, 7))):
+    for _ in range(int(rng.integers(1, _MAX_OBJECTS + 1))):
         name = classes[int(rng.integers(len(classes)))]
-        size = math.exp(rng.uniform(math.log(8 * scale), math.log(0.5 * m)))
+        size = math.exp(rng.uniform(math.log(_MIN_SIZE * scale), math.log(_MAX_SIZE * m)))
         u = rng.random()
         if u < 0.2:  # straddle the border: truncated
             side = int(rng.integers(4))
