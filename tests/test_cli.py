@@ -217,3 +217,27 @@ def test_ddp_child_builds_our_model(work, tmp_path, autoload):
     finally:
         script.unlink(missing_ok=True)
         script.with_suffix(".pt").unlink(missing_ok=True)
+
+
+def test_yolo_attn_val_names_every_protocol(work):
+    out = work["root"] / "metrics.json"
+    r = run([BIN / "yolo-attn", "val", f"model={work['best']}", f"data={work['data']}", "split=val", "imgsz=64",
+             "batch=4", "device=cpu", f"save_json={out}"], cwd=work["root"])
+    import json
+
+    result = json.loads(out.read_text())
+    for key in ("voc07_map50", "voc12_map50", "coco_ap50", "coco_ap50_95", "ultralytics_map50", "ultralytics_map50_95"):
+        assert 0.0 <= result[key] <= 1.0, key
+    assert "voc07" in r.stdout.lower() and "ultralytics" in r.stdout.lower()
+
+
+def test_data_sample_and_voc_prepare_commands(tmp_path):
+    run([BIN / "yolo-attn", "data", "sample", "--out", "dk", "--images", "12", "--imgsz", "64"], cwd=tmp_path)
+    r = run([BIN / "yolo-attn", "voc", "prepare", "--devkit", "dk/VOCdevkit", "--out", "ds"], cwd=tmp_path)
+    assert "dataset YAML" in r.stdout and (tmp_path / "ds" / "data.yaml").is_file()
+    bad = subprocess.run([BIN / "yolo-attn", "voc", "prepare", "--devkit", "missing", "--out", "x"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "missing" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([BIN / "yolo-attn", "val", "model=a.pt", "bogus=1"], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert bad.returncode != 0 and "bogus=1" in bad.stderr and "data=..." in bad.stderr

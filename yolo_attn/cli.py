@@ -11,13 +11,60 @@ import argparse
 import sys
 
 # Subcommands implemented here; anything else is handed to Ultralytics' `yolo` entry point unchanged.
-OWN_COMMANDS = ("bench",)
+OWN_COMMANDS = ("bench", "data", "voc", "val")
+
+# `yolo-attn val key=value ...`: the keys it takes (same spelling as `yolo val`) and their types.
+VAL_KEYS = {"model": str, "data": str, "split": str, "imgsz": int, "batch": int, "conf": float, "iou": float,
+            "max_det": int, "device": str, "save_json": str}
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from yolo_attn import bench
 
     return bench.main(args.rest)
+
+
+def _cmd_data_sample(args: argparse.Namespace) -> int:
+    from yolo_attn.data.sample import make_sample_dataset
+
+    devkit = make_sample_dataset(args.out, images=args.images, seed=args.seed, imgsz=args.imgsz)
+    print(f"wrote {devkit}\nnext: yolo-attn voc prepare --devkit {devkit} --out <dataset folder>")
+    return 0
+
+
+def _cmd_voc_prepare(args: argparse.Namespace) -> int:
+    from yolo_attn.data.voc import prepare_voc
+
+    prepare_voc(args.devkit, args.out, sets=args.sets, skip_bad=args.skip_bad)  # prints its summary
+    return 0
+
+
+def parse_key_values(items: list[str], keys: dict[str, type], command: str) -> dict:
+    """Parse ``key=value`` arguments against ``keys``; unknown keys or bad values name the valid choices."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in keys:
+            raise SystemExit(f"yolo-attn {command}: unknown argument {item!r}; valid: {', '.join(f'{k}=...' for k in keys)}")
+        try:
+            out[key] = keys[key](value)
+        except ValueError:
+            raise SystemExit(f"yolo-attn {command}: {key}={value!r} is not a valid {keys[key].__name__}") from None
+    return out
+
+
+def _cmd_val(args: argparse.Namespace) -> int:
+    from yolo_attn.metrics import evaluate_model, format_metrics, save_metrics
+
+    kv = parse_key_values(args.pairs, VAL_KEYS, "val")
+    if "model" not in kv or "data" not in kv:
+        raise SystemExit("yolo-attn val: model=... and data=... are required")
+    save_json = kv.pop("save_json", None)
+    result = evaluate_model(kv.pop("model"), kv.pop("data"), **kv)
+    print(format_metrics(result))
+    if save_json:
+        print(f"saved {save_metrics(result, save_json)}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +78,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmark the attention modules against their literal forms", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_bench)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("sample", help="write the generated VOC-format sample dataset (VOCdevkit layout)")
+    p.add_argument("--out", required=True, help="folder; the devkit is written to OUT/VOCdevkit")
+    p.add_argument("--images", type=int, default=300, help="number of images (default 300)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
+    p.add_argument("--imgsz", type=int, default=160, help="long image side in pixels (default 160)")
+    p.set_defaults(func=_cmd_data_sample)
+
+    voc = sub.add_parser("voc", help="Pascal VOC").add_subparsers(dest="voc_command", required=True)
+    p = voc.add_parser("prepare", help="VOCdevkit -> Ultralytics layout + devkit-metric ground truth + data YAML")
+    p.add_argument("--devkit", required=True, help="the VOCdevkit folder (read only: images are linked, not moved)")
+    p.add_argument("--out", required=True, help="output dataset folder")
+    p.add_argument("--sets", default=None,
+                   help="YEAR:SET list, e.g. 2007:trainval,2012:trainval,2007:test (default: that, or the "
+                        "generated devkit's own sets)")
+    p.add_argument("--skip-bad", action="store_true", help="skip and report bad images/XML instead of failing")
+    p.set_defaults(func=_cmd_voc_prepare)
+
+    p = sub.add_parser("val", help="Ultralytics val plus VOC07/VOC12/COCO scores of one model, named by protocol")
+    p.add_argument("pairs", nargs="*", metavar="key=value",
+                   help=f"same spelling as `yolo val`: {', '.join(VAL_KEYS)}")
+    p.set_defaults(func=_cmd_val)
     return parser
 
 
@@ -54,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in OWN_COMMANDS:
         return _ultralytics(argv)
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, OSError) as e:  # bad input: a one-line message naming the thing, not a traceback
+        print(f"yolo-attn {argv[0]}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
