@@ -1,1 +1,31 @@
-"""Attention modules, one file per module (timm style)."""
+"""Attention modules, one file per module (timm style).
+
+``from yolo_attn.nn import MLCA, ELA, ECA, CBAM, EPSA, SE, CoordAtt, MobileNetV3SE`` is the stable public path.
+Checkpoints pickle these classes by module path (``yolo_attn.nn.mlca.MLCA`` ...), so the class files must not move.
+Every constructor takes the input channel count first: ``Module(c1, *hyperparameters)``.
+"""
+
+from __future__ import annotations
+
+from .cbam import CBAM
+from .coord_att import CoordAtt
+from .eca import ECA
+from .ela import ELA
+from .epsa import EPSA
+from .mlca import MLCA
+from .mobilenetv3_se import MobileNetV3SE
+from .se import SE
+
+# Name -> class; hosts (the MobileNetV3 blocks, the YAML integration) look attention modules up here.
+ATTENTION_MODULES: dict[str, type] = {
+    "SE": SE,
+    "ECA": ECA,
+    "CBAM": CBAM,
+    "CoordAtt": CoordAtt,
+    "ELA": ELA,
+    "MLCA": MLCA,
+    "EPSA": EPSA,
+    "MobileNetV3SE": MobileNetV3SE,
+}
+
+__all__ = ["ATTENTION_MODULES", "CBAM", "ECA", "ELA", "EPSA", "MLCA", "SE", "CoordAtt", "MobileNetV3SE"]

@@ -1,0 +1,63 @@
+"""Coordinate Attention (CoordAtt).
+
+Paper: "Coordinate Attention for Efficient Mobile Network Design", Hou, Zhou, Feng (CVPR 2021).
+Design: the official ``CoordAtt`` (github.com/houqb/CoordAttention, ``coordatt.py``), same layer names so official
+weights load: strip means along W and H, concatenated along the spatial axis -> Conv1x1(C -> mip, bias) -> BN ->
+h-swish -> split -> Conv1x1(mip -> C, bias) + sigmoid per direction; ``out = x * a_h * a_w``;
+``mip = max(8, C // reduction)``. h-swish is ``x * relu6(x + 3) / 6`` (``nn.Hardswish``). Strips use ``mean``
+instead of adaptive pooling; the product ``a_h * a_w`` is formed once in the input's memory format.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ._common import check_int, is_channels_last, outer_hw
+
+__all__ = ["CoordAtt"]
+
+
+class CoordAtt(nn.Module):
+    """Coordinate attention: direction-aware gates from strip means along H and W.
+
+    Parameters: ``c1 * m + m + 2 * m + 2 * (m * c1 + c1)`` with ``m = max(8, c1 // reduction)`` (1,688 at c1=64).
+
+    Args:
+        c1 (int): Input (and output) channels.
+        reduction (int): Reduction ratio; the bottleneck width is ``max(8, c1 // reduction)``.
+
+    Examples:
+        >>> m = CoordAtt(64)
+        >>> m(torch.randn(2, 64, 13, 17)).shape
+        torch.Size([2, 64, 13, 17])
+    """
+
+    def __init__(self, c1: int, reduction: int = 32) -> None:
+        """Build the shared 1x1 bottleneck with BatchNorm and the two 1x1 gate convolutions."""
+        super().__init__()
+        name = f"CoordAtt(c1={c1!r}, reduction={reduction!r})"
+        c1 = check_int(name, "c1", c1)
+        reduction = check_int(name, "reduction", reduction)
+        mip = max(8, c1 // reduction)
+        self.conv1 = nn.Conv2d(c1, mip, 1, bias=True)
+        self.bn1 = nn.BatchNorm2d(mip)
+        self.act = nn.Hardswish()
+        self.conv_h = nn.Conv2d(mip, c1, 1, bias=True)
+        self.conv_w = nn.Conv2d(mip, c1, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate x along H and along W.
+
+        Args:
+            x (torch.Tensor): Input of shape (B, C, H, W).
+
+        Returns:
+            (torch.Tensor): Gated tensor, same shape.
+        """
+        h, w = x.shape[2], x.shape[3]
+        y = torch.cat((x.mean(3), x.mean(2)), 2).unsqueeze(-1)  # (B, C, H + W, 1)
+        y_h, y_w = self.act(self.bn1(self.conv1(y))).split((h, w), 2)
+        a_h = self.conv_h(y_h).sigmoid().squeeze(-1)  # (B, C, H)
+        a_w = self.conv_w(y_w).sigmoid().squeeze(-1)  # (B, C, W)
+        return x * outer_hw(a_h, a_w, is_channels_last(x))

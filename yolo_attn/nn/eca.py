@@ -1,0 +1,90 @@
+"""Efficient Channel Attention (ECA).
+
+Paper: "ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks", Wang, Wu, Zhu, Li, Zuo, Hu
+(CVPR 2020). Design: the official ``eca_layer`` (github.com/BangguWu/ECANet) with the adaptive kernel size of the
+paper, Eq. 12: ``t = int(|(log2 C + b) / gamma|)``, ``k = t`` if t is odd else ``t + 1`` (so k is always odd and
+the output keeps C channels; circulating variants that keep an even k return C - 1 channels). ``math.log2`` is used
+for ``log2``; it gives the same k as the official ``math.log(C, 2)`` for every C up to 2**21 (checked).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ._common import check_int
+
+__all__ = ["ECA", "eca_kernel_size"]
+
+
+def eca_kernel_size(c1: int, gamma: int = 2, b: int = 1) -> int:
+    """Return ECA's adaptive 1-D kernel size for ``c1`` channels (always odd).
+
+    Args:
+        c1 (int): Channel count.
+        gamma (int): Gamma of the paper's mapping.
+        b (int): Offset b of the paper's mapping.
+
+    Returns:
+        (int): ``t`` if odd else ``t + 1`` with ``t = int(|(log2 c1 + b) / gamma|)``.
+
+    Examples:
+        >>> [eca_kernel_size(c) for c in (8, 16, 64, 128, 256, 512, 1024, 2048)]
+        [3, 3, 3, 5, 5, 5, 5, 7]
+    """
+    t = int(abs((math.log2(c1) + b) / gamma))
+    return t if t % 2 else t + 1
+
+
+class ECA(nn.Module):
+    """Efficient Channel Attention: a 1-D convolution across the channel descriptor instead of an MLP.
+
+    ``s = sigmoid(conv1d_k(GAP(x)))`` over the length-C sequence of channel means, ``out = x * s``.
+    Parameters: k (3 at c1=64).
+
+    Args:
+        c1 (int): Input (and output) channels.
+        k_size (int | None): Odd kernel size; None derives it from c1 with ``gamma`` and ``b``.
+        gamma (int): Gamma of the adaptive kernel-size rule (positive).
+        b (int): Offset of the adaptive kernel-size rule.
+
+    Examples:
+        >>> m = ECA(128)
+        >>> m.conv.kernel_size
+        (5,)
+        >>> m(torch.randn(2, 128, 20, 20)).shape
+        torch.Size([2, 128, 20, 20])
+    """
+
+    def __init__(self, c1: int, k_size: int | None = None, gamma: int = 2, b: int = 1) -> None:
+        """Build the bias-free Conv1d(1, 1, k) with 'same' padding."""
+        super().__init__()
+        name = f"ECA(c1={c1!r}, k_size={k_size!r}, gamma={gamma!r}, b={b!r})"
+        c1 = check_int(name, "c1", c1)
+        gamma = check_int(name, "gamma", gamma)
+        b = check_int(name, "b", b, minimum=-(2**31))
+        if k_size is None:
+            k_size = eca_kernel_size(c1, gamma, b)
+        else:
+            k_size = check_int(name, "k_size", k_size)
+            if k_size % 2 == 0:
+                raise ValueError(
+                    f"{name}: k_size must be an odd positive integer (1, 3, 5, ...) so the output keeps "
+                    f"c1={c1} channels, got {k_size}; or pass k_size=None for the adaptive size "
+                    f"{eca_kernel_size(c1, gamma, b)}"
+                )
+        self.conv = nn.Conv1d(1, 1, k_size, padding=(k_size - 1) // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate the channels of x.
+
+        Args:
+            x (torch.Tensor): Input of shape (B, C, H, W).
+
+        Returns:
+            (torch.Tensor): ``x`` rescaled per channel, same shape.
+        """
+        y = self.conv(x.mean((2, 3)).unsqueeze(1))  # (B, 1, C)
+        return x * y.transpose(1, 2).unsqueeze(-1).sigmoid()

@@ -1,0 +1,82 @@
+"""Efficient Local Attention (ELA).
+
+Paper: "ELA: Efficient Local Attention for Deep Convolutional Neural Networks", Xu, Wan (arXiv:2403.01123, 2024).
+There is no official repository; the PyTorch listing in the paper is the reference: strip means along W and H, the
+SAME Conv1d(C, C, k, padding k // 2, groups g, no bias) and the SAME GroupNorm(G, C) applied to each strip,
+sigmoid, ``out = x * a_h * a_w``. Variants (paper, Sec. 3.3): T: k 5, g C, G 32; B: k 7, g C, G 16; S: k 5, g C/8,
+G 16; L: k 7, g C/8, G 16. GroupNorm(G, C) needs C % G == 0 and groups C/8 need C % 8 == 0, so ELA-T needs
+C % 32 == 0 and B/S/L need C % 16 == 0. Not timm's ``EfficientLocalAttn``, a different module.
+
+``F.group_norm`` (so ``nn.GroupNorm.forward``) refuses a group holding a single value, a check borrowed from
+BatchNorm that does not apply to GroupNorm, whose statistics are per sample: with batch 1, one channel per group
+(C == G) and a 1-pixel strip the paper's listing raises. The forward calls ``torch.group_norm`` with the module's
+parameters instead; a single value normalises to the GroupNorm bias, as it does at any batch size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ._common import check_int, is_channels_last, outer_hw
+
+__all__ = ["ELA"]
+
+# phi -> (kernel size k, channels per Conv1d group (groups = C // this), GroupNorm groups G)
+ELA_VARIANTS: dict[str, tuple[int, int, int]] = {"T": (5, 1, 32), "B": (7, 1, 16), "S": (5, 8, 16), "L": (7, 8, 16)}
+
+
+class ELA(nn.Module):
+    """Efficient local attention: a shared 1-D conv + GroupNorm over the H and W strip means.
+
+    Parameters: ``c1 * (c1 / g) * k + 2 * c1`` (T 448, B 576, S 2,688, L 3,712 at c1=64).
+
+    Args:
+        c1 (int): Input (and output) channels; a multiple of 32 for phi "T", of 16 otherwise.
+        phi (str): Variant, one of "T", "B", "S", "L".
+
+    Examples:
+        >>> m = ELA(64, "S")
+        >>> m(torch.randn(2, 64, 13, 17)).shape
+        torch.Size([2, 64, 13, 17])
+    """
+
+    def __init__(self, c1: int, phi: str = "T") -> None:
+        """Build the shared strip Conv1d and GroupNorm of variant ``phi``."""
+        super().__init__()
+        name = f"ELA(c1={c1!r}, phi={phi!r})"
+        c1 = check_int(name, "c1", c1)
+        if phi not in ELA_VARIANTS:
+            raise ValueError(f"{name}: unknown phi {phi!r}; valid variants are {', '.join(map(repr, ELA_VARIANTS))}")
+        k, div, groups_gn = ELA_VARIANTS[phi]
+        if c1 % groups_gn or c1 % div:  # groups_gn is a multiple of div, so c1 % groups_gn == 0 is the rule
+            raise ValueError(
+                f"{name}: ELA-{phi} needs c1 divisible by {groups_gn} "
+                f"(GroupNorm({groups_gn}, c1){', Conv1d groups c1/8' if div > 1 else ''}), got c1={c1}; "
+                f"valid c1 for ELA-{phi}: {groups_gn}, {2 * groups_gn}, {3 * groups_gn}, ..."
+            )
+        self.phi = phi
+        self.conv = nn.Conv1d(c1, c1, k, padding=k // 2, groups=c1 // div, bias=False)
+        self.gn = nn.GroupNorm(groups_gn, c1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate x along H and along W.
+
+        Args:
+            x (torch.Tensor): Input of shape (B, C, H, W).
+
+        Returns:
+            (torch.Tensor): Gated tensor, same shape.
+        """
+        a_h = self._norm(self.conv(x.mean(3))).sigmoid()  # (B, C, H)
+        a_w = self._norm(self.conv(x.mean(2))).sigmoid()  # (B, C, W)
+        return x * outer_hw(a_h, a_w, is_channels_last(x))
+
+    def _norm(self, z: torch.Tensor) -> torch.Tensor:
+        """``self.gn(z)`` without F.group_norm's single-value check (see the module docstring)."""
+        gn = self.gn
+        return torch.group_norm(z, gn.num_groups, gn.weight, gn.bias, gn.eps)
+
+    def extra_repr(self) -> str:
+        """Show the variant in ``print(model)``."""
+        return f"phi={self.phi!r}"

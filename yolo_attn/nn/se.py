@@ -1,0 +1,59 @@
+"""Squeeze-and-Excitation (SE) channel attention.
+
+Paper: "Squeeze-and-Excitation Networks", Hu, Shen, Albanie, Sun, Wu (CVPR 2018 / TPAMI 2019).
+Design: the official SENet block (GAP -> FC(C, C/r) -> ReLU -> FC(C/r, C) -> sigmoid -> rescale), written with
+1x1 convolutions as in timm's ``timm/layers/squeeze_excite.py`` (numerically identical to the paper's fully
+connected layers; the weights have shape (out, in, 1, 1) instead of (out, in)).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ._common import check_int
+
+__all__ = ["SE"]
+
+
+class SE(nn.Module):
+    """Squeeze-and-Excitation: rescale each channel by a gate computed from its global average.
+
+    ``s = sigmoid(W2 relu(W1 GAP(x) + b1) + b2)``, ``out = x * s``; hidden width ``c1 // reduction``.
+    Parameters: ``2 * c1 * h + h + c1`` with ``h = c1 // reduction`` (580 at c1=64).
+
+    Args:
+        c1 (int): Input (and output) channels.
+        reduction (int): Reduction ratio r of the hidden layer; ``c1 // reduction`` must be at least 1.
+
+    Examples:
+        >>> m = SE(64)
+        >>> m(torch.randn(2, 64, 20, 20)).shape
+        torch.Size([2, 64, 20, 20])
+    """
+
+    def __init__(self, c1: int, reduction: int = 16) -> None:
+        """Build the two 1x1 convolutions of the excitation MLP."""
+        super().__init__()
+        name = f"SE(c1={c1!r}, reduction={reduction!r})"
+        c1 = check_int(name, "c1", c1)
+        reduction = check_int(name, "reduction", reduction)
+        hidden = c1 // reduction
+        if hidden < 1:
+            raise ValueError(
+                f"{name}: c1 // reduction = {hidden} hidden channels; reduction must be between 1 and c1={c1}"
+            )
+        self.fc1 = nn.Conv2d(c1, hidden, 1, bias=True)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(hidden, c1, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate the channels of x.
+
+        Args:
+            x (torch.Tensor): Input of shape (B, C, H, W).
+
+        Returns:
+            (torch.Tensor): ``x`` rescaled per channel, same shape.
+        """
+        return x * self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))).sigmoid()
