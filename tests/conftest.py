@@ -1,0 +1,17 @@
+"""Test-session setup: offline Ultralytics, a throw-away settings dir, a headless matplotlib.
+
+The environment is set at import time, before any test module (and so before ultralytics) is imported.
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+os.environ.setdefault("MPLBACKEND", "Agg")
+if "YOLO_CONFIG_DIR" not in os.environ:
+    _config_dir = tempfile.mkdtemp(prefix="yolo_attn_cfg_")
+    os.environ["YOLO_CONFIG_DIR"] = _config_dir
+    atexit.register(shutil.rmtree, _config_dir, ignore_errors=True)

@@ -1,0 +1,551 @@
+"""Numerical tests of the attention modules against the literal transcriptions in ``reference.py``.
+
+Every test compares numbers that a wrong module would get wrong: float64 equality with the official computation
+(forward and gradients, train and eval), closed-form parameter counts, ECA's kernel rule, known-wrong variants told
+apart, memory formats, autocast, batch 1, gradcheck, copies, and the error messages of bad hyperparameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+from reference import KEY_MAPS, REFERENCES, CBAMRef, ECARef, EPSARef, MLCARef, copy_weights
+
+from yolo_attn.nn import ATTENTION_MODULES, CBAM, ECA, ELA, EPSA, MLCA, SE, CoordAtt, MobileNetV3SE
+from yolo_attn.nn.eca import eca_kernel_size
+from yolo_attn.nn.mlca import bin_average_matrix
+
+# (name, positional hyperparameters after c1); the reference classes take the same positional arguments
+VARIANTS = [
+    ("SE", ()),
+    ("SE", (4,)),
+    ("ECA", ()),
+    ("ECA", (7,)),
+    ("CBAM", ()),
+    ("CBAM", (3, 8)),
+    ("CoordAtt", ()),
+    ("ELA", ("T",)),
+    ("ELA", ("B",)),
+    ("ELA", ("S",)),
+    ("ELA", ("L",)),
+    ("MLCA", ()),
+    ("MLCA", (3, 2, 1, 0.3)),
+    ("EPSA", ()),
+    ("EPSA", (128, 2)),
+    ("MobileNetV3SE", ()),
+]
+VARIANT_IDS = [f"{n}{''.join('-' + str(a) for a in args)}" for n, args in VARIANTS]
+CHANNELS = [16, 64, 96, 128, 256, 1024]
+SHAPES = [(1, 1, 1), (2, 13, 17), (3, 3, 40), (2, 80, 80)]  # (B, H, W)
+BN_MODULES = {"CBAM", "CoordAtt"}
+
+
+def is_valid(name: str, args: tuple, c: int) -> bool:
+    """Whether the variant accepts c input channels (mirrors the documented rules, not the code)."""
+    if name == "ELA":
+        return c % (32 if args[0] == "T" else 16) == 0
+    if name == "EPSA":
+        c2 = args[0] if args and args[0] is not None else c
+        return c % 16 == 0 and c2 % 64 == 0
+    return True
+
+
+def is_cheap(name: str, args: tuple, c: int, b: int, h: int, w: int) -> bool:
+    """Keep the float64 sweep fast: large C only at small maps, EPSA (a conv) smaller still.
+
+    Float64 grouped convolutions on CPU loop over the groups (about 2 ms each), so the depthwise ELA-T/B stop at 128
+    (ELA-S covers 256 and 1024) and EPSA stops at 256 except on a 1x1 map.
+    """
+    if name == "EPSA":
+        return c * b * h * w <= 64 * 2 * 80 * 80 and (c <= 256 or h * w == 1)
+    if name == "ELA" and args[0] in "TB" and c > 128:
+        return False
+    return c * b * h * w <= 64 * 2 * 80 * 80 and (c < 1024 or h * w <= 13 * 17)
+
+
+def compare_gradients(name: str, args: tuple, c: int, shape: tuple) -> bool:
+    """Which sweep cases also run in train mode with a gradient comparison (float64 backward is slow on CPU).
+
+    C <= 64 on maps up to 13x17 (BatchNorm modules also at 16x80x80). Grouped float64 convolutions run one group at a
+    time, so the depthwise ELA-T/B compare gradients at C=16 only (ELA-T's are covered by gradcheck and the
+    channels-last test) and EPSA skips the 3x40 map.
+    """
+    big = shape[2] * shape[3] > 13 * 17
+    if c > 64 or (big and (name not in BN_MODULES or c > 16)):
+        return False
+    if name == "ELA" and args[0] in "TB" and c > 16:
+        return False
+    return not (name == "EPSA" and shape[2:] == (3, 40))
+
+
+def randomize_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random weights everywhere, norm affines and running statistics included, so no identity init hides a bug."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mod in module.modules():
+            if isinstance(mod, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+                mod.weight.copy_(torch.rand(mod.weight.shape, generator=g, dtype=torch.float64) + 0.5)
+                mod.bias.copy_(torch.randn(mod.bias.shape, generator=g, dtype=torch.float64) * 0.5)
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    mod.running_mean.copy_(torch.randn(mod.running_mean.shape, generator=g, dtype=torch.float64) * 0.5)
+                    mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=g, dtype=torch.float64) + 0.5)
+            elif isinstance(mod, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
+                fan_in = mod.weight[0].numel()
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g, dtype=torch.float64) * 1.5 / fan_in**0.5)
+                if mod.bias is not None:
+                    mod.bias.copy_(torch.randn(mod.bias.shape, generator=g, dtype=torch.float64) * 0.5)
+    return module
+
+
+def make_pair(name: str, args: tuple, c: int, seed: int = 0, dtype=torch.float64):
+    """A randomised package module and its reference twin with the same weights."""
+    ours = randomize_(ATTENTION_MODULES[name](c, *args).to(dtype), seed)
+    ref = copy_weights(ours, REFERENCES[name](c, *args).to(dtype))
+    return ours, ref
+
+
+def rand(*shape, seed: int = 1, dtype=torch.float64, **kw) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype).requires_grad_(
+        kw.get("requires_grad", False)
+    )
+
+
+def out_channels(name: str, args: tuple, c: int) -> int:
+    return args[0] if name == "EPSA" and args and args[0] is not None else c
+
+
+# ------------------------------------------------------------------ equality with the literal transcription
+
+
+MAIN_VARIANTS = {"SE", "ECA", "CBAM", "CoordAtt", "ELA-T", "ELA-S", "MLCA", "EPSA", "MobileNetV3SE"}
+MAIN_CASES = [(c, s) for c in (16, 64) for s in SHAPES] + [
+    (96, (2, 13, 17)),
+    (128, (3, 3, 40)),
+    (256, (2, 13, 17)),
+    (1024, (1, 1, 1)),
+    (1024, (2, 13, 17)),
+]
+EXTRA_CASES = [(64, (1, 1, 1)), (64, (2, 13, 17)), (64, (3, 3, 40))]  # other hyperparameters of the same module
+
+
+def _reference_cases():
+    for (name, args), vid in zip(VARIANTS, VARIANT_IDS, strict=True):
+        for c, (b, h, w) in MAIN_CASES if vid in MAIN_VARIANTS else EXTRA_CASES:
+            if is_valid(name, args, c) and is_cheap(name, args, c, b, h, w):
+                yield pytest.param(name, args, c, (b, c, h, w), id=f"{vid}-c{c}-{b}x{h}x{w}")
+
+
+@pytest.mark.parametrize("name,args,c,shape", list(_reference_cases()))
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_matches_reference_float64(name, args, c, shape, train):
+    if train and not compare_gradients(name, args, c, shape):
+        pytest.skip("gradients are compared on the cheaper cases only (see compare_gradients)")
+    ours, ref = make_pair(name, args, c)
+    ours.train(train)
+    ref.train(train)
+    if train and name == "CBAM" and shape[0] * shape[2] * shape[3] == 1:
+        # one value per channel: BatchNorm cannot train on it, in the official code as in ours
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            ref(rand(*shape))
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            ours(rand(*shape))
+        return
+    x_ours = rand(*shape, requires_grad=train)
+    x_ref = rand(*shape, requires_grad=train)
+    y_ours = ours(x_ours)
+    if name == "ELA" and shape[0] == 1 and min(shape[2:]) == 1 and c == (32 if args[0] == "T" else 16):
+        # the listing's nn.GroupNorm refuses a one-value group at batch 1 (ours does not, see ela.py); GroupNorm
+        # statistics are per sample, so the reference's answer for this sample is its answer within a batch of two
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            ref(x_ref)
+        y_ref = ref(x_ref.expand(2, -1, -1, -1))[:1]
+    else:
+        y_ref = ref(x_ref)
+    assert y_ours.shape == y_ref.shape == (shape[0], out_channels(name, args, c), *y_ref.shape[2:])
+    torch.testing.assert_close(y_ours, y_ref, rtol=0, atol=1e-12)
+    if train:  # gradients of the input and of every parameter agree too
+        g = rand(*y_ref.shape, seed=2)
+        y_ours.backward(g)
+        y_ref.backward(g)
+        tol = {"rtol": 1e-10, "atol": 1e-11}
+        torch.testing.assert_close(x_ours.grad, x_ref.grad, **tol)
+        pkg_grads = {k: p.grad for k, p in ours.named_parameters()}
+        key_map = KEY_MAPS.get(type(ref), {})
+        for k, p in ref.named_parameters():
+            torch.testing.assert_close(pkg_grads[key_map.get(k, k)].reshape(p.shape), p.grad, **tol)
+        for k, buf in ref.named_buffers():  # running statistics were updated identically
+            torch.testing.assert_close(ours.state_dict()[key_map.get(k, k)].reshape(buf.shape), buf, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("h,w", [(1, 5), (2, 3), (4, 6), (5, 5), (6, 4), (7, 11), (9, 10), (11, 1), (10, 15), (26, 7)])
+@pytest.mark.parametrize("local_size", [5, 3, 7])
+def test_mlca_pooling_exact_at_many_sizes(h, w, local_size):
+    ours, ref = make_pair("MLCA", (local_size,), 16)
+    x = rand(2, 16, h, w)
+    torch.testing.assert_close(ours(x), ref(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "n_in,n_out", [(1, 5), (3, 5), (5, 5), (13, 5), (17, 5), (80, 5), (5, 1), (5, 3), (5, 13), (5, 17), (5, 80), (7, 4)]
+)
+def test_bin_average_matrix_is_adaptive_avg_pool(n_in, n_out):
+    v = rand(3, n_in)
+    p = bin_average_matrix(n_out, n_in, v)
+    assert p.shape == (n_out, n_in)
+    torch.testing.assert_close(p.sum(1), torch.ones(n_out, dtype=torch.float64), rtol=0, atol=1e-15)
+    torch.testing.assert_close(v @ p.T, F.adaptive_avg_pool1d(v.unsqueeze(0), n_out)[0], rtol=0, atol=1e-15)
+
+
+def test_bin_average_cache_survives_inference_mode():
+    """A matrix first built under inference_mode must still be usable in a later training backward."""
+    m = MLCA(32)
+    with torch.inference_mode():
+        m(torch.randn(2, 32, 23, 29))  # sizes no other test uses, so the cache entry is created here
+    x = torch.randn(2, 32, 23, 29, requires_grad=True)
+    m(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+# ------------------------------------------------------------------ parameter counts
+
+
+def closed_form_params(name: str, args: tuple, c: int) -> int:
+    if name in ("SE", "MobileNetV3SE"):
+        h = c // (args[0] if args else (16 if name == "SE" else 4))
+        return 2 * c * h + h + c
+    if name == "ECA":
+        return args[0] if args else eca_kernel_size(c)
+    if name == "CBAM":
+        k, r = (args + (7, 16)[len(args) :])[:2]
+        h = c // r
+        return 2 * c * h + h + c + 2 * k * k + 2
+    if name == "CoordAtt":
+        m = max(8, c // 32)
+        return c * m + m + 2 * m + 2 * (m * c + c)
+    if name == "ELA":
+        k, per_group = {"T": (5, 1), "B": (7, 1), "S": (5, 8), "L": (7, 8)}[args[0]]
+        return c * per_group * k + 2 * c
+    if name == "MLCA":
+        return 2 * eca_kernel_size(c)
+    if name == "EPSA":
+        c2 = args[0] if args and args[0] is not None else c
+        s = c2 // 4
+        convs = sum(c // g * s * k * k for k, g in zip((3, 5, 7, 9), (1, 4, 8, 16), strict=True))
+        return convs + s * (s // 16) + s // 16 + (s // 16) * s + s
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("c", [16, 32, 64, 128, 256, 1024])
+def test_param_count_closed_form(name, args, c):
+    if not is_valid(name, args, c):
+        pytest.skip("invalid channel count for this variant")
+    m = ATTENTION_MODULES[name](c, *args)
+    assert sum(p.numel() for p in m.parameters()) == closed_form_params(name, args, c)
+
+
+@pytest.mark.parametrize(
+    "module,expected",
+    [
+        (lambda: SE(64), 580),
+        (lambda: ECA(64), 3),
+        (lambda: CBAM(64), 680),
+        (lambda: CoordAtt(64), 1688),
+        (lambda: ELA(64, "T"), 448),
+        (lambda: ELA(64, "B"), 576),
+        (lambda: ELA(64, "S"), 2688),
+        (lambda: ELA(64, "L"), 3712),
+        (lambda: MLCA(64), 6),
+        (lambda: EPSA(64, 64), 27121),
+        (lambda: MobileNetV3SE(64), 2128),
+    ],
+    ids=["SE", "ECA", "CBAM", "CoordAtt", "ELA-T", "ELA-B", "ELA-S", "ELA-L", "MLCA", "EPSA", "MobileNetV3SE"],
+)
+def test_param_count_design_sanity_values(module, expected):
+    assert sum(p.numel() for p in module().parameters()) == expected
+
+
+# ------------------------------------------------------------------ ECA's kernel rule
+
+
+@pytest.mark.parametrize("c,k", [(8, 3), (16, 3), (64, 3), (128, 5), (256, 5), (512, 5), (1024, 5), (2048, 7)])
+def test_eca_kernel_size(c, k):
+    assert eca_kernel_size(c) == k
+    assert ECA(c).conv.kernel_size == (k,)
+    assert MLCA(c).conv.kernel_size == MLCA(c).conv_local.kernel_size == (k,)
+
+
+def test_eca_kernel_rule_matches_official_formula_and_is_odd():
+    for c in sorted({*range(1, 257), *range(257, 4097, 13), *(2**i + d for i in range(13) for d in (-1, 0, 1))} - {0}):
+        k = eca_kernel_size(c)
+        assert k % 2 == 1, c
+        assert ECARef(c).conv.kernel_size == (k,), c  # official: math.log(C, 2), even t -> t + 1
+
+
+def test_eca_and_mlca_keep_channels_over_a_sweep():
+    sweep = sorted({*range(1, 2049, 127), *(2**i + d for i in range(1, 12) for d in (-1, 0, 1))})
+    for c in sweep:
+        x = torch.randn(1, c, 3, 4)
+        assert ECA(c)(x).shape == x.shape, c
+        assert MLCA(c)(x).shape == x.shape, c
+
+
+def test_eca_even_kernel_variant_loses_a_channel():
+    """The circulating even-k ECA changes the channel count; ours never does (the sweep above would catch it)."""
+    x = torch.randn(1, 128, 4, 4)
+    with pytest.raises(RuntimeError):  # (1, 127, 1, 1) gate cannot broadcast against 128 channels
+        ECARef(128, make_odd=False)(x)
+    assert ECA(128)(x).shape == x.shape
+
+
+# ------------------------------------------------------------------ known-wrong variants are told apart
+
+
+def _max_diff(a, b):
+    return (a - b).abs().max().item()
+
+
+def test_cbam_spatial_order_is_max_then_mean():
+    ours, ref = make_pair("CBAM", (), 64)
+    x = rand(2, 64, 13, 17)
+    assert _max_diff(ours(x), ref(x)) < 1e-12
+    swapped = copy_weights(ours, CBAMRef(64, spatial_order="mean_max").double())
+    assert _max_diff(ours(x), swapped(x)) > 1e-3
+
+
+def test_cbam_mlp_runs_on_avg_and_max_separately():
+    ours, _ = make_pair("CBAM", (), 64)
+    x = rand(2, 64, 13, 17)
+    summed_first = copy_weights(ours, CBAMRef(64, sum_first=True).double())
+    assert _max_diff(ours(x), summed_first(x)) > 1e-3
+
+
+def test_mlca_global_branch_does_not_mix_samples():
+    ours, _ = make_pair("MLCA", (), 64)
+    x = rand(3, 64, 13, 17)
+    x2 = x.clone()
+    x2[1:] = rand(2, 64, 13, 17, seed=7)
+    torch.testing.assert_close(ours(x2)[0], ours(x)[0], rtol=0, atol=1e-14)
+    buggy = copy_weights(ours, MLCARef(64, global_mode="buggy").double())  # the pre-fix (C, B, 1) reshape
+    assert _max_diff(buggy(x2)[0], buggy(x)[0]) > 1e-4  # ... which this test detects
+
+
+def test_mlca_unpooling_is_adaptive_not_nearest():
+    ours, _ = make_pair("MLCA", (), 64)
+    nearest = copy_weights(ours, MLCARef(64, unpool="nearest").double())
+    x = rand(2, 64, 13, 17)
+    assert _max_diff(ours(x), nearest(x)) > 1e-3
+    x = rand(2, 64, 20, 20)  # multiples of 5: each output cell reads one bin, both rules agree
+    assert _max_diff(ours(x), nearest(x)) < 1e-12
+
+
+def test_mlca_global_comes_from_the_local_map():
+    ours, _ = make_pair("MLCA", (), 64)
+    from_x = copy_weights(ours, MLCARef(64, global_mode="from_x").double())
+    x = rand(2, 64, 13, 17)  # 13 and 17 are not multiples of 5: mean of the 5x5 map != mean of x
+    assert _max_diff(ours(x), from_x(x)) > 1e-4
+    x = rand(2, 64, 20, 20)
+    assert _max_diff(ours(x), from_x(x)) < 1e-12
+
+
+def test_epsa_concatenates_in_reversed_order():
+    ours, _ = make_pair("EPSA", (), 64)
+    forward_order = copy_weights(ours, EPSARef(64, reverse=False).double())
+    x = rand(2, 64, 13, 17)
+    assert _max_diff(ours(x), forward_order(x)) > 1e-3
+
+
+def test_epsa_softmax_weights_sum_to_one_across_branches():
+    """With four identical branch convs the softmax gives each branch weight 1/4: out = conv(x) / 4, repeated."""
+    m = EPSA(64, conv_kernels=(3, 3, 3, 3), conv_groups=(1, 1, 1, 1)).double()
+    randomize_(m)
+    for conv in m.convs[1:]:
+        conv.weight.data.copy_(m.convs[0].weight.data)
+    x = rand(2, 64, 9, 9)
+    y = m(x)
+    branch = m.convs[0](x) / 4
+    torch.testing.assert_close(y, branch.repeat(1, 4, 1, 1), rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------ memory formats, autocast, batch 1, gradcheck
+
+
+def small(name: str, args: tuple, dtype=torch.float32, seed: int = 0) -> tuple[torch.nn.Module, int]:
+    """The variant at the smallest channel count valid for all of them (32; EPSA 16 -> 64), randomised."""
+    c = 32
+    if name == "EPSA":
+        c, args = 16, (args or (64,))
+    return randomize_(ATTENTION_MODULES[name](c, *args).to(dtype), seed), c
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
+def test_channels_last_matches_contiguous(name, args):
+    m, c = small(name, args)
+    x = torch.randn(2, c, 13, 17, requires_grad=True)
+    x_cl = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    y, y_cl = m(x), m(x_cl)
+    torch.testing.assert_close(y_cl, y, rtol=1e-5, atol=1e-6)
+    assert y_cl.is_contiguous(memory_format=torch.channels_last)  # no silent layout change for the next conv
+    g = torch.randn(y.shape)
+    y.backward(g)
+    y_cl.backward(g)
+    torch.testing.assert_close(x_cl.grad, x.grad, rtol=1e-5, atol=1e-6)
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-12)).item()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
+def test_autocast_forward_backward_close_to_fp32(name, args, dtype):
+    m, c = small(name, args)
+    x32 = torch.randn(2, c, 13, 17, requires_grad=True)
+    y32 = m(x32)
+    y32.float().pow(2).sum().backward()
+    g32 = x32.grad
+    x = x32.detach().clone().requires_grad_()
+    m.zero_grad()
+    with torch.autocast("cpu", dtype=dtype):
+        y = m(x)
+    assert y.shape == y32.shape
+    assert torch.isfinite(y).all()
+    y.float().pow(2).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+    assert _rel(y, y32) < 2e-2
+    assert _rel(x.grad, g32) < 5e-2
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
+def test_batch1_training_forward_backward(name, args):
+    m, c = small(name, args)
+    x = torch.randn(1, c, 7, 9, requires_grad=True)
+    y = m.train()(x)
+    y.square().mean().backward()
+    assert torch.isfinite(y).all()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    for k, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), k
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
+def test_tiny_map_1x1(name, args):
+    m, c = small(name, args)
+    x = torch.randn(2, c, 1, 1, requires_grad=True)
+    y = m.train()(x)  # batch 2: BatchNorm sees 2 values per channel
+    y.sum().backward()
+    assert y.shape[0] == 2 and torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    assert torch.isfinite(m.eval()(torch.randn(1, c, 1, 1))).all()
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_gradcheck(name, args, train):
+    m, c = small(name, args, dtype=torch.float64)
+    x = rand(2, c, 6, 7, requires_grad=True)
+    assert torch.autograd.gradcheck(m.train(train), (x,), fast_mode=True, eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+# ------------------------------------------------------------------ copies, pickling, import paths
+
+
+CLASS_PATHS = {
+    "SE": "yolo_attn.nn.se",
+    "ECA": "yolo_attn.nn.eca",
+    "CBAM": "yolo_attn.nn.cbam",
+    "CoordAtt": "yolo_attn.nn.coord_att",
+    "ELA": "yolo_attn.nn.ela",
+    "MLCA": "yolo_attn.nn.mlca",
+    "EPSA": "yolo_attn.nn.epsa",
+    "MobileNetV3SE": "yolo_attn.nn.mobilenetv3_se",
+}
+
+
+def test_public_names_and_class_paths():
+    assert set(ATTENTION_MODULES) == set(CLASS_PATHS)
+    for name, cls in ATTENTION_MODULES.items():
+        assert cls.__name__ == name
+        assert cls.__module__ == CLASS_PATHS[name]  # checkpoints pickle this path: it must never change
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
+def test_deepcopy_pickle_torch_save_round_trips(name, args):
+    m, c = small(name, args)
+    x = torch.randn(2, c, 13, 17)
+    y = m.eval()(x)
+    buf = io.BytesIO()
+    torch.save(m, buf)
+    buf.seek(0)
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m)), torch.load(buf, weights_only=False)):
+        assert type(clone) is type(m)
+        assert torch.equal(clone(x), y)
+    clone = copy.deepcopy(m).train()  # the EMA copy trains on independently
+    clone(torch.randn(2, c, 13, 17))
+    assert torch.equal(m(x), y)
+
+
+def test_dynamo_fullgraph_dynamic_shapes():
+    """torch.compile can capture every module as one graph (no .item(), no data-dependent branch) with dynamic H, W."""
+    torch._dynamo.reset()
+    for name in ("CoordAtt", "MLCA"):  # the modules whose forward uses H and W
+        m = ATTENTION_MODULES[name](32).eval()
+        compiled = torch.compile(m, backend="eager", fullgraph=True, dynamic=True)
+        for h, w in [(13, 17), (9, 31)]:
+            x = torch.randn(2, 32, h, w)
+            torch.testing.assert_close(compiled(x), m(x), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ bad hyperparameters
+
+
+@pytest.mark.parametrize(
+    "build,needles",
+    [
+        (lambda: ELA(64, "Q"), ["ELA", "'Q'", "'T'", "'B'", "'S'", "'L'"]),
+        (lambda: ELA(48, "T"), ["ELA", "c1=48", "32"]),
+        (lambda: ELA(40, "S"), ["ELA", "c1=40", "16"]),
+        (lambda: ELA(24, "B"), ["ELA", "c1=24", "16"]),
+        (lambda: EPSA(64, 96), ["EPSA", "c2=96", "64"]),
+        (lambda: EPSA(24, 64), ["EPSA", "c1=24", "16"]),
+        (lambda: EPSA(64, 32), ["EPSA", "c2=32", "64"]),
+        (lambda: EPSA(64, 64, conv_kernels=(3, 5, 7, 8)), ["EPSA", "(3, 5, 7, 8)", "odd"]),
+        (lambda: EPSA(64, 64, conv_kernels=(3, 5)), ["EPSA", "equal length"]),
+        (lambda: MLCA(64, 0), ["MLCA", "local_size", "0", ">= 1"]),
+        (lambda: MLCA(64, local_weight=1.5), ["MLCA", "local_weight", "1.5", "[0, 1]"]),
+        (lambda: ECA(64, 4), ["ECA", "k_size", "4", "odd"]),
+        (lambda: ECA(64, 0), ["ECA", "k_size", "0", ">= 1"]),
+        (lambda: ECA(64, gamma=0), ["ECA", "gamma", "0"]),
+        (lambda: SE(8), ["SE", "c1=8", "reduction", "0 hidden"]),
+        (lambda: CBAM(8), ["CBAM", "c1=8", "reduction", "0 hidden"]),
+        (lambda: CBAM(64, 5), ["CBAM", "kernel_size", "5", "3 or 7"]),
+        (lambda: MobileNetV3SE(3), ["MobileNetV3SE", "c1=3", "reduction"]),
+        (lambda: CoordAtt(64, 0), ["CoordAtt", "reduction", "0"]),
+    ],
+    ids=lambda v: None if callable(v) else "-".join(v[:2]),
+)
+def test_invalid_hyperparameters_raise_helpful_valueerror(build, needles):
+    with pytest.raises(ValueError) as e:
+        build()
+    for needle in needles:
+        assert needle in str(e.value), (needle, str(e.value))
+
+
+@pytest.mark.parametrize("name", list(ATTENTION_MODULES))
+@pytest.mark.parametrize("c1", [0, -16, 64.0, "64", True, None])
+def test_invalid_channel_count(name, c1):
+    with pytest.raises(ValueError) as e:
+        ATTENTION_MODULES[name](c1)
+    assert name in str(e.value) and "c1" in str(e.value) and repr(c1) in str(e.value)
+
+
+def test_numpy_integer_channels_accepted():
+    np = pytest.importorskip("numpy")
+    assert sum(p.numel() for p in SE(np.int64(64)).parameters()) == 580
+    assert math.isclose(MLCA(64, local_weight=0.25).local_weight, 0.25)
