@@ -1,0 +1,228 @@
+"""MobileNetV3 building blocks for model YAMLs, with a pluggable attention slot.
+
+MobileNetV3 (Howard et al., "Searching for MobileNetV3", ICCV 2019) builds its backbone from inverted residual
+blocks whose depthwise output may pass through a squeeze-and-excitation gate. The MAY models of the MLCA paper
+(Wan et al. 2023) write the MobileNetV3-Small backbone as YOLOv5 YAML rows and put the attention under test in that
+gate's slot. These blocks reproduce the paper's official code (design notes §5):
+
+- expanded block (hidden != c1): pw 1x1 -> BN -> act -> dw kxk -> BN -> ATT -> act -> pw-linear 1x1 -> BN
+- block without expansion (hidden == c1, block 1 of MobileNetV3-Small): dw kxk -> BN -> act -> ATT -> pw-linear -> BN
+- residual connection when stride is 1 and c1 == c2.
+
+The attention is built on the ``hidden`` channels (the depthwise output) from the modules of ``yolo_attn.nn``.
+
+Class import paths are a checkpoint compatibility contract: do not move these classes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+__all__ = ("MobileNetV3Block", "MobileNetV3Stem")
+
+_ACTIVATIONS = {
+    "re": nn.ReLU,
+    "relu": nn.ReLU,
+    "hs": nn.Hardswish,
+    "hswish": nn.Hardswish,
+    "h_swish": nn.Hardswish,
+    "hardswish": nn.Hardswish,
+}
+_NO_ATTENTION = {"none", "null", ""}
+_ALIASES = {"ca": "CoordAtt"}  # YAML alias of the integration
+
+
+def _activation(value, owner: str) -> nn.Module:
+    """Return the activation module named by ``value`` ("RE" for ReLU, "HS" for Hardswish, case-insensitive)."""
+    cls = _ACTIVATIONS.get(value.lower()) if isinstance(value, str) else None
+    if cls is None:
+        raise ValueError(
+            f"{owner}: activation {value!r} is not supported; valid choices are 'RE' (ReLU) and 'HS' (Hardswish), "
+            f"or the aliases {sorted(k for k in _ACTIVATIONS if k not in {'re', 'hs'})}"
+        )
+    return cls(inplace=True)
+
+
+def _attention_registry() -> dict[str, type]:
+    """Return ``yolo_attn.nn.ATTENTION_MODULES`` (imported late: ``yolo_attn.nn`` imports this file)."""
+    from yolo_attn.nn import ATTENTION_MODULES
+
+    return ATTENTION_MODULES
+
+
+def _attention(spec, channels: int, owner: str) -> nn.Module:
+    """Build the attention named by ``spec`` on ``channels`` channels, or ``nn.Identity`` for no attention.
+
+    Args:
+        spec (None | str | Sequence): None or "none"; a module name such as "MLCA" or "MobileNetV3SE"; or a list
+            ``[name, *hyperparameters]`` such as ``["ELA", "L"]``.
+        channels (int): Channel count the module gates (the block's hidden width).
+        owner (str): Name of the calling block, for error messages.
+
+    Returns:
+        (nn.Module): The attention module, channel-preserving.
+    """
+    if spec is None or spec is False or (isinstance(spec, str) and spec.strip().lower() in _NO_ATTENTION):
+        return nn.Identity()
+    if isinstance(spec, str):
+        name, hp = spec.strip(), []
+    elif isinstance(spec, Sequence) and spec and isinstance(spec[0], str):
+        name, hp = spec[0].strip(), list(spec[1:])
+    else:
+        raise ValueError(
+            f"{owner}: attention {spec!r} is not valid; give None/'none', a module name or a list "
+            f"[name, *hyperparameters], e.g. ['ELA', 'L']"
+        )
+    registry = _attention_registry()
+    by_lower = {k.lower(): k for k in registry}
+    key = _ALIASES.get(name.lower(), by_lower.get(name.lower()))
+    if key not in registry:
+        raise ValueError(
+            f"{owner}: attention {name!r} is unknown; valid choices are None/'none' or one of "
+            f"{sorted(registry)} (alias 'CA' for CoordAtt)"
+        )
+    cls = registry[key]
+    if key == "EPSA":  # a conv replacement elsewhere; inside the block it must keep channels and resolution
+        if hp:
+            raise ValueError(
+                f"{owner}: attention EPSA takes no hyperparameters inside the block (it keeps the {channels} "
+                f"hidden channels at stride 1), got {hp!r}"
+            )
+        args = [channels, channels]
+    else:
+        args = [channels, *hp]
+    try:
+        return cls(*args)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{owner}: attention {spec!r} cannot be built on the {channels} hidden channels: {e}") from e
+
+
+def _positive_int(value, what: str, owner: str) -> int:
+    """Check that ``value`` is a positive int and return it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {what} must be a positive integer, got {value!r}")
+    return value
+
+
+class MobileNetV3Stem(nn.Module):
+    """MobileNetV3 stem: a bias-free k x k convolution, BatchNorm and an activation.
+
+    Attributes:
+        conv (nn.Conv2d): Convolution c1 -> c2, kernel k, stride s, padding k // 2, no bias.
+        bn (nn.BatchNorm2d): Batch normalization over c2 channels.
+        act (nn.Module): ReLU or Hardswish.
+
+    Examples:
+        >>> stem = MobileNetV3Stem(3, 16, 3, 2, "HS")
+        >>> stem(torch.randn(1, 3, 64, 64)).shape
+        torch.Size([1, 16, 32, 32])
+    """
+
+    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 2, activation: str = "HS"):
+        """Initialize the stem.
+
+        Args:
+            c1 (int): Input channels.
+            c2 (int): Output channels.
+            k (int): Kernel size (odd).
+            s (int): Stride.
+            activation (str): "HS" (Hardswish, the MobileNetV3 stem) or "RE" (ReLU), case-insensitive.
+        """
+        super().__init__()
+        owner = "MobileNetV3Stem"
+        c1, c2, s = (_positive_int(v, n, owner) for v, n in ((c1, "c1"), (c2, "c2"), (s, "stride s")))
+        if _positive_int(k, "kernel k", owner) % 2 == 0:
+            raise ValueError(f"{owner}: kernel k must be odd, got {k}")
+        self.conv = nn.Conv2d(c1, c2, k, s, k // 2, bias=False)
+        self.bn = nn.BatchNorm2d(c2)
+        self.act = _activation(activation, owner)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply convolution, BatchNorm and activation."""
+        return self.act(self.bn(self.conv(x)))
+
+
+class MobileNetV3Block(nn.Module):
+    """MobileNetV3 inverted residual block with a pluggable attention in the squeeze-and-excitation slot.
+
+    Layout (the MLCA paper's official code):
+
+    - ``hidden != c1``: expand 1x1 -> BN -> act -> depthwise kxk -> BN -> attention -> act -> project 1x1 -> BN
+    - ``hidden == c1``: depthwise kxk -> BN -> act -> attention -> project 1x1 -> BN
+
+    The output adds the input when the stride is 1 and ``c1 == c2``. The attention gates the ``hidden`` channels.
+
+    Attributes:
+        block (nn.Sequential): The layers above, named ``expand``, ``expand_bn``, ``expand_act`` (expanded blocks only),
+            ``dw``, ``dw_bn``, ``att``, ``act``, ``project``, ``project_bn``.
+        att (nn.Module): The attention module (``nn.Identity`` for none); the same object as ``block.att``.
+        residual (bool): Whether the input is added to the output.
+
+    Examples:
+        >>> blk = MobileNetV3Block(16, 24, 72, 3, 2, None, "RE")
+        >>> blk(torch.randn(1, 16, 32, 32)).shape
+        torch.Size([1, 24, 16, 16])
+        >>> blk = MobileNetV3Block(40, 40, 240, 5, 1, "MobileNetV3SE", "HS")  # residual, MobileNetV3's own SE
+        >>> blk = MobileNetV3Block(40, 40, 240, 5, 1, ["ELA", "B"], "HS")  # ELA-B in the SE slot
+    """
+
+    def __init__(
+        self,
+        c1: int,
+        c2: int,
+        hidden: int,
+        k: int = 3,
+        s: int = 1,
+        attention: str | Sequence | None = None,
+        activation: str = "RE",
+    ):
+        """Initialize the block.
+
+        Args:
+            c1 (int): Input channels.
+            c2 (int): Output channels.
+            hidden (int): Expanded (depthwise) width; ``hidden == c1`` means no expansion convolution.
+            k (int): Depthwise kernel size (odd).
+            s (int): Depthwise stride, 1 or 2.
+            attention (str | Sequence | None): None/"none", a name from ``yolo_attn.nn.ATTENTION_MODULES``
+                ("MobileNetV3SE", "MLCA", ...), or ``[name, *hyperparameters]`` such as ``["ELA", "L"]``.
+            activation (str): "RE" (ReLU) or "HS" (Hardswish), case-insensitive.
+        """
+        super().__init__()
+        owner = "MobileNetV3Block"
+        c1, c2, hidden = (_positive_int(v, n, owner) for v, n in ((c1, "c1"), (c2, "c2"), (hidden, "hidden")))
+        if _positive_int(k, "kernel k", owner) % 2 == 0:
+            raise ValueError(f"{owner}: kernel k must be odd, got {k}")
+        if s not in (1, 2) or isinstance(s, bool):
+            raise ValueError(f"{owner}: stride s must be 1 or 2, got {s!r}")
+        act = _activation(activation, owner)
+        att = _attention(attention, hidden, owner)
+        dw = [
+            ("dw", nn.Conv2d(hidden, hidden, k, s, k // 2, groups=hidden, bias=False)),
+            ("dw_bn", nn.BatchNorm2d(hidden)),
+        ]
+        project = [("project", nn.Conv2d(hidden, c2, 1, 1, 0, bias=False)), ("project_bn", nn.BatchNorm2d(c2))]
+        if hidden == c1:
+            layers = [*dw, ("act", act), ("att", att), *project]
+        else:
+            expand = [
+                ("expand", nn.Conv2d(c1, hidden, 1, 1, 0, bias=False)),
+                ("expand_bn", nn.BatchNorm2d(hidden)),
+                ("expand_act", _activation(activation, owner)),
+            ]
+            layers = [*expand, *dw, ("att", att), ("act", act), *project]
+        self.block = nn.Sequential(OrderedDict(layers))
+        self.residual = s == 1 and c1 == c2
+
+    @property
+    def att(self) -> nn.Module:
+        """Return the attention module of the block (``nn.Identity`` when there is none)."""
+        return self.block.att
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block, adding the input when the block is residual."""
+        return x + self.block(x) if self.residual else self.block(x)
