@@ -1,0 +1,635 @@
+"""Model zoo: the one template that writes every model YAML in ``cfg/models``, and the profiler for its table.
+
+Families (design notes §5):
+
+- ``may-<att>.yaml``: MAY of the MLCA paper, a MobileNetV3-Small backbone whose 9 squeeze-and-excitation slots hold
+  the attention under test, YOLOv5 v6.0's C3-PAN neck and Ultralytics' anchor-free ``Detect`` (nc 20, no scales).
+- ``mobilenet-yolo-<att>.yaml``: the same network with empty SE slots and the attention on each of the three neck
+  outputs right before ``Detect``.
+- ``yolov8-<att>.yaml`` / ``yolo11-<att>.yaml``: Ultralytics' own model YAMLs (read from the installed package,
+  with their n/s/m/l/x scales) with the attention on each of the three neck outputs right before ``Detect``; used as
+  ``model=cfg/models/yolov8s-mlca.yaml`` (Ultralytics takes the scale from the file name).
+
+Attention rows carry hyperparameters only; the registration (``yolo_attn.integration``) injects the channels.
+
+Command line:
+    python -m yolo_attn.zoo write cfg/models    # (re)generate every YAML
+    python -m yolo_attn.zoo check cfg/models    # exit 1 when a shipped file differs from the template
+    python -m yolo_attn.zoo table cfg/models    # profile every file at 640x640 and print the README table
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+__all__ = (
+    "ATTENTIONS",
+    "MAY_BLOCKS",
+    "ZooEntry",
+    "attention_fits",
+    "build_model",
+    "check",
+    "generate",
+    "profile_model",
+    "render_table",
+    "write",
+    "zoo_entries",
+)
+
+GENERATED_BY = "python -m yolo_attn.zoo write cfg/models"
+
+# MobileNetV3-Small as written in the MLCA paper's code: [out, hidden, k, s, use_se, use_hs] (design notes §5)
+MAY_BLOCKS = (
+    (16, 16, 3, 2, 1, 0),  # 1-P2/4, no expansion (hidden == in)
+    (24, 72, 3, 2, 0, 0),  # 2-P3/8
+    (24, 88, 3, 1, 0, 0),  # 3 P3 out (24 ch)
+    (40, 96, 5, 2, 1, 1),  # 4-P4/16
+    (40, 240, 5, 1, 1, 1),  # 5
+    (40, 240, 5, 1, 1, 1),  # 6
+    (48, 120, 5, 1, 1, 1),  # 7
+    (48, 144, 5, 1, 1, 1),  # 8 P4 out (48 ch)
+    (96, 288, 5, 2, 1, 1),  # 9-P5/32
+    (96, 576, 5, 1, 1, 1),  # 10
+    (96, 576, 5, 1, 1, 1),  # 11 P5 out (96 ch)
+)
+MAY_STEM = (16, 3, 2)  # out, k, s; hard-swish
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One attention choice of the zoo: file-name tag, YAML name, hyperparameters and a display name."""
+
+    tag: str  # file-name suffix: may-<tag>.yaml
+    name: str | None  # YAML module name, None for no attention
+    hp: tuple = ()  # hyperparameters after the channel count
+    label: str = ""  # display name
+
+    @property
+    def display(self) -> str:
+        """Return the display name with hyperparameters, e.g. 'ELA-L'."""
+        return self.label or (self.name or "none")
+
+
+# The seven modules of the pack. ELA: the L variant (k 7, groups C/8, GroupNorm 16) in the wide necks of YOLOv8,
+# YOLO11 and MobileNet-YOLO, where the ELA paper recommends its S/L variants for larger detection networks; the B
+# variant (k 7, depthwise, GroupNorm 16) inside the MobileNetV3 blocks of MAY, a lightweight backbone, for which the
+# paper recommends T/B (T needs C % 32, which 5 of the 9 MAY slots miss).
+ATTENTIONS = {
+    "se": Attention("se", "SE", (), "SE"),
+    "eca": Attention("eca", "ECA", (), "ECA"),
+    "cbam": Attention("cbam", "CBAM", (), "CBAM"),
+    "coordatt": Attention("coordatt", "CoordAtt", (), "CoordAtt"),
+    "ela": Attention("ela", "ELA", ("L",), "ELA-L"),
+    "mlca": Attention("mlca", "MLCA", (), "MLCA"),
+    "epsa": Attention("epsa", "EPSA", (), "EPSA"),
+}
+MAY_ATTENTIONS = {
+    "none": Attention("none", None, (), "none (SEOFF)"),
+    # MobileNetV3's own SE (reduction 4, hard-sigmoid). Tag without "v3se": a digit followed by n/s/m/l/x in a file
+    # name can be mistaken for a model scale by Ultralytics' path handling.
+    "mbse": Attention("mbse", "MobileNetV3SE", (), "MobileNetV3 SE"),
+    **ATTENTIONS,
+    "ela": Attention("ela", "ELA", ("B",), "ELA-B"),
+}
+
+
+def attention_fits(name: str | None, hp: tuple, channels: int) -> bool:
+    """Return whether the attention ``name`` with ``hp`` accepts ``channels`` channels (design notes §2-§3).
+
+    The MAY template leaves a slot empty where the module's constraint excludes the slot's width: ELA needs
+    C % 16 == 0 (C % 32 for ELA-T), EPSA keeping C channels needs C % 64 == 0, SE and CBAM reduce by 16.
+    """
+    if name is None:
+        return True
+    if name == "ELA":
+        return channels % (32 if (hp[:1] or ("L",))[0] == "T" else 16) == 0
+    if name == "EPSA":
+        return channels % 64 == 0
+    if name in ("SE", "CBAM"):
+        return channels >= 16
+    return True
+
+
+@dataclass
+class ZooEntry:
+    """One generated model YAML and what the README table says about it."""
+
+    file: str
+    family: str  # "MAY", "MobileNet-YOLO neck", "YOLOv8", "YOLO11"
+    attention: Attention
+    where: str
+    baseline: str | None  # file name in cfg/models, or "ultralytics:<yaml>" for a stock baseline
+    scales: tuple[str, ...]  # ("",) for files without scales
+    slots: tuple[int, ...] = ()  # MAY: the block numbers (1-11) that hold the attention
+    header: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+    comments: list[str] = field(default_factory=list)  # one per backbone + head row
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# YAML text
+
+
+def _scalar(v) -> str:
+    """Format one YAML flow scalar: symbolic names (None, nc) bare, other strings double-quoted."""
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if v is None:
+        return "None"
+    if isinstance(v, str):
+        return v if v in ("None", "nc") else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_scalar(x) for x in v) + "]"
+    raise TypeError(f"cannot format {v!r} as a YAML flow value")
+
+
+def _row(f, n, m, args) -> str:
+    """Format one layer row ``[from, repeats, module, args]`` (module bare)."""
+    return f"[{_scalar(f)}, {n}, {m}, {_scalar(list(args))}]"
+
+
+def _text(entry: ZooEntry) -> str:
+    """Render the YAML text of ``entry``."""
+    d = entry.data
+    lines = [f"# {h}".rstrip() for h in entry.header]
+    lines += [f"# Generated by `{GENERATED_BY}` (yolo_attn/zoo.py): edit the template, not this file.", ""]
+    lines.append(f"nc: {d['nc']} # number of classes")
+    if "scales" in d:
+        lines += [
+            "scales: # model compound scaling constants, the scale letter comes from the file name",
+            "  # [depth, width, max_channels]",
+        ]
+        lines += [f"  {k}: {_scalar(v)}" for k, v in d["scales"].items()]
+    else:
+        lines += [f"depth_multiple: {d['depth_multiple']} # no scales", f"width_multiple: {d['width_multiple']}"]
+    for k, v in d.items():
+        if k not in ("nc", "scales", "depth_multiple", "width_multiple", "backbone", "head"):
+            lines.append(f"{k}: {_scalar(v)}")
+    i = 0
+    for section in ("backbone", "head"):
+        lines += ["", f"{section}:"]
+        if section == "backbone":
+            lines.append("  # [from, repeats, module, args]")
+        for f, n, m, args in d[section]:
+            comment = entry.comments[i] if i < len(entry.comments) else str(i)
+            lines.append(f"  - {_row(f, n, m, args)} # {comment}")
+            i += 1
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# MAY and MobileNet-YOLO
+
+
+def _block_attention(att: Attention):
+    """Return the ``attention`` argument of a MobileNetV3Block row."""
+    if att.name is None:
+        return None
+    return [att.name, *att.hp] if att.hp else att.name
+
+
+def _mobilenet_net(att: Attention) -> tuple[dict, list[str], tuple[int, ...]]:
+    """Return the MAY model dict with ``att`` in the SE slots that fit it, its row comments and the used slots."""
+    out, k, s = MAY_STEM
+    backbone = [[-1, 1, "MobileNetV3Stem", [out, k, s, "HS"]]]
+    comments = ["0-P1/2 stem 3x3 s2, hard-swish"]
+    slots = []
+    for j, (c2, hidden, k, s, use_se, use_hs) in enumerate(MAY_BLOCKS, 1):
+        use = use_se and att.name is not None and attention_fits(att.name, att.hp, hidden)
+        if use:
+            slots.append(j)
+        act = "HS" if use_hs else "RE"
+        backbone.append([-1, 1, "MobileNetV3Block", [c2, hidden, k, s, _block_attention(att) if use else None, act]])
+        note = f"SE slot: {att.display}" if use else "SE slot empty" if use_se else "no SE slot"
+        if use_se and not use and att.name is not None:
+            note = f"SE slot empty: {att.display} does not fit {hidden} channels"
+        comments.append(f"{j}{_MAY_POS.get(j, '')} hidden {hidden}, {note}")
+    head = [
+        [-1, 1, "Conv", [256, 1, 1]],
+        [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
+        [[-1, 8], 1, "Concat", [1]],
+        [-1, 1, "C3", [256, False]],
+        [-1, 1, "Conv", [128, 1, 1]],
+        [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
+        [[-1, 3], 1, "Concat", [1]],
+        [-1, 1, "C3", [128, False]],
+        [-1, 1, "Conv", [128, 3, 2]],
+        [[-1, 16], 1, "Concat", [1]],
+        [-1, 1, "C3", [256, False]],
+        [-1, 1, "Conv", [256, 3, 2]],
+        [[-1, 12], 1, "Concat", [1]],
+        [-1, 1, "C3", [512, False]],
+        [[19, 22, 25], 1, "Detect", ["nc"]],
+    ]
+    comments += [
+        "12",
+        "13",
+        "14 cat backbone P4",
+        "15",
+        "16",
+        "17",
+        "18 cat backbone P3",
+        "19 (P3/8-small)",
+        "20",
+        "21 cat head P4",
+        "22 (P4/16-medium)",
+        "23",
+        "24 cat head P5",
+        "25 (P5/32-large)",
+        "26 Detect(P3, P4, P5), anchor-free",
+    ]
+    data = {"nc": 20, "depth_multiple": 1.0, "width_multiple": 1.0, "backbone": backbone, "head": head}
+    return data, comments, tuple(slots)
+
+
+_MAY_POS = {1: "-P2/4", 2: "-P3/8", 3: " P3 out", 4: "-P4/16", 8: " P4 out", 9: "-P5/32", 11: " P5 out"}
+_MAY_SE_SLOTS = tuple(j for j, b in enumerate(MAY_BLOCKS, 1) if b[4])
+
+_PAPER_NOTE = (
+    "The MLCA paper trained this network in YOLOv5 6.1 with YOLOv5's anchor-based head (3 anchors per level); "
+    "Ultralytics has no anchor-based head, so these files end in its anchor-free Detect (DFL box regression, "
+    "task-aligned assignment). Paper setup: VOC07+12, 640 px, 300 epochs from scratch, SGD lr0 0.01, batch 40."
+)
+
+
+def _wrap(text: str, width: int = 112) -> list[str]:
+    """Split ``text`` into comment lines of at most ``width`` characters."""
+    lines, cur = [], ""
+    for word in text.split():
+        if cur and len(cur) + 1 + len(word) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    return [*lines, cur] if cur else lines
+
+
+def _may_entry(att: Attention) -> ZooEntry:
+    """Return the MAY entry with ``att`` in the SE slots."""
+    data, comments, slots = _mobilenet_net(att)
+    if att.name is None:
+        where = "no attention (the 9 SE slots empty)"
+    elif slots == _MAY_SE_SLOTS:
+        where = f"{att.display} in the 9 SE slots of the backbone"
+    else:
+        missing = [j for j in _MAY_SE_SLOTS if j not in slots]
+        where = (
+            f"{att.display} in {len(slots)} of the 9 SE slots (blocks {_join(slots)}); "
+            f"{'blocks' if len(missing) > 1 else 'block'} {_join(missing)} empty (width constraint)"
+        )
+    header = [
+        f"MAY ({att.display}): MobileNet-Attention-YOLO of the MLCA paper (Wan et al. 2023), nc 20, no scales.",
+        "Backbone: MobileNetV3-Small (stem + 11 inverted residual blocks); the attention sits in the squeeze-and-",
+        "excitation slot of the blocks with use_se=1: after the depthwise conv + BN, before the activation (block 1:",
+        "after the activation) and the linear 1x1 projection, on the block's hidden width. Neck: YOLOv5 v6.0 C3-PAN.",
+    ]
+    if att.name is not None and slots != _MAY_SE_SLOTS:
+        header += _wrap(
+            f"Deviation: {att.display} cannot be built on the hidden width of "
+            f"{'blocks' if len(missing) > 1 else 'block'} {_join(missing)} "
+            f"({', '.join(str(MAY_BLOCKS[j - 1][1]) for j in missing)} channels; design notes §3), so "
+            f"{'those SE slots stay' if len(missing) > 1 else 'that SE slot stays'} empty."
+        )
+    header += _wrap(_PAPER_NOTE)
+    return ZooEntry(
+        file=f"may-{att.tag}.yaml",
+        family="MAY",
+        attention=att,
+        where=where,
+        baseline=None if att.name is None else "may-none.yaml",
+        scales=("",),
+        slots=slots,
+        header=header,
+        data=data,
+        comments=comments,
+    )
+
+
+def _join(ints) -> str:
+    """Join block numbers as '1, 4, 5'."""
+    return ", ".join(str(i) for i in ints)
+
+
+def _attention_args(att: Attention) -> list:
+    """Return the args of a gating row: hyperparameters only, the channels are injected by the registration."""
+    return list(att.hp)
+
+
+def _neck_attention(data: dict, comments: list[str], att: Attention) -> tuple[dict, list[str]]:
+    """Append ``att`` on each input of the final Detect row and point Detect at the new rows (indices unchanged)."""
+    head = [list(r) for r in data["head"]]
+    f, n, m, args = head[-1]
+    assert m == "Detect" and isinstance(f, list), f"last row is not a multi-input Detect: {head[-1]}"
+    first = len(data["backbone"]) + len(head) - 1  # the index Detect had
+    new_rows = [[src, 1, att.name, _attention_args(att)] for src in f]
+    new_comments = [f"{first + j} {att.display} on layer {src}" for j, src in enumerate(f)]
+    detect = [[first + j for j in range(len(f))], n, m, args]
+    levels = ", ".join(f"P{3 + j}" for j in range(len(f)))
+    out = {k: v for k, v in data.items() if k != "head"}
+    out["head"] = head[:-1] + new_rows + [detect]
+    tail = [f"{first + len(f)} Detect({levels}) on the attention outputs"]
+    return out, comments[: len(comments) - 1] + new_comments + tail
+
+
+def _neck_entry(att: Attention) -> ZooEntry:
+    """Return the MobileNet-YOLO entry with ``att`` on the neck outputs (``att.name`` None: the baseline)."""
+    data, comments, _ = _mobilenet_net(MAY_ATTENTIONS["none"])
+    header = [
+        f"MobileNet-YOLO with {att.display} in the neck: the MAY network (MobileNetV3-Small backbone with its SE",
+        "slots empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales) with the attention applied to",
+        "each of the three neck outputs (P3 24->128, P4 48->256, P5 96->512 ch) right before Detect.",
+    ]
+    if att.name is None:
+        header = [
+            "MobileNet-YOLO baseline for the neck-attention files: the same network as may-none.yaml (MobileNetV3-Small",
+            "backbone with its SE slots empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales).",
+        ]
+        where = "no attention (baseline)"
+    else:
+        data, comments = _neck_attention(data, comments, att)
+        where = f"{att.display} on the 3 neck outputs before Detect"
+    return ZooEntry(
+        file=f"mobilenet-yolo-{att.tag}.yaml",
+        family="MobileNet-YOLO neck",
+        attention=att,
+        where=where,
+        baseline=None if att.name is None else "mobilenet-yolo-none.yaml",
+        scales=("",),
+        header=header + _wrap(_PAPER_NOTE.replace("this network", "MAY")),
+        data=data,
+        comments=comments,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# YOLOv8 and YOLO11 from Ultralytics' own YAMLs
+
+_STOCK = {"yolov8": ("YOLOv8", "v8/yolov8.yaml"), "yolo11": ("YOLO11", "11/yolo11.yaml")}
+
+
+def _stock_path(rel: str) -> Path:
+    """Return the path of a model YAML shipped with the installed Ultralytics."""
+    import ultralytics
+
+    return Path(ultralytics.__file__).parent / "cfg" / "models" / rel
+
+
+def _stock(rel: str) -> tuple[dict, list[str]]:
+    """Return Ultralytics' model dict (comments stripped) and the trailing comment of each layer row."""
+    text = _stock_path(rel).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    rows = data["backbone"] + data["head"]
+    comments = []
+    for line in text.splitlines():
+        if re.match(r"^\s*-\s*\[", line):
+            comment = line.split("#", 1)[1].strip() if "#" in line else ""
+            comments.append(comment)
+    if len(comments) != len(rows):
+        comments = [""] * len(rows)
+    return data, [f"{i} {c}".strip() if not c.startswith(str(i)) else c for i, c in enumerate(comments)]
+
+
+def _yolo_entry(prefix: str, att: Attention) -> ZooEntry:
+    """Return the ``<prefix>-<att>.yaml`` entry built from Ultralytics' ``<prefix>.yaml``."""
+    family, rel = _STOCK[prefix]
+    stock, comments = _stock(rel)
+    data, comments = _neck_attention(stock, comments, att)
+    header = _wrap(
+        f"{family} with {att.display} on each of the three neck outputs (P3/8, P4/16, P5/32) right before Detect. "
+        f"Derived from Ultralytics' {Path(rel).name}: same layers, scales and indices; the attention rows are "
+        "appended after the neck and Detect reads them. Use with a scale letter: "
+        f"model=cfg/models/{prefix}s-{att.tag}.yaml picks scale s of this file. The attention rows carry "
+        "hyperparameters only; the yolo_attn registration gives them the real input channels at every scale."
+    )
+    return ZooEntry(
+        file=f"{prefix}-{att.tag}.yaml",
+        family=family,
+        attention=att,
+        where=f"{att.display} on the 3 neck outputs before Detect",
+        baseline=f"ultralytics:{Path(rel).name}",
+        scales=tuple(stock["scales"]),
+        header=header,
+        data=data,
+        comments=comments,
+    )
+
+
+def zoo_entries() -> list[ZooEntry]:
+    """Return every model YAML of the zoo, in README order."""
+    entries = [_may_entry(a) for a in MAY_ATTENTIONS.values()]
+    entries += [_neck_entry(MAY_ATTENTIONS["none"])] + [_neck_entry(a) for a in ATTENTIONS.values()]
+    entries += [_yolo_entry(p, a) for p in _STOCK for a in ATTENTIONS.values()]
+    return entries
+
+
+def generate() -> dict[str, str]:
+    """Return ``{file name: YAML text}`` for every file of the zoo."""
+    return {e.file: _text(e) for e in zoo_entries()}
+
+
+def write(directory: str | Path) -> list[Path]:
+    """Write every zoo YAML into ``directory`` and return the paths written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in generate().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def check(directory: str | Path) -> list[str]:
+    """Return the problems of ``directory`` against the template: missing, differing and unexpected YAML files."""
+    directory = Path(directory)
+    expected = generate()
+    problems = []
+    for name, text in expected.items():
+        path = directory / name
+        if not path.exists():
+            problems.append(f"missing: {path}")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"differs from the template: {path}")
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name not in expected:
+            problems.append(f"not generated by the template: {path}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Building and profiling
+
+
+def build_model(path: str | Path, scale: str = "", verbose: bool = False):
+    """Build the DetectionModel of a zoo YAML at ``scale`` ("" for files without scales).
+
+    Args:
+        path (str | Path): Model YAML path (``cfg/models/yolov8-mlca.yaml``) or a stock name (``yolov8.yaml``).
+        scale (str): Scale letter n/s/m/l/x, or "" to use the file as it is.
+        verbose (bool): Print Ultralytics' layer table.
+
+    Returns:
+        (ultralytics.nn.tasks.DetectionModel): The model, in training mode.
+    """
+    from ultralytics.nn.tasks import DetectionModel, yaml_model_load
+
+    import yolo_attn  # noqa: F401  (registers the modules with Ultralytics' parser)
+
+    d = yaml_model_load(path)
+    if scale:
+        if scale not in d.get("scales", {}):
+            raise ValueError(f"{path} has no scale {scale!r}; it declares {list(d.get('scales', {}))}")
+        d["scale"] = scale
+    elif d.get("scales"):
+        d["scale"] = d["scale"] or next(iter(d["scales"]))
+    return DetectionModel(d, verbose=verbose)
+
+
+def profile_model(model, imgsz: int | tuple[int, int] = 640) -> tuple[int, float]:
+    """Return (parameters, GFLOPs) of ``model`` on one real 1x3xHxW input.
+
+    GFLOPs are thop's multiply-accumulates x 2 (Ultralytics' convention), counted on the full-size input. Ultralytics'
+    ``model.info()`` instead profiles small stride-sized proxy images and extrapolates to the image area; that holds
+    for convolutions, whose cost grows with H*W, but not for strip-pooling attention (CoordAtt, ELA, MLCA's pooled
+    branches), whose 1-D convolutions grow with H + W or not at all, so the proxy overstates them (by ~2.6%, design
+    notes §4). Profiling the real 640x640 input counts what actually runs.
+
+    Args:
+        model (torch.nn.Module): The model; a deep copy is profiled in eval mode, the model itself is untouched.
+        imgsz (int | tuple[int, int]): Input size, an int or (h, w).
+
+    Returns:
+        (tuple[int, float]): Parameter count and GFLOPs.
+    """
+    from copy import deepcopy
+
+    import thop
+    import torch
+
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    params = sum(p.numel() for p in model.parameters())
+    m = deepcopy(model).float().cpu().eval()
+    x = torch.zeros(1, 3, h, w)
+    macs, _ = thop.profile(m, inputs=[x], verbose=False)  # no stride: the full-size input, no extrapolation
+    return params, 2 * macs / 1e9
+
+
+def _fmt_params(n: int) -> str:
+    """Format a parameter count as '3.16M' or '613.5K'."""
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
+
+
+def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", imgsz: int = 640) -> str:
+    """Profile every zoo file in ``directory`` and return the README's Markdown tables.
+
+    Args:
+        directory (str | Path): Folder of the generated YAMLs.
+        scales (str): Scales to profile for the scaled families (YOLOv8, YOLO11).
+        imgsz (int): Square input size of the profile.
+
+    Returns:
+        (str): Markdown: a table for MAY, one for MobileNet-YOLO with neck attention, one for YOLOv8/YOLO11.
+    """
+    directory = Path(directory)
+    entries = zoo_entries()
+    cache = {}
+
+    def prof(path, scale=""):
+        key = (str(path), scale)
+        if key not in cache:
+            cache[key] = profile_model(build_model(path, scale), imgsz)
+        return cache[key]
+
+    out = [
+        f"Parameters and GFLOPs at {imgsz}x{imgsz}, profiled on the full-size input (thop, MACs x 2), not "
+        "Ultralytics' stride-proxy estimate. Generated by `python -m yolo_attn.zoo table cfg/models`.",
+        "",
+        "**MAY** (MLCA paper, nc 20). Paper setup: YOLOv5 6.1 with its anchor-based head, VOC07+12, 640 px, "
+        "300 epochs from scratch, SGD, batch 40. Ours: the same backbone and C3-PAN neck with Ultralytics' "
+        "anchor-free Detect (no anchors; DFL box branch and decoupled class branch), which adds head parameters, "
+        "so absolute numbers differ from the paper's; the deltas between attentions are what carries over.",
+        "",
+        "| file | attention | where | params | GFLOPs | Δ params vs none |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    base = prof(directory / "may-none.yaml")
+    for e in (e for e in entries if e.family == "MAY"):
+        p, g = prof(directory / e.file)
+        out.append(
+            f"| `{e.file}` | {e.attention.display} | {e.where} | {_fmt_params(p)} | {g:.2f} | {p - base[0]:+,} |"
+        )
+    out += [
+        "",
+        "**MobileNet-YOLO, attention in the neck** (nc 20; backbone SE slots empty, the module on each of the three "
+        "neck outputs right before Detect).",
+        "",
+        "| file | attention | where | params | GFLOPs | Δ params vs baseline |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    base = prof(directory / "mobilenet-yolo-none.yaml")
+    for e in (e for e in entries if e.family == "MobileNet-YOLO neck"):
+        p, g = prof(directory / e.file)
+        out.append(
+            f"| `{e.file}` | {e.attention.display} | {e.where} | {_fmt_params(p)} | {g:.2f} | {p - base[0]:+,} |"
+        )
+    out += [
+        "",
+        "**YOLOv8 and YOLO11 with attention** (nc 80, the module on each of the three neck outputs right before "
+        "Detect). Each cell: params / GFLOPs. Use a scale letter: `model=cfg/models/yolov8s-mlca.yaml`.",
+        "",
+        "| file | attention | " + " | ".join(scales) + " |",
+        "|---|---|" + "---:|" * len(scales),
+    ]
+    for family, rel in _STOCK.values():
+        stock = _stock_path(rel)
+        rows = [(f"{Path(rel).name} (Ultralytics)", "none", stock)]
+        rows += [(f"`{e.file}`", e.attention.display, directory / e.file) for e in entries if e.family == family]
+        for name, label, path in rows:
+            cells = []
+            for s in scales:
+                p, g = prof(path, s)
+                cells.append(f"{_fmt_params(p)} / {g:.1f}")
+            out.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``write DIR``, ``check DIR``, ``table DIR [--scales nsmlx] [--imgsz 640]``."""
+    parser = argparse.ArgumentParser(prog="python -m yolo_attn.zoo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for cmd, help_ in (
+        ("write", "write every model YAML into DIR"),
+        ("check", "compare DIR with the template; exit 1 on a difference"),
+        ("table", "profile every model YAML in DIR and print the README's Markdown tables"),
+    ):
+        p = sub.add_parser(cmd, help=help_)
+        p.add_argument("dir", nargs="?", default="cfg/models")
+        if cmd == "table":
+            p.add_argument("--scales", default="nsmlx", help="scales of YOLOv8/YOLO11 to profile (default nsmlx)")
+            p.add_argument("--imgsz", type=int, default=640)
+    a = parser.parse_args(argv)
+    if a.cmd == "write":
+        for path in write(a.dir):
+            print(path)
+        return 0
+    if a.cmd == "check":
+        problems = check(a.dir)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print(f"run `{GENERATED_BY}` to regenerate", file=sys.stderr)
+        return 1 if problems else 0
+    print(render_table(a.dir, a.scales, a.imgsz), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
