@@ -1,0 +1,280 @@
+"""Weight transfer from a stock Ultralytics checkpoint into a variant with inserted attention layers.
+
+Inserting attention rows shifts layer indices, so ``pretrained=yolov8s.pt`` on ``yolov8s-mlca.yaml`` matches state-dict
+keys by index and silently drops every layer after the first insertion (the whole neck and head). This module maps
+each layer of the stock model to its counterpart in the variant instead: the variant's layers minus the inserted
+attention layers, in order, with the same types, the same wiring (``from`` indices, read through the inserted
+layers) and the same tensor shapes. Every tensor (parameters and buffers) is copied; only the attention layers stay
+at their fresh initialization.
+
+The written checkpoint has Ultralytics' format (the model in FP16 with its ``yaml`` and ``names``, ``train_args``,
+``epoch`` -1, no optimizer), so ``yolo train model=init.pt`` and ``yolo train model=<variant>.yaml
+pretrained=init.pt`` both accept it.
+
+Examples:
+    >>> from yolo_attn.transfer import transfer_weights
+    >>> report = transfer_weights("yolov8s.pt", "cfg/models/yolov8s-mlca.yaml", "init.pt")
+    >>> print(report.summary())
+"""
+
+from __future__ import annotations
+
+import argparse
+from copy import deepcopy
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+__all__ = ("TransferReport", "transfer_weights")
+
+
+@dataclass
+class TransferReport:
+    """What ``transfer_weights`` copied and what it left fresh.
+
+    Attributes:
+        weights (str): Source checkpoint.
+        model (str): Variant model YAML.
+        out (str | None): Checkpoint written, None when not written.
+        moved (int): Tensors copied (parameters and buffers, state-dict entries).
+        moved_numel (int): Elements copied.
+        total (int): Tensors in the variant's state dict.
+        source_total (int): Tensors in the source model's state dict (all of them are copied).
+        layer_map (dict[int, int]): Source layer index -> variant layer index.
+        fresh_layers (list[int]): Variant layers left at their initialization (the inserted attention layers).
+        fresh_types (list[str]): Class names of the fresh layers.
+        fresh_tensors (list[str]): State-dict keys left at their initialization.
+        nc (int): Number of classes (taken from the source, so the head transfers).
+    """
+
+    weights: str
+    model: str
+    out: str | None
+    moved: int
+    moved_numel: int
+    total: int
+    source_total: int
+    layer_map: dict[int, int] = field(default_factory=dict)
+    fresh_layers: list[int] = field(default_factory=list)
+    fresh_types: list[str] = field(default_factory=list)
+    fresh_tensors: list[str] = field(default_factory=list)
+    nc: int = 0
+
+    def summary(self) -> str:
+        """Return a few lines saying what moved and what stayed fresh."""
+        shifted = {s: v for s, v in self.layer_map.items() if s != v}
+        fresh = ", ".join(f"{i} ({t})" for i, t in zip(self.fresh_layers, self.fresh_types, strict=True)) or "none"
+        lines = [
+            f"Transferred {self.moved}/{self.source_total} tensors ({self.moved_numel:,} values, parameters and "
+            f"buffers) from {self.weights} into {self.model} (nc {self.nc}).",
+            f"Layers mapped: {len(self.layer_map)}; shifted by the insertions: "
+            + (", ".join(f"{s}->{v}" for s, v in shifted.items()) or "none"),
+            f"Fresh layers (initialized, not transferred): {fresh}; {len(self.fresh_tensors)} tensors.",
+        ]
+        if self.out:
+            lines.append(f"Saved {self.out}: use `yolo train model={self.out} data=...` (or pretrained={self.out}).")
+        return "\n".join(lines)
+
+
+def _sources(model, idx: int) -> list[int]:
+    """Return the absolute layer indices that feed layer ``idx`` of an Ultralytics model."""
+    f = model.model[idx].f
+    return [idx + s if s < 0 else s for s in ([f] if isinstance(f, int) else f)]
+
+
+def _attention_types() -> tuple[type, ...]:
+    """Return the classes that count as inserted attention layers (the gating modules of ``yolo_attn.nn``)."""
+    from yolo_attn.nn import ATTENTION_MODULES
+
+    return tuple(set(ATTENTION_MODULES.values()))
+
+
+def _align(src, dst, att_types) -> tuple[dict[int, int], list[int]]:
+    """Map source layers to destination layers, skipping destination attention layers that the source lacks."""
+    mapping, inserted = {}, []
+    i = 0
+    for j, m in enumerate(dst.model):
+        if i < len(src.model) and type(src.model[i]) is type(m):
+            mapping[i] = j
+            i += 1
+        elif isinstance(m, att_types):
+            inserted.append(j)
+        else:
+            expected = type(src.model[i]).__name__ if i < len(src.model) else "nothing (source exhausted)"
+            raise ValueError(
+                f"transfer: variant layer {j} is {type(m).__name__} but the source's layer {i} is {expected}; "
+                "the variant must be the source model with attention layers inserted (same layers otherwise)"
+            )
+    if i != len(src.model):
+        raise ValueError(
+            f"transfer: source layers {i}..{len(src.model) - 1} ({type(src.model[i]).__name__}, ...) have no "
+            "counterpart in the variant"
+        )
+    return mapping, inserted
+
+
+def _check_wiring(src, dst, mapping: dict[int, int], inserted: list[int]) -> None:
+    """Check that every mapped layer reads the mapped counterparts of its source inputs (through inserted layers)."""
+    back = {-1: -1, **{j: i for i, j in mapping.items()}}  # -1: the model input (layer 0 reads the image)
+    ins = set(inserted)
+
+    def root(j: int) -> int:
+        while j in ins:
+            srcs = _sources(dst, j)
+            if len(srcs) != 1:
+                raise ValueError(f"transfer: inserted attention layer {j} has {len(srcs)} inputs, expected one")
+            j = srcs[0]
+        return j
+
+    for i, j in mapping.items():
+        want = _sources(src, i)
+        got = [back.get(root(k), f"unmapped {k}") for k in _sources(dst, j)]
+        if got != want:
+            raise ValueError(
+                f"transfer: variant layer {j} ({type(dst.model[j]).__name__}) reads layers {got} of the source "
+                f"numbering, but its counterpart, source layer {i}, reads {want}"
+            )
+
+
+def transfer_weights(
+    weights: str | Path,
+    model_yaml: str | Path,
+    out: str | Path | None = None,
+    *,
+    half: bool = True,
+    verbose: bool = True,
+) -> TransferReport:
+    """Copy every tensor of a stock Ultralytics checkpoint into a variant with inserted attention layers.
+
+    Args:
+        weights (str | Path): Source checkpoint, e.g. ``yolov8s.pt`` (any Ultralytics checkpoint: EMA preferred).
+        model_yaml (str | Path): Variant YAML, e.g. ``cfg/models/yolov8s-mlca.yaml`` (the scale letter picks the
+            scale); it must be the source architecture plus inserted attention layers, at the same scale.
+        out (str | Path, optional): Where to write the checkpoint; nothing is written when None.
+        half (bool): Save the model in FP16 as Ultralytics does (lossless for FP16 source checkpoints).
+        verbose (bool): Log the summary.
+
+    Returns:
+        (TransferReport): What moved and what stayed fresh.
+
+    Raises:
+        ValueError: When the variant is not the source plus inserted attention layers (types, wiring, shapes or
+            tensor names differ), e.g. a different scale.
+
+    Examples:
+        >>> report = transfer_weights("yolov8s.pt", "cfg/models/yolov8s-mlca.yaml", "init.pt")
+        >>> report.fresh_layers  # the three MLCA layers
+        [22, 23, 24]
+    """
+    from ultralytics import __version__
+    from ultralytics.nn.tasks import load_checkpoint
+    from ultralytics.utils import DEFAULT_CFG_KEYS, LOGGER
+
+    import yolo_attn  # noqa: F401  (registers the modules with Ultralytics' parser)
+
+    src, ckpt = load_checkpoint(weights)  # FP32, eval mode, EMA preferred
+    if getattr(src, "is_fused", lambda: False)():
+        raise ValueError(f"transfer: {weights} holds a fused model (Conv and BN folded); use an unfused checkpoint")
+    head = src.model[-1]
+    nc = int(getattr(head, "nc", 0) or src.yaml.get("nc", 0))
+    ch = int(src.yaml.get("channels", 3))
+    dst = type(src)(str(model_yaml), ch=ch, nc=nc, verbose=False)
+
+    mapping, inserted = _align(src, dst, _attention_types())
+    _check_wiring(src, dst, mapping, inserted)
+
+    moved = numel = 0
+    with torch.no_grad():
+        for i, j in mapping.items():
+            s_sd, d_sd = src.model[i].state_dict(), dst.model[j].state_dict()
+            if s_sd.keys() != d_sd.keys():
+                raise ValueError(
+                    f"transfer: layer {i} -> {j} ({type(src.model[i]).__name__}) has different tensors: "
+                    f"source only {sorted(s_sd.keys() - d_sd.keys())}, variant only {sorted(d_sd.keys() - s_sd.keys())}"
+                )
+            for k, s in s_sd.items():
+                d = d_sd[k]
+                if s.shape != d.shape:
+                    raise ValueError(
+                        f"transfer: layer {i} -> {j} ({type(src.model[i]).__name__}) tensor {k!r} is "
+                        f"{tuple(s.shape)} in {weights} but {tuple(d.shape)} in {model_yaml}; "
+                        "is the variant at the same scale as the source?"
+                    )
+                d.copy_(s.to(d.dtype))
+                moved += 1
+                numel += s.numel()
+    if not torch.equal(torch.as_tensor(src.stride), torch.as_tensor(dst.stride)):
+        raise ValueError(f"transfer: strides differ: source {src.stride.tolist()}, variant {dst.stride.tolist()}")
+    dst.names = dict(getattr(src, "names", {}) or dst.names)
+
+    fresh_tensors = [f"model.{j}.{k}" for j in inserted for k in dst.model[j].state_dict()]
+    report = TransferReport(
+        weights=str(weights),
+        model=str(model_yaml),
+        out=None if out is None else str(out),
+        moved=moved,
+        moved_numel=numel,
+        total=len(dst.state_dict()),
+        source_total=len(src.state_dict()),
+        layer_map=mapping,
+        fresh_layers=inserted,
+        fresh_types=[type(dst.model[j]).__name__ for j in inserted],
+        fresh_tensors=fresh_tensors,
+        nc=nc,
+    )
+    if moved != report.source_total or moved + len(fresh_tensors) != report.total:
+        raise ValueError(f"transfer: internal count mismatch ({moved=}, {report.source_total=}, {report.total=})")
+
+    if out is not None:
+        model = deepcopy(dst).to(memory_format=torch.contiguous_format)
+        model = model.half() if half else model.float()
+        train_args = {k: v for k, v in (ckpt.get("train_args") or {}).items() if k in DEFAULT_CFG_KEYS}
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "date": datetime.now().astimezone().isoformat(),
+                "version": __version__,
+                "license": "AGPL-3.0 License (https://ultralytics.com/license)",
+                "docs": "https://docs.ultralytics.com",
+                "epoch": -1,
+                "best_fitness": None,
+                "model": model,
+                "ema": None,
+                "updates": None,
+                "optimizer": None,
+                "train_args": train_args,
+                "yolo_attn_transfer": {
+                    "source": str(weights),
+                    "model_yaml": str(model_yaml),
+                    "layer_map": {int(i): int(j) for i, j in mapping.items()},
+                    "fresh_layers": [int(j) for j in inserted],
+                    "moved": moved,
+                },
+            },
+            out,
+        )
+    if verbose:
+        LOGGER.info(report.summary())
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m yolo_attn.transfer --weights yolov8s.pt --model cfg/models/yolov8s-mlca.yaml --out init.pt``."""
+    parser = argparse.ArgumentParser(
+        prog="yolo-attn transfer",
+        description="Copy a stock Ultralytics checkpoint into a variant with inserted attention layers.",
+    )
+    parser.add_argument("--weights", required=True, help="stock checkpoint, e.g. yolov8s.pt")
+    parser.add_argument("--model", required=True, help="variant YAML, e.g. cfg/models/yolov8s-mlca.yaml")
+    parser.add_argument("--out", required=True, help="checkpoint to write, e.g. init.pt")
+    parser.add_argument("--fp32", action="store_true", help="save FP32 instead of Ultralytics' FP16")
+    a = parser.parse_args(argv)
+    report = transfer_weights(a.weights, a.model, a.out, half=not a.fp32, verbose=False)
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
