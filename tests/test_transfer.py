@@ -163,6 +163,8 @@ def test_transfer_errors(stock_pt, tmp_path):
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
+        report = transfer_weights(stock_pt, "cfg/models/yolov8-mlca.yaml", verbose=False)  # no letter: source's n
+        assert report.fresh_layers == [22, 23, 24] and report.moved == report.source_total
         with pytest.raises(ValueError, match=r"same scale"):
             transfer_weights(stock_pt, "cfg/models/yolov8s-mlca.yaml", verbose=False)
         with pytest.raises(ValueError, match=r"variant layer 0 is MobileNetV3Stem"):

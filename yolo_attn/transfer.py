@@ -151,7 +151,8 @@ def transfer_weights(
     Args:
         weights (str | Path): Source checkpoint, e.g. ``yolov8s.pt`` (any Ultralytics checkpoint: EMA preferred).
         model_yaml (str | Path): Variant YAML, e.g. ``cfg/models/yolov8s-mlca.yaml`` (the scale letter picks the
-            scale); it must be the source architecture plus inserted attention layers, at the same scale.
+            scale; without one, the source's scale is used); it must be the source architecture plus inserted
+            attention layers, at the same scale.
         out (str | Path, optional): Where to write the checkpoint; nothing is written when None.
         half (bool): Save the model in FP16 as Ultralytics does (lossless for FP16 source checkpoints).
         verbose (bool): Log the summary.
@@ -169,7 +170,7 @@ def transfer_weights(
         [22, 23, 24]
     """
     from ultralytics import __version__
-    from ultralytics.nn.tasks import load_checkpoint
+    from ultralytics.nn.tasks import load_checkpoint, yaml_model_load
     from ultralytics.utils import DEFAULT_CFG_KEYS, LOGGER
 
     import yolo_attn  # noqa: F401  (registers the modules with Ultralytics' parser)
@@ -180,7 +181,10 @@ def transfer_weights(
     head = src.model[-1]
     nc = int(getattr(head, "nc", 0) or src.yaml.get("nc", 0))
     ch = int(src.yaml.get("channels", 3))
-    dst = type(src)(str(model_yaml), ch=ch, nc=nc, verbose=False)
+    cfg = yaml_model_load(model_yaml)
+    if cfg.get("scales") and not cfg.get("scale") and src.yaml.get("scale") in cfg["scales"]:
+        cfg["scale"] = src.yaml["scale"]  # a YAML named without a scale letter takes the source's scale
+    dst = type(src)(cfg, ch=ch, nc=nc, verbose=False)
 
     mapping, inserted = _align(src, dst, _attention_types())
     _check_wiring(src, dst, mapping, inserted)
