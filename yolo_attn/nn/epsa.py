@@ -57,7 +57,9 @@ class EPSA(nn.Module):
     ) -> None:
         """Build the branch convolutions and the shared SE weight module."""
         super().__init__()
-        name = f"EPSA(c1={c1!r}, c2={c2!r}, stride={stride!r}, conv_kernels={conv_kernels!r}, conv_groups={conv_groups!r})"
+        name = (
+            f"EPSA(c1={c1!r}, c2={c2!r}, stride={stride!r}, conv_kernels={conv_kernels!r}, conv_groups={conv_groups!r})"
+        )
         c1 = check_int(name, "c1", c1)
         c2 = c1 if c2 is None else check_int(name, "c2", c2)
         stride = check_int(name, "stride", stride)

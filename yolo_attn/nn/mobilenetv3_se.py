@@ -60,4 +60,4 @@ class MobileNetV3SE(nn.Module):
         Returns:
             (torch.Tensor): ``x`` rescaled per channel, same shape.
         """
-        return x * F.relu6(self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))) + 3.0) / 6.0
+        return x * (F.relu6(self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))) + 3.0) / 6.0)
