@@ -1,0 +1,120 @@
+"""ONNX export of every attention module through Ultralytics' path (TorchScript exporter, opset 18).
+
+Static and dynamic (batch, H, W) exports must run in onnxruntime and match eager PyTorch to 1e-4, the dynamic ones
+also at sizes never seen at export. Small channel counts keep it fast.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from yolo_attn.nn import ATTENTION_MODULES
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+VARIANTS = [
+    ("SE", ()),
+    ("ECA", ()),
+    ("CBAM", ()),
+    ("CBAM", (3,)),
+    ("CoordAtt", ()),
+    ("ELA", ("T",)),
+    ("ELA", ("B",)),
+    ("ELA", ("S",)),
+    ("ELA", ("L",)),
+    ("MLCA", ()),
+    ("MLCA", (3,)),
+    ("EPSA", (64,)),
+    ("EPSA", (128, 2)),
+    ("MobileNetV3SE", ()),
+]
+IDS = [f"{n}{''.join('-' + str(a) for a in args)}" for n, args in VARIANTS]
+DYNAMIC = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 2: "height", 3: "width"}}
+
+
+def build(name: str, args: tuple) -> tuple[torch.nn.Module, int]:
+    c = 16 if name == "EPSA" else 32
+    torch.manual_seed(0)
+    m = ATTENTION_MODULES[name](c, *args)
+    with torch.no_grad():  # non-trivial weights and statistics, so a dropped op changes the output
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+        for k, buf in m.named_buffers():
+            if k.endswith("running_mean"):
+                buf.normal_(0, 0.3)
+            elif k.endswith("running_var"):
+                buf.uniform_(0.5, 1.5)
+    return m.eval(), c
+
+
+def export(m: torch.nn.Module, x: torch.Tensor, path, dynamic: bool) -> ort.InferenceSession:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings and the exporter's deprecation notice
+        torch.onnx.export(
+            m,
+            x,
+            str(path),
+            dynamo=False,
+            opset_version=18,
+            input_names=["images"],
+            output_names=["output0"],
+            dynamic_axes=DYNAMIC if dynamic else None,
+        )
+    onnx.checker.check_model(onnx.load(str(path)))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def check(sess: ort.InferenceSession, m: torch.nn.Module, shape: tuple[int, ...]) -> None:
+    x = torch.randn(shape)
+    with torch.no_grad():
+        expected = m(x).numpy()
+    (got,) = sess.run(None, {"images": x.numpy()})
+    assert got.shape == expected.shape, shape
+    torch.testing.assert_close(torch.from_numpy(got), torch.from_numpy(expected), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=IDS)
+def test_onnx_static(name, args, tmp_path):
+    m, c = build(name, args)
+    for hw in (13, 20):
+        sess = export(m, torch.randn(1, c, hw, hw), tmp_path / f"static{hw}.onnx", dynamic=False)
+        check(sess, m, (1, c, hw, hw))
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=IDS)
+def test_onnx_dynamic_hw(name, args, tmp_path):
+    m, c = build(name, args)
+    sess = export(m, torch.randn(2, c, 20, 20), tmp_path / "dynamic.onnx", dynamic=True)
+    # the export size, then sizes never seen at export: odd, non-square, not multiples of 5, tiny, another batch
+    for shape in [(2, c, 20, 20), (1, c, 13, 13), (3, c, 13, 17), (1, c, 7, 31), (2, c, 40, 24), (1, c, 1, 1)]:
+        check(sess, m, shape)
+
+
+def test_groupnorm_exports_and_runs_in_onnxruntime(tmp_path):
+    """ELA's GroupNorm (called through torch.group_norm) becomes InstanceNormalization + affine and runs in ORT."""
+    m, c = build("ELA", ("S",))
+    path = tmp_path / "ela.onnx"
+    sess = export(m, torch.randn(2, c, 20, 20), path, dynamic=True)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert ops & {"InstanceNormalization", "GroupNormalization"}, sorted(ops)
+    check(sess, m, (1, c, 1, 1))  # batch 1, one value per group along a 1-pixel strip
+    check(sess, m, (2, c, 9, 14))
+
+
+def test_mlca_dynamic_graph_has_no_baked_sizes_after_onnxslim(tmp_path):
+    """Ultralytics runs onnxslim after export (simplify=True): the slimmed MLCA graph must stay dynamic and exact."""
+    onnxslim = pytest.importorskip("onnxslim")
+    m, c = build("MLCA", ())
+    path = tmp_path / "mlca.onnx"
+    export(m, torch.randn(2, c, 20, 20), path, dynamic=True)
+    slim = onnxslim.slim(onnx.load(str(path)))
+    onnx.save(slim, str(tmp_path / "mlca_slim.onnx"))
+    sess = ort.InferenceSession(str(tmp_path / "mlca_slim.onnx"), providers=["CPUExecutionProvider"])
+    for shape in [(2, c, 20, 20), (1, c, 13, 17), (3, c, 3, 40)]:
+        check(sess, m, shape)
