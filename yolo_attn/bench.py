@@ -12,7 +12,8 @@ Usage:
 Timing: ``warmup`` untimed calls, then up to ``repeats`` timed calls (at least 3; fewer than ``repeats`` once a
 measurement has used its time budget), each bracketed by ``torch.cuda.synchronize()`` on CUDA; the median is reported.
 Ours and the reference are timed in alternating rounds, so a change of machine load affects both alike. Forward runs in eval mode under ``torch.no_grad()``; forward+backward runs in train mode
-with a gradient for the input and every parameter. Both run under autocast when ``dtype`` is bf16 or fp16.
+with a gradient for the input and every parameter. Both run under autocast when ``dtype`` is bf16 or fp16, and the
+input is then created in that dtype, as the output of a convolution under autocast arrives at an attention module.
 
 MACs are analytic: the multiply-accumulates of every Conv1d/Conv2d/Linear counted from its shapes at this input
 (forward hooks), plus one per element for each full pass of a pooling or gating op (SE/ECA/MobileNetV3SE 2, CBAM 6,
@@ -281,18 +282,19 @@ def _bench_one(name, shape, dev, dtype, repeats, warmup, budget_s, ref_lib, seed
         ours = build(name, c).to(dev)
     except ValueError as e:
         return row | {"note": f"skipped: {e}"}
-    x = torch.randn(shape, device=dev)
+    x = torch.randn(shape, device=dev, dtype=dtype or torch.float32)  # under autocast: as a conv would emit it
     row["params"] = sum(p.numel() for p in ours.parameters())
-    row["macs"] = count_macs(name, ours, x)
-    row["thop_macs"] = thop_macs(ours, x)
     ref = None
     if ref_lib is not None:  # built and given our weights before any training step changes the BN statistics
         ref = ref_lib.REFERENCES[name](c, c) if name == "EPSA" else ref_lib.REFERENCES[name](c)
         ref = ref_lib.copy_weights(ours, ref.to(dev))
-        with torch.no_grad(), torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-            row["max_abs_diff"] = (ours.eval()(x).float() - ref.eval()(x).float()).abs().max().item()
-    with torch.no_grad():
-        grad = torch.randn(ours.eval()(x).shape, device=dev)
+    with torch.no_grad(), torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+        row["macs"] = count_macs(name, ours.eval(), x)
+        row["thop_macs"] = thop_macs(ours, x)
+        y = ours.eval()(x)
+        if ref is not None:
+            row["max_abs_diff"] = (y.float() - ref.eval()(x).float()).abs().max().item()
+    grad = torch.randn(y.shape, device=dev)
     mods = [ours] if ref is None else [ours, ref]
     for m in mods:
         m.eval()

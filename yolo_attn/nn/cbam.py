@@ -9,7 +9,7 @@ Design: the official code (github.com/Jongchan/attention-module, ``MODELS/cbam.p
 - spatial gate: ``cat[max over C, mean over C]`` of x1 (max first) -> Conv2d(2, 1, k, pad (k-1)/2, no bias) ->
   BatchNorm2d(1) (eps 1e-5, momentum 0.01 as in the official ``BasicConv``) -> sigmoid; ``out = x1 * gate``.
 
-The MLP is written as 1x1 convolutions run once on the stacked [avg; max] descriptors (numerically identical).
+The shared MLP (``nn.Linear`` layers, as in the official code) runs once on the stacked [avg; max] descriptors.
 Global and channel maxima use ``max(dim)`` whose backward scatters to the arg-max instead of ``amax``'s
 compare-and-divide over the whole tensor. As any BatchNorm network, the spatial BatchNorm cannot train on a single
 value per channel (batch 1 with a 1x1 map).
@@ -54,9 +54,9 @@ class CBAM(nn.Module):
             raise ValueError(
                 f"{name}: c1 // reduction = {hidden} hidden channels; reduction must be between 1 and c1={c1}"
             )
-        self.fc1 = nn.Conv2d(c1, hidden, 1, bias=True)
+        self.fc1 = nn.Linear(c1, hidden, bias=True)
         self.act = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(hidden, c1, 1, bias=True)
+        self.fc2 = nn.Linear(hidden, c1, bias=True)
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
         self.bn = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01)
 
@@ -70,8 +70,8 @@ class CBAM(nn.Module):
             (torch.Tensor): Gated tensor, same shape.
         """
         b = x.shape[0]
-        pooled = torch.cat((x.mean((2, 3), keepdim=True), x.flatten(2).max(2)[0][..., None, None]), 0)
-        y = self.fc2(self.act(self.fc1(pooled)))  # shared MLP on [avg; max]: (2B, C, 1, 1)
-        x = x * (y[:b] + y[b:]).sigmoid()
+        pooled = torch.cat((x.mean((2, 3)), x.flatten(2).max(2)[0]), 0)  # [avg; max]: (2B, C)
+        y = self.fc2(self.act(self.fc1(pooled)))  # the shared MLP, once for both
+        x = x * (y[:b] + y[b:]).sigmoid()[..., None, None]
         s = torch.cat((x.max(1, keepdim=True)[0], x.mean(1, keepdim=True)), 1)  # [max, mean], max first
         return x * self.bn(self.conv(s)).sigmoid()

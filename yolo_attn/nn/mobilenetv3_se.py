@@ -3,9 +3,9 @@
 Paper: "Searching for MobileNetV3", Howard et al. (ICCV 2019), Fig. 4 / Sec. 5.3.
 Design: the ``SELayer`` of the YOLOv5 MobileNetV3 backbone that the MLCA paper's MAY code builds on:
 GAP -> Linear(C, C // 4, bias) -> ReLU -> Linear(C // 4, C, bias) -> hard-sigmoid -> rescale. This is not Hu's SE
-(hard-sigmoid instead of sigmoid, reduction 4). The hidden width is exactly ``C // reduction``; torchvision's
-``SqueezeExcitation`` rounds it with ``_make_divisible(C // 4, 8)``, which the MAY code does not. The linear layers are
-written as 1x1 convolutions (numerically identical; weights shaped (out, in, 1, 1)). Hard-sigmoid is written out as
+(hard-sigmoid instead of sigmoid, reduction 4). The hidden width is exactly ``C // reduction``;
+torchvision's ``SqueezeExcitation`` rounds it with ``_make_divisible(C // 4, 8)``, which the MAY code does not. The
+layers are ``nn.Linear`` as there (parameter names differ, shapes match). Hard-sigmoid is written out as
 ``relu6(x + 3) / 6``, as in that code: PyTorch's fused ``hardsigmoid`` backward multiplies by a float32 1/6 even in
 float64, which would cost the float64 gradient checks 7 digits.
 """
@@ -47,9 +47,9 @@ class MobileNetV3SE(nn.Module):
             raise ValueError(
                 f"{name}: c1 // reduction = {hidden} hidden channels; reduction must be between 1 and c1={c1}"
             )
-        self.fc1 = nn.Conv2d(c1, hidden, 1, bias=True)
+        self.fc1 = nn.Linear(c1, hidden, bias=True)
         self.act = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(hidden, c1, 1, bias=True)
+        self.fc2 = nn.Linear(hidden, c1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Gate the channels of x.
@@ -60,4 +60,5 @@ class MobileNetV3SE(nn.Module):
         Returns:
             (torch.Tensor): ``x`` rescaled per channel, same shape.
         """
-        return x * (F.relu6(self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))) + 3.0) / 6.0)
+        s = self.fc2(self.act(self.fc1(x.mean((2, 3)))))  # (B, C)
+        return x * (F.relu6(s + 3.0) / 6.0)[..., None, None]
