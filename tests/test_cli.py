@@ -241,3 +241,14 @@ def test_data_sample_and_voc_prepare_commands(tmp_path):
     bad = subprocess.run([BIN / "yolo-attn", "val", "model=a.pt", "bogus=1"], cwd=tmp_path, capture_output=True,
                          text=True)
     assert bad.returncode != 0 and "bogus=1" in bad.stderr and "data=..." in bad.stderr
+
+
+def test_delegated_subcommands(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    r = run([BIN / "yolo-attn", "models", "check", str(repo / "cfg" / "models")], cwd=tmp_path)
+    assert r.returncode == 0
+    r = run([BIN / "yolo-attn", "transfer", "--help"], cwd=tmp_path)
+    assert "--weights" in r.stdout and "--model" in r.stdout
+    bad = subprocess.run([BIN / "yolo-attn", "transfer", "--weights", "nope.pt", "--model", "x.yaml", "--out", "o.pt"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode != 0 and "nope.pt" in bad.stderr

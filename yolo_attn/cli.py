@@ -11,17 +11,17 @@ import argparse
 import sys
 
 # Subcommands implemented here; anything else is handed to Ultralytics' `yolo` entry point unchanged.
-OWN_COMMANDS = ("bench", "data", "voc", "val")
+OWN_COMMANDS = ("data", "voc", "val")
+# Subcommands whose module has its own `main(argv)`: `yolo-attn bench --help` shows their options.
+DELEGATED = {
+    "bench": ("yolo_attn.bench", "benchmark the attention modules against their literal forms"),
+    "transfer": ("yolo_attn.transfer", "copy a stock checkpoint into a variant with inserted attention layers"),
+    "models": ("yolo_attn.zoo", "write / check / profile the model YAMLs of cfg/models"),
+}
 
 # `yolo-attn val key=value ...`: the keys it takes (same spelling as `yolo val`) and their types.
 VAL_KEYS = {"model": str, "data": str, "split": str, "imgsz": int, "batch": int, "conf": float, "iou": float,
             "max_det": int, "device": str, "save_json": str}
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from yolo_attn import bench
-
-    return bench.main(args.rest)
 
 
 def _cmd_data_sample(args: argparse.Namespace) -> int:
@@ -75,9 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         "key=value arguments as Ultralytics' `yolo` and runs with yolo_attn's modules registered.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("bench", help="benchmark the attention modules against their literal forms", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_bench)
+    for name, (_, help_) in DELEGATED.items():
+        sub.add_parser(name, help=help_, add_help=False)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("sample", help="write the generated VOC-format sample dataset (VOCdevkit layout)")
@@ -121,10 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         build_parser().print_help()
         return 0
-    if argv[0] not in OWN_COMMANDS:
+    if argv[0] not in OWN_COMMANDS and argv[0] not in DELEGATED:
         return _ultralytics(argv)
-    args = build_parser().parse_args(argv)
     try:
+        if argv[0] in DELEGATED:
+            import importlib
+
+            return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except (ValueError, OSError) as e:  # bad input: a one-line message naming the thing, not a traceback
         print(f"yolo-attn {argv[0]}: error: {e}", file=sys.stderr)
