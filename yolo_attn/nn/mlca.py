@@ -36,13 +36,17 @@ __all__ = ["MLCA", "bin_average_matrix"]
 
 
 def _build_bin_average(n_out, n_in, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Build the (n_out, n_in) bin-average matrix with tensor ops (n_in/n_out may be traced sizes)."""
-    i = torch.arange(n_out, device=device)  # all operands are >= 0, so truncating division is floor division
-    start = torch.div(i * n_in, n_out, rounding_mode="trunc")  # (the ONNX graph of "floor" is 5x larger)
-    end = torch.div((i + 1) * n_in + n_out - 1, n_out, rounding_mode="trunc")
+    """Build the (n_out, n_in) bin-average matrix with tensor ops (n_in/n_out may be traced or symbolic sizes).
+
+    Cell j lies in bin i, ``floor(i * n_in / n_out) <= j < ceil((i + 1) * n_in / n_out)``, exactly when
+    ``i * n_in < (j + 1) * n_out`` and ``j * n_out < (i + 1) * n_in``: integer products and comparisons only, no
+    division, which keeps the ONNX graph small and lets Inductor reason about dynamic sizes.
+    """
+    i = torch.arange(n_out, device=device).unsqueeze(1)
     j = torch.arange(n_in, device=device)
-    mask = (j >= start.unsqueeze(1)) & (j < end.unsqueeze(1))
-    return mask.to(dtype) / (end - start).to(dtype).unsqueeze(1)
+    mask = ((i * n_in) < (j + 1) * n_out) & ((j * n_out) < (i + 1) * n_in)
+    m = mask.to(dtype)
+    return m / m.sum(1, keepdim=True)
 
 
 @functools.lru_cache(maxsize=256)
