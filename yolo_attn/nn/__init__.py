@@ -13,6 +13,7 @@ from .eca import ECA
 from .ela import ELA
 from .epsa import EPSA
 from .mlca import MLCA
+from .mobilenetv3 import MobileNetV3Block, MobileNetV3Stem
 from .mobilenetv3_se import MobileNetV3SE
 from .se import SE
 
@@ -28,4 +29,16 @@ ATTENTION_MODULES: dict[str, type] = {
     "MobileNetV3SE": MobileNetV3SE,
 }
 
-__all__ = ["ATTENTION_MODULES", "CBAM", "ECA", "ELA", "EPSA", "MLCA", "SE", "CoordAtt", "MobileNetV3SE"]
+__all__ = [
+    "ATTENTION_MODULES",
+    "CBAM",
+    "ECA",
+    "ELA",
+    "EPSA",
+    "MLCA",
+    "SE",
+    "CoordAtt",
+    "MobileNetV3Block",
+    "MobileNetV3SE",
+    "MobileNetV3Stem",
+]
