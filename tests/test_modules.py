@@ -21,6 +21,13 @@ from yolo_attn.nn import ATTENTION_MODULES, CBAM, ECA, ELA, EPSA, MLCA, SE, Coor
 from yolo_attn.nn.eca import eca_kernel_size
 from yolo_attn.nn.mlca import bin_average_matrix
 
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test draws the same numbers whatever ran before it."""
+    torch.manual_seed(0)
+
+
 # (name, positional hyperparameters after c1); the reference classes take the same positional arguments
 VARIANTS = [
     ("SE", ()),
@@ -138,14 +145,13 @@ def _reference_cases():
     for (name, args), vid in zip(VARIANTS, VARIANT_IDS, strict=True):
         for c, (b, h, w) in MAIN_CASES if vid in MAIN_VARIANTS else EXTRA_CASES:
             if is_valid(name, args, c) and is_cheap(name, args, c, b, h, w):
-                yield pytest.param(name, args, c, (b, c, h, w), id=f"{vid}-c{c}-{b}x{h}x{w}")
+                yield pytest.param(name, args, c, (b, c, h, w), False, id=f"eval-{vid}-c{c}-{b}x{h}x{w}")
+                if compare_gradients(name, args, c, (b, c, h, w)):
+                    yield pytest.param(name, args, c, (b, c, h, w), True, id=f"train-{vid}-c{c}-{b}x{h}x{w}")
 
 
-@pytest.mark.parametrize("name,args,c,shape", list(_reference_cases()))
-@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("name,args,c,shape,train", list(_reference_cases()))
 def test_matches_reference_float64(name, args, c, shape, train):
-    if train and not compare_gradients(name, args, c, shape):
-        pytest.skip("gradients are compared on the cheaper cases only (see compare_gradients)")
     ours, ref = make_pair(name, args, c)
     ours.train(train)
     ref.train(train)
@@ -241,11 +247,16 @@ def closed_form_params(name: str, args: tuple, c: int) -> int:
     raise AssertionError(name)
 
 
-@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
-@pytest.mark.parametrize("c", [16, 32, 64, 128, 256, 1024])
+@pytest.mark.parametrize(
+    "name,args,c",
+    [
+        pytest.param(name, args, c, id=f"{vid}-c{c}")
+        for (name, args), vid in zip(VARIANTS, VARIANT_IDS, strict=True)
+        for c in (16, 32, 64, 128, 256, 1024)
+        if is_valid(name, args, c)
+    ],
+)
 def test_param_count_closed_form(name, args, c):
-    if not is_valid(name, args, c):
-        pytest.skip("invalid channel count for this variant")
     m = ATTENTION_MODULES[name](c, *args)
     assert sum(p.numel() for p in m.parameters()) == closed_form_params(name, args, c)
 
@@ -410,6 +421,7 @@ def test_autocast_forward_backward_close_to_fp32(name, args, dtype):
     y32 = m(x32)
     y32.float().pow(2).sum().backward()
     g32 = x32.grad
+    p32 = torch.cat([p.grad.flatten() for p in m.parameters()])
     x = x32.detach().clone().requires_grad_()
     m.zero_grad()
     with torch.autocast("cpu", dtype=dtype):
@@ -419,8 +431,12 @@ def test_autocast_forward_backward_close_to_fp32(name, args, dtype):
     y.float().pow(2).sum().backward()
     assert torch.isfinite(x.grad).all()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
-    assert _rel(y, y32) < 2e-2
-    assert _rel(x.grad, g32) < 5e-2
+    assert _rel(y, y32) < 2e-2  # worst seen over 30 seeds: 8e-3 (CBAM)
+    # over all parameters at once: a parameter whose exact gradient is 0 (a bias before BatchNorm, EPSA's last SE
+    # bias under the softmax) has only rounding noise in both, which a per-parameter ratio would blow up
+    assert _rel(torch.cat([p.grad.flatten() for p in m.parameters()]), p32) < 0.1  # worst seen: 0.04
+    if name != "CBAM":  # CBAM's max-pooling gradients jump to another element when low precision flips an argmax
+        assert _rel(x.grad, g32) < 0.1  # worst seen: 0.063 (CoordAtt, BatchNorm on 2 x 30 strip values)
 
 
 @pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
