@@ -1,0 +1,316 @@
+"""compare: one tiny sweep (2 models + a broken YAML, 1 seed, 1 epoch, imgsz 64, generated VOC data) that is killed
+after its first run finished and then resumed; the tests check its CSV, Markdown and PNG outputs, the resume and the
+failure report. Plus fast unit tests of model lists, settings, statistics and the argparse hook (no training)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from yolo_attn.compare import models as cmodels
+from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, parse_train_args
+from yolo_attn.compare.report import RESULT_COLUMNS, aggregate
+from yolo_attn.compare.sweep import _settings, compare, parse_seeds, sweep_status
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tiny detectors (a few thousand parameters): the same network with and without attention rows.
+TINY_NONE = """\
+nc: 6
+backbone:
+  - [-1, 1, Conv, [8, 3, 2]]    # 0 P1/2
+  - [-1, 1, Conv, [16, 3, 2]]   # 1 P2/4
+  - [-1, 1, Conv, [16, 3, 2]]   # 2 P3/8
+  - [-1, 1, Conv, [16, 1, 1]]   # 3
+  - [-1, 1, Conv, [32, 3, 2]]   # 4 P4/16
+  - [-1, 1, Conv, [32, 1, 1]]   # 5
+  - [-1, 1, Conv, [32, 3, 2]]   # 6 P5/32
+head:
+  - [[3, 5, 6], 1, Detect, [nc]]
+"""
+TINY_ATT = TINY_NONE.replace("[-1, 1, Conv, [16, 1, 1]]   # 3", "[-1, 1, MLCA, []]            # 3").replace(
+    "[-1, 1, Conv, [32, 1, 1]]   # 5", "[-1, 1, ECA, []]             # 5")
+BROKEN = "nc: 6\nbackbone:\n  - [-1, 1, NoSuchModule, [16]]\nhead:\n  - [[0], 1, Detect, [nc]]\n"
+
+_CACHE: dict = {}
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _workers_of(spec: Path) -> list:
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        with_spec = p.info["cmdline"] and str(spec) in p.info["cmdline"]
+        if with_spec and p.pid != os.getpid():
+            found.append(p)
+    return found
+
+
+def tiny_sweep(tmp_path_factory) -> dict:
+    """Run (once per session) the tiny sweep: start it, kill it while its second run trains, resume it."""
+    if "sweep" in _CACHE:
+        return _CACHE["sweep"]
+    from yolo_attn.data.sample import make_sample_dataset
+    from yolo_attn.data.voc import prepare_voc
+
+    root = tmp_path_factory.mktemp("compare")
+    devkit = make_sample_dataset(root / "data", images=16, seed=0, imgsz=64)
+    data = prepare_voc(devkit, root / "data" / "voc", log=None).yaml
+    files = []
+    for name, text in (("tiny-none", TINY_NONE), ("tiny-att", TINY_ATT), ("broken", BROKEN)):
+        (root / f"{name}.yaml").write_text(text)
+        files.append(str(root / f"{name}.yaml"))
+    out = root / "out"
+    cmd = [sys.executable, "-m", "yolo_attn.compare", "compare", "--models", *files, "--data", str(data),
+           "--epochs", "1", "--imgsz", "64", "--batch", "8", "--device", "cpu", "--out", str(out),
+           "--latency-repeats", "5", "--no-val"]
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "MPLBACKEND": "Agg"}
+    first_dir = out / "runs" / "tiny-none" / "seed0"
+    second_dir = out / "runs" / "tiny-att" / "seed0"
+
+    # 1. start the sweep; kill the sweep process (SIGKILL, no clean-up) once the second run's worker has started
+    log1 = root / "first.log"
+    with open(log1, "w") as f:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=f, stderr=subprocess.STDOUT)
+        deadline = time.time() + 600
+        while not (second_dir / "log.txt").is_file():
+            assert proc.poll() is None, f"sweep ended before its second run:\n{log1.read_text()[-4000:]}"
+            assert time.time() < deadline, "sweep did not reach its second run in time"
+            time.sleep(0.5)
+        time.sleep(1.0)
+        snapshot = _snapshot(first_dir)
+        proc.kill()
+        proc.wait()
+    # the orphaned worker notices its parent is gone and exits
+    deadline = time.time() + 30
+    while _workers_of(second_dir / "spec.json") and time.time() < deadline:
+        time.sleep(0.5)
+    orphans = _workers_of(second_dir / "spec.json")
+    for p in orphans:
+        p.kill()
+    interrupted_record = (second_dir / "run.json").is_file()
+
+    # 2. the same command again: resumes
+    r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    _CACHE["sweep"] = {
+        "root": root, "out": out, "data": data, "files": files, "snapshot": snapshot, "first_dir": first_dir,
+        "second_dir": second_dir, "first_log": log1.read_text(), "resume": r, "orphans": len(orphans),
+        "interrupted_record": interrupted_record, "cmd": cmd, "env": env,
+    }
+    return _CACHE["sweep"]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return tiny_sweep(tmp_path_factory)
+
+
+def _rows(out: Path, name: str = "results.csv") -> list[dict]:
+    with open(out / name, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ----------------------------------------------------------------------------------------------------- the sweep
+
+
+def test_kill_and_resume_keeps_finished_runs(sweep):
+    r = sweep["resume"]
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert sweep["orphans"] == 0, "the worker of the killed sweep kept running"
+    assert not sweep["interrupted_record"], "the killed run must not look complete"
+    assert "[compare] 1 run(s) already complete" in r.stdout
+    assert "run 1/3" not in r.stdout  # the finished run was not started again
+    assert "run 2/3: tiny-att seed 0" in r.stdout
+    assert _snapshot(sweep["first_dir"]) == sweep["snapshot"], "a finished run's files changed on resume"
+    rows = {x["model"]: x for x in _rows(sweep["out"])}
+    assert rows["tiny-att"]["status"] == "ok"
+
+
+def test_progress_lines(sweep):
+    log = sweep["first_log"]
+    assert "[compare] 3 run(s): 3 model(s) x 1 seed(s)" in log
+    assert "[compare] run 1/3: tiny-none seed 0 | 0 done, 3 to go" in log
+    assert "[compare 1/3 | tiny-none seed 0] epoch 1/1" in log  # the per-epoch sweep line beside Ultralytics' bars
+    assert "[compare] run 2/3: tiny-att seed 0 | 1 done, 2 to go" in log and "left" in log
+
+
+def test_results_csv(sweep):
+    out = sweep["out"]
+    rows = _rows(out)
+    assert [(x["model"], x["seed"], x["status"]) for x in rows] == [
+        ("tiny-none", "0", "ok"), ("tiny-att", "0", "ok"), ("broken", "0", "failed")]
+    header = list(rows[0])
+    assert header[: len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
+    classes = ["disc", "square", "triangle", "star", "ring", "cross"]
+    assert header[len(RESULT_COLUMNS):] == [f"voc07_map50:{c}" for c in classes]
+    for x in rows[:2]:
+        for k in ("voc07_map50", "voc12_map50", "coco_ap50", "coco_ap50_95", "ultralytics_map50",
+                  "ultralytics_map50_95"):
+            assert 0.0 <= float(x[k]) <= 1.0
+        assert int(x["params"]) > 1000 and float(x["gflops"]) > 0
+        assert float(x["cpu_latency_ms"]) > 0 and int(x["cpu_threads"]) >= 1
+        assert x["gpu_latency_ms"] == ""  # CPU sweep
+        assert float(x["train_img_per_s"]) > 0
+        assert (x["epochs"], x["imgsz"], x["batch"], x["split"], x["weights"]) == ("1", "64", "8", "test", "last")
+        assert x["torch"] and x["ultralytics"] and x["yolo_attn"] and x["python"] and x["device_name"]
+        assert x["train_device"] == "cpu" and x["error"] == ""
+        assert len(x["yaml_sha256"]) == 64
+    # tiny-att swaps two 1x1 Conv+BN (16*16 + 2*16 and 32*32 + 2*32 parameters) for MLCA (2 x k3) and ECA (k3)
+    assert int(rows[0]["params"]) - int(rows[1]["params"]) == (256 + 32) + (1024 + 64) - 9
+    # both scored the same 5 test images
+    assert rows[0]["eval_images"] == rows[1]["eval_images"] == "5"
+    pc = _rows(out, "per_class.csv")
+    assert len(pc) == 2 * len(classes) and {p["class"] for p in pc} == set(classes)
+
+
+def test_broken_yaml_reported(sweep):
+    out = sweep["out"]
+    bad = {x["model"]: x for x in _rows(out)}["broken"]
+    assert bad["status"] == "failed" and "NoSuchModule" in bad["error"]
+    assert (out / "runs" / "broken" / "seed0" / "log.txt").is_file()
+    summary = (out / "summary.md").read_text()
+    assert "## Failed runs (1)" in summary and "NoSuchModule" in summary
+    assert sweep_status(out) == {"ok": 2, "failed": 1, "pending": 0}
+
+
+def test_summary_md(sweep):
+    text = (sweep["out"] / "summary.md").read_text()
+    assert "**Primary metric:** `voc07_map50`" in text and "**Baseline:** `tiny-none`" in text
+    assert "| rank | model | seeds | **mAP50 VOC07** (%) | Δ vs baseline (pp) |" in text
+    table = [ln for ln in text.splitlines() if ln.startswith("| 1 |") or ln.startswith("| 2 |")]
+    assert len(table) == 2 and any("(baseline)" in ln and "0 (ref.)" in ln for ln in table)
+    assert "In progress" not in text and "## Per-class AP" in text
+    for png in ("map_vs_gflops.png", "map_vs_latency.png", "per_class_ap.png"):
+        assert f"]({png})" in text
+
+
+def test_png_plots(sweep):
+    from PIL import Image
+
+    for name, min_w in (("map_vs_gflops.png", 600), ("map_vs_latency.png", 600), ("per_class_ap.png", 600)):
+        path = sweep["out"] / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(path) as im:
+            assert im.size[0] >= min_w and im.size[1] >= 300
+    assert not list(sweep["out"].glob(".*.tmp-*")), "temporary files left behind"
+
+
+def test_rerun_finished_sweep_changes_nothing(sweep, capsys):
+    out = sweep["out"]
+    before = _snapshot(out / "runs")
+    compare(sweep["files"], sweep["data"], epochs=1, imgsz=64, batch=8, device="cpu", out=out, val=False,
+            latency_repeats=5, retry_failed=False)  # the failed run is kept too: nothing starts
+    assert _snapshot(out / "runs") == before
+    assert "3 run(s) already complete" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="epochs: earlier 1, now 2"):
+        compare(sweep["files"][:2], sweep["data"], epochs=2, imgsz=64, batch=8, device="cpu", out=out, val=False)
+
+
+def test_all_failed_exit_status(sweep, tmp_path):
+    from yolo_attn.compare.cli import compare_command
+
+    parser = argparse.ArgumentParser()
+    add_compare_arguments(parser)
+    args = parser.parse_args(["--models", str(tmp_path / "missing.yaml"), "--data", str(sweep["data"]),
+                              "--epochs", "1", "--imgsz", "64", "--out", str(tmp_path / "out"), "--no-plots"])
+    assert args.func is compare_command
+    assert args.func(args) == 1  # nothing succeeded
+    row = _rows(tmp_path / "out")[0]
+    assert row["status"] == "failed" and "model YAML not found" in row["error"]
+
+
+# ----------------------------------------------------------------------------------------------------- units
+
+
+def test_named_sets_and_globs(tmp_path):
+    d = tmp_path / "models"
+    d.mkdir()
+    for tag in ("mlca", "none", "eca", "mbse", "zzz"):
+        (d / f"may-{tag}.yaml").write_text(TINY_NONE)
+    for tag in ("mlca", "se"):
+        (d / f"yolov8-{tag}.yaml").write_text(TINY_NONE)
+    labels = [s.label for s in cmodels.resolve_models(["may"], d)]
+    assert labels == ["may-none", "may-mbse", "may-eca", "may-mlca", "may-zzz"]
+    specs = cmodels.resolve_models(["yolov8s"], d)
+    assert [s.label for s in specs] == ["yolov8s", "yolov8s-se", "yolov8s-mlca"]
+    assert specs[0].model == "yolov8s.yaml" and specs[0].file.endswith("yolov8.yaml") and not specs[0].error
+    assert specs[2].model.endswith("yolov8s-mlca.yaml") and specs[2].file == str((d / "yolov8-mlca.yaml").resolve())
+    assert cmodels.default_baseline(specs) == "yolov8s"
+    globbed = cmodels.resolve_models([str(d / "may-m*.yaml"), str(d / "may-none.yaml"), "nope.yaml"])
+    assert [s.label for s in globbed] == ["may-mbse", "may-mlca", "may-none", "nope"]
+    assert globbed[-1].error.startswith("model YAML not found")
+    assert cmodels.default_baseline(globbed) == "may-none"
+    assert cmodels.default_baseline(globbed, "may-mlca.yaml") == "may-mlca"
+    with pytest.raises(ValueError, match="matches no file"):
+        cmodels.resolve_models([str(d / "x-*.yaml")])
+    with pytest.raises(ValueError, match="not one of"):
+        cmodels.default_baseline(globbed, "other")
+
+
+def test_shipped_may_set():
+    specs = cmodels.resolve_models(["may"], REPO / "cfg" / "models")
+    labels = [s.label for s in specs]
+    assert labels[:2] == ["may-none", "may-mbse"] and "may-mlca" in labels and len(labels) >= 5
+    demo = cmodels.resolve_models(["may-demo"], REPO / "cfg" / "models")
+    assert [s.label for s in demo] == list(cmodels.DEMO_MODELS) and not any(s.error for s in demo)
+
+
+def test_seeds_settings_and_presets():
+    assert parse_seeds("0,1,2") == parse_seeds("0-2") == parse_seeds([0, 1, 2, 1]) == [0, 1, 2]
+    assert parse_seeds(3) == [3]
+    own, extra = _settings(None, None, None, None, "may-paper", None)
+    assert own == {"epochs": 300, "imgsz": 640, "batch": 40, "val": True}
+    assert extra == {"optimizer": "SGD", "lr0": 0.01, "lrf": 0.01, "momentum": 0.937, "weight_decay": 5e-4,
+                     "warmup_epochs": 3, "cos_lr": False, "close_mosaic": 0}
+    own, extra = _settings(5, 320, None, None, "may-paper", {"lr0": 0.02})
+    assert own["epochs"] == 5 and own["imgsz"] == 320 and own["batch"] == 40 and extra["lr0"] == 0.02
+    with pytest.raises(ValueError, match="may not set"):
+        _settings(None, None, None, None, None, {"seed": 3})
+    with pytest.raises(ValueError, match="unknown preset"):
+        _settings(None, None, None, None, "nope", None)
+    assert parse_train_args(["optimizer=SGD lr0=0.01", "cos_lr=true", "amp=bf16"]) == {
+        "optimizer": "SGD", "lr0": 0.01, "cos_lr": True, "amp": "bf16"}
+
+
+def test_aggregate_mean_std_and_paired_delta():
+    def row(model, seed, v, cls):
+        return {"model": model, "seed": seed, "status": "ok", "voc07_map50": v, "params": 10, "gflops": 1.0,
+                "voc07_map50:a": cls}
+
+    rows = [row("base", 0, 0.50, 0.4), row("att", 0, 0.55, 0.6), row("base", 1, 0.60, 0.5), row("att", 1, 0.62, 0.7),
+            {"model": "bad", "seed": 0, "status": "failed"}]
+    agg = aggregate(rows, "base", "voc07_map50")
+    assert [a["model"] for a in agg] == ["att", "base"] and [a["rank"] for a in agg] == [1, 2]
+    att = agg[0]
+    assert att["voc07_map50_mean"] == pytest.approx(0.585)
+    assert att["voc07_map50_std"] == pytest.approx(math.sqrt(2 * 0.035**2))  # sample std of 0.55, 0.62
+    assert att["delta_mean"] == pytest.approx(0.035)  # paired by seed: +0.05 and +0.02
+    assert att["delta_std"] == pytest.approx(math.sqrt(2 * 0.015**2))
+    assert att["per_class"]["a"] == pytest.approx(0.65)
+
+
+def test_argparse_hooks():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    add_compare_arguments(sub.add_parser("compare"))
+    add_demo_arguments(sub.add_parser("demo"))
+    a = parser.parse_args(["compare", "--models", "may", "x.yaml", "--data", "d.yaml", "--seeds", "0-2",
+                           "--preset", "may-paper", "--train-arg", "lr0=0.02", "--weights", "best"])
+    assert a.models == ["may", "x.yaml"] and a.seeds == "0-2" and a.preset == "may-paper" and a.weights == "best"
+    assert a.val is None and a.retry_failed and a.resume_runs and a.workers == 0
+    d = parser.parse_args(["demo", "--epochs", "3"])
+    assert d.epochs == 3 and d.out == "runs/compare/demo" and d.func.__name__ == "demo_command"

@@ -1,0 +1,39 @@
+"""Compare attention variants of a YOLO detector: train, score and measure each, then tables, plots, notebooks.
+
+Python API::
+
+    from yolo_attn.compare import compare, demo
+    out = compare(["may"], "datasets/voc/data.yaml", preset="may-paper", seeds="0,1,2", device=0,
+                  out="runs/compare/may-voc")               # -> Path of the compare folder
+    demo()                                                   # the embedded CPU demo (runs/compare/demo)
+
+Command line (the same functions): ``yolo-attn compare --models ... --data ... --out ...`` and ``yolo-attn demo``;
+the argparse hooks are ``add_compare_arguments`` / ``add_demo_arguments`` (``yolo_attn.compare.cli``).
+
+Modules: ``sweep`` (orchestration, resume, progress), ``worker`` (one run in its own process), ``models`` (YAML
+files, globs, named sets), ``presets``, ``measure`` (params, GFLOPs, latency), ``report`` (CSV, Markdown),
+``plots`` (PNG), ``attention`` (gate maps for the attention_maps notebook), ``demo``, ``cli``.
+"""
+
+from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, compare_command, demo_command
+from yolo_attn.compare.demo import demo, prepare_sample
+from yolo_attn.compare.models import NAMED_SETS, ModelSpec, resolve_models
+from yolo_attn.compare.presets import PRESETS
+from yolo_attn.compare.sweep import METRICS, compare, parse_seeds, sweep_status
+
+__all__ = [
+    "METRICS",
+    "NAMED_SETS",
+    "PRESETS",
+    "ModelSpec",
+    "add_compare_arguments",
+    "add_demo_arguments",
+    "compare",
+    "compare_command",
+    "demo",
+    "demo_command",
+    "parse_seeds",
+    "prepare_sample",
+    "resolve_models",
+    "sweep_status",
+]

@@ -1,0 +1,152 @@
+"""What each attention layer of a trained model does to an image: its gate, captured with forward hooks.
+
+A gating module returns ``x * a`` with the gate ``a`` in (0, 1) (SE, ECA, MobileNetV3 SE: per channel; CBAM,
+CoordAtt, ELA, MLCA: per channel and position). The hook on each attention layer records ``a = output / input``
+(exact wherever the input is not ~0) and reduces it to
+
+- ``spatial``: the mean over channels, an H x W map (constant for channel-only gates such as SE and ECA);
+- ``channel``: the mean over positions, one value per channel.
+
+EPSA is not a gate (a multi-scale convolution whose branches are re-weighted); for it the map is the mean absolute
+output over channels, scaled to [0, 1], and ``is_gate`` is False.
+
+Used by ``notebooks/attention_maps.ipynb``:
+
+    >>> from yolo_attn.compare.attention import capture_gates, plot_gates, load_image
+    >>> img = load_image("datasets/yolo_attn_sample/voc/images/test/2007_000001.jpg", 160)
+    >>> gates = capture_gates(YOLO("runs/compare/demo/runs/may-mlca/seed0/train/weights/last.pt").model, img)
+    >>> fig = plot_gates(img, gates, "may-mlca")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["GateMap", "attention_layers", "capture_gates", "load_image", "plot_gates"]
+
+
+@dataclass
+class GateMap:
+    """The captured gate of one attention layer for one image."""
+
+    name: str  # module path in the model, e.g. "model.5.att"
+    layer: int  # index of the top-level YAML layer that holds it
+    kind: str  # class name: MLCA, SE, ...
+    channels: int
+    size: tuple[int, int]  # H, W of the feature map
+    spatial: np.ndarray  # (H, W): mean gate over channels
+    channel: np.ndarray  # (C,): mean gate over positions
+    is_gate: bool  # False for EPSA (a convolution, not a gate)
+
+    @property
+    def title(self) -> str:
+        lo, hi = np.nanmin(self.spatial), np.nanmax(self.spatial)
+        what = "gate" if self.is_gate else "|out|"
+        return f"L{self.layer} {self.kind} {self.channels}ch {self.size[0]}×{self.size[1]}\n{what} {lo:.3f}–{hi:.3f}"
+
+
+def attention_layers(model) -> list[tuple[str, object]]:
+    """Return ``(name, module)`` of every yolo_attn attention module inside ``model``, in forward order."""
+    from yolo_attn.nn import ATTENTION_MODULES
+
+    kinds = tuple(ATTENTION_MODULES.values())
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
+
+
+def load_image(path: str | Path, imgsz: int) -> np.ndarray:
+    """Read an image (RGB uint8) resized to ``imgsz x imgsz`` (stretched, so the maps align with it pixel for
+    pixel)."""
+    import cv2
+
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return cv2.cvtColor(cv2.resize(bgr, (imgsz, imgsz), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+
+
+def capture_gates(model, image: np.ndarray, device: str = "cpu") -> list[GateMap]:
+    """Run ``model`` (an Ultralytics ``DetectionModel``, e.g. ``YOLO(path).model``) on ``image`` (H x W x 3 RGB
+    uint8, H and W multiples of 32) and return the gate of every attention layer."""
+    import torch
+
+    layers = attention_layers(model)
+    records: list[GateMap] = []
+    top = {id(m): i for i, m in enumerate(getattr(model, "model", []))}
+    owner: dict[str, int] = {}
+    for i, m in enumerate(getattr(model, "model", [])):
+        for n, _ in m.named_modules():
+            owner.setdefault(f"model.{i}" + (f".{n}" if n else ""), i)
+
+    def hook(name, kind):
+        def fn(module, args, output):
+            x = args[0].detach().double()
+            y = output.detach().double()
+            c, h, w = y.shape[1:]
+            if y.shape == x.shape and kind != "EPSA":
+                valid = x.abs() > 1e-6 * x.abs().amax().clamp_min(1e-12)
+                ratio = torch.where(valid, y / torch.where(valid, x, torch.ones_like(x)), torch.nan)
+                spatial = torch.nanmean(ratio[0], 0).cpu().numpy()
+                channel = torch.nanmean(ratio[0].flatten(1), 1).cpu().numpy()
+                gate = True
+            else:
+                mag = y[0].abs().mean(0)
+                spatial = (mag / mag.max().clamp_min(1e-12)).cpu().numpy()
+                channel = y[0].abs().flatten(1).mean(1).cpu().numpy()
+                gate = False
+            records.append(GateMap(name, owner.get(name, top.get(id(module), -1)), kind, int(c), (int(h), int(w)),
+                                   spatial, channel, gate))
+        return fn
+
+    handles = [m.register_forward_hook(hook(n, type(m).__name__)) for n, m in layers]
+    was_training = model.training
+    try:
+        model.eval()
+        p = next(model.parameters())
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(device=device, dtype=p.dtype)
+        with torch.inference_mode():
+            model.to(device)(x / 255.0)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return records
+
+
+def plot_gates(image: np.ndarray, gates: list[GateMap], title: str, max_cols: int = 6, alpha: float = 0.55):
+    """Overlay every layer's spatial gate on the image (one panel per layer) and return the figure.
+
+    Each panel's colour scale is the layer's own min..max (the range is printed in its title), so the pattern is
+    visible even when a gate varies little; the colour bar is the shared relative scale.
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(gates) + 1
+    cols = min(max_cols, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.75 * rows + 0.5), squeeze=False)
+    h, w = image.shape[:2]
+    axes[0, 0].imshow(image)
+    axes[0, 0].set_title("input", fontsize=9)
+    im = None
+    for k, g in enumerate(gates, 1):
+        ax = axes[k // cols, k % cols]
+        s = g.spatial
+        lo, hi = np.nanmin(s), np.nanmax(s)
+        norm = (s - lo) / (hi - lo) if hi - lo > 1e-9 else np.full_like(s, 0.5)
+        ax.imshow(image)
+        im = ax.imshow(norm, cmap="jet", alpha=alpha, extent=(0, w, h, 0), interpolation="nearest", vmin=0,
+                       vmax=1)  # nearest: one cell per feature-map position, nothing invented in between
+        ax.set_title(g.title, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for k in range(n, rows * cols):
+        axes[k // cols, k % cols].axis("off")
+    if im is not None:
+        cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
+        cb.set_label("gate, relative to the layer's own range (low → high)")
+    fig.suptitle(title, fontsize=11)
+    return fig

@@ -1,0 +1,180 @@
+"""Argument parsing for ``yolo-attn compare`` and ``yolo-attn demo``: hooks for the package's CLI.
+
+Wiring (in ``yolo_attn/cli.py``)::
+
+    from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments
+    add_compare_arguments(sub.add_parser("compare", help="train and score model variants side by side"))
+    add_demo_arguments(sub.add_parser("demo", help="the embedded CPU demo: MAY variants on the sample dataset"))
+
+Each hook sets ``func`` on the subparser: ``args.func(args)`` runs the command and returns the exit status.
+Exit status of ``compare`` and ``demo``: 0 when at least one run succeeded (failed variants are reported in
+summary.md and results.csv), 1 when every run failed, 2 for bad arguments or settings, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from yolo_attn.compare.models import NAMED_SETS
+from yolo_attn.compare.presets import PRESETS
+
+__all__ = ["add_compare_arguments", "add_demo_arguments", "compare_command", "demo_command", "main",
+           "parse_train_args"]
+
+
+def _value(text: str):
+    """Parse a ``key=value`` value like Ultralytics' CLI does: numbers, booleans and None, else the string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_train_args(items: list[str] | None) -> dict:
+    """``["optimizer=SGD", "lr0=0.01"]`` -> ``{"optimizer": "SGD", "lr0": 0.01}``."""
+    out = {}
+    for item in items or []:
+        for part in item.split():
+            if "=" not in part:
+                raise argparse.ArgumentTypeError(f"train argument {part!r} is not key=value")
+            k, v = part.split("=", 1)
+            out[k.strip()] = _value(v.strip())
+    return out
+
+
+def _sets_help() -> str:
+    return "; ".join(f"{k}: {v}" for k, v in NAMED_SETS.items())
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("training settings (explicit values override the preset)")
+    g.add_argument("--epochs", type=int, default=None, help="training epochs (default: preset, else 100)")
+    g.add_argument("--imgsz", type=int, default=None, help="training and evaluation size (default: preset, else 640)")
+    g.add_argument("--batch", type=int, default=None, help="batch size (default: preset, else 16)")
+    g.add_argument("--seeds", default=None, help="seeds, e.g. 0,1,2 or 0-2: one run per model and seed (default 0)")
+    g.add_argument("--device", default=None, help="Ultralytics device: cpu, 0, 0,1 ... (default: first GPU, else cpu)")
+    g.add_argument("--workers", type=int, default=0, help="dataloader workers per run (default 0)")
+    g.add_argument("--val", dest="val", action="store_true", default=None, help="validate after every epoch")
+    g.add_argument("--no-val", dest="val", action="store_false", help="validate only after the last epoch")
+    g.add_argument("--train-arg", dest="train_args", action="append", metavar="KEY=VALUE",
+                   help="further Ultralytics train argument for every run, repeatable (e.g. --train-arg lr0=0.01)")
+    s = parser.add_argument_group("scoring and reporting")
+    s.add_argument("--metric", default="voc07_map50",
+                   choices=["voc07_map50", "voc12_map50", "coco_ap50", "coco_ap50_95", "ultralytics_map50",
+                            "ultralytics_map50_95"],
+                   help="primary metric the summary ranks by (default voc07_map50: VOC2007 11-point mAP@0.5)")
+    s.add_argument("--weights", default="last", choices=["last", "best"],
+                   help="checkpoint scored (default last: nothing is selected on the evaluation split)")
+    s.add_argument("--split", default=None, help="split scored (default test when the dataset has one, else val)")
+    s.add_argument("--baseline", default=None, help="model the Δ columns refer to (default: the *-none model, "
+                   "else a stock Ultralytics model, else the first)")
+    s.add_argument("--latency-repeats", type=int, default=50, help="timed forward passes per latency (default 50)")
+    s.add_argument("--cpu-threads", type=int, default=None,
+                   help="torch threads for CPU training and CPU latency (default: Ultralytics' choice, cores - 1)")
+    s.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    r = parser.add_argument_group("resuming")
+    r.add_argument("--keep-failed", dest="retry_failed", action="store_false",
+                   help="keep runs recorded as failed instead of retrying them")
+    r.add_argument("--restart-interrupted", dest="resume_runs", action="store_false",
+                   help="train an interrupted run again from scratch instead of resuming its last epoch checkpoint")
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``compare``'s arguments to ``parser`` (a subparser) and set ``func=compare_command``."""
+    parser.description = (
+        "Train every model under the same settings and seeds with Ultralytics' trainer (one worker process per "
+        "run), score each with the VOC devkit protocols, COCO and Ultralytics' val, measure params, GFLOPs and "
+        "latency, and write results.csv, summary.md and plots into --out. Rerun the same command to resume. "
+        "Exit status 0 when at least one run succeeded, 1 when all failed, 2 for bad arguments."
+    )
+    parser.add_argument("--models", nargs="+", required=True, metavar="MODEL",
+                        help="model YAMLs, globs (quoted) or named sets. " + _sets_help())
+    parser.add_argument("--data", required=True, help="dataset YAML (e.g. written by `yolo-attn voc prepare`)")
+    parser.add_argument("--out", default="runs/compare/exp", help="compare folder (default runs/compare/exp)")
+    parser.add_argument("--preset", default=None, choices=list(PRESETS),
+                        help="demo: the CPU demo budget; may-paper: the MLCA paper's MAY training (640 px, 300 "
+                        "epochs, SGD lr0 0.01 lrf 0.01 momentum 0.937 wd 5e-4, 3 warm-up epochs, batch 40)")
+    _common(parser)
+    parser.set_defaults(func=compare_command)
+    return parser
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``demo``'s arguments to ``parser`` (a subparser) and set ``func=demo_command``."""
+    from yolo_attn.compare.demo import DEMO_DATA_DIR, DEMO_IMAGES, DEMO_OUT
+
+    parser.description = (
+        "The embedded demo: generate and prepare the sample VOC-format dataset if missing, compare the MAY "
+        "variants (none, MobileNetV3 SE, MLCA, ECA, ELA) on a CPU budget of about 15 minutes, print the "
+        "summary table and the plots' paths. Rerun to resume."
+    )
+    parser.add_argument("--out", default=DEMO_OUT, help=f"compare folder (default {DEMO_OUT})")
+    parser.add_argument("--data-dir", default=DEMO_DATA_DIR, help=f"sample dataset folder (default {DEMO_DATA_DIR})")
+    parser.add_argument("--images", type=int, default=DEMO_IMAGES, help=f"sample images (default {DEMO_IMAGES})")
+    parser.add_argument("--models", nargs="+", default=None, metavar="MODEL", help="override the demo's models")
+    _common(parser)
+    parser.set_defaults(func=demo_command)
+    return parser
+
+
+def _run(fn, **kw) -> int:
+    from yolo_attn.compare.sweep import sweep_status
+
+    try:
+        out = fn(**kw)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    counts = sweep_status(out)
+    if counts.get("ok", 0) == 0:
+        print(f"error: every run failed; see {out / 'summary.md'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _shared(args: argparse.Namespace) -> dict:
+    return {
+        "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "workers": args.workers, "val": args.val,
+        "train_args": parse_train_args(args.train_args), "metric": args.metric, "weights": args.weights,
+        "split": args.split, "baseline": args.baseline, "latency_repeats": args.latency_repeats,
+        "cpu_threads": args.cpu_threads, "plots": args.plots, "retry_failed": args.retry_failed,
+        "resume_runs": args.resume_runs, "device": args.device,
+    }
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """Run ``compare`` from parsed arguments; return the exit status."""
+    from yolo_attn.compare.sweep import compare
+
+    return _run(compare, models=args.models, data=args.data, out=args.out, preset=args.preset,
+                seeds=args.seeds if args.seeds is not None else "0", **_shared(args))
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """Run ``demo`` from parsed arguments; return the exit status."""
+    from yolo_attn.compare.demo import demo
+
+    kw = _shared(args)
+    return _run(demo, out_dir=args.out, data_dir=args.data_dir, images=args.images, models=args.models,
+                seeds=args.seeds, **kw)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m yolo_attn.compare {compare,demo} ...`` (the same commands as ``yolo-attn compare|demo``)."""
+    parser = argparse.ArgumentParser(prog="python -m yolo_attn.compare")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_compare_arguments(sub.add_parser("compare", help="train and score model variants side by side"))
+    add_demo_arguments(sub.add_parser("demo", help="the embedded CPU demo"))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)

@@ -1,0 +1,236 @@
+"""PNG plots of a compare folder, drawn with matplotlib's bundled DejaVu fonts (nothing is downloaded).
+
+- ``map_vs_gflops.png``: the primary metric against GFLOPs at the training size, one marker per model (mean over
+  seeds, error bars = std over seeds when there are several), the baseline's level as a dashed line;
+- ``map_vs_latency.png``: the same against the median CPU latency at batch 1 (and GPU latency in a second panel
+  when the sweep ran on CUDA);
+- ``per_class_ap.png``: AP per class and model as a heatmap with the values written in, and next to it each
+  model's difference to the baseline per class (red = worse, blue = better).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from yolo_attn.compare.records import write_bytes
+
+__all__ = ["write_plots"]
+
+_AXIS = {
+    "voc07_map50": "mAP@0.5, VOC07 11-point (%)",
+    "voc12_map50": "mAP@0.5, VOC12 all-point (%)",
+    "coco_ap50": "AP50, COCO (%)",
+    "coco_ap50_95": "AP50:95, COCO (%)",
+    "ultralytics_map50": "mAP50, Ultralytics val (%)",
+    "ultralytics_map50_95": "mAP50-95, Ultralytics val (%)",
+}
+_MARKERS = "osD^vP<>Xph*"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 10, "axes.titlesize": 12,
+                         "axes.labelsize": 10.5, "legend.fontsize": 9, "figure.dpi": 100})
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight", facecolor="white")
+    write_bytes(path, buf.getvalue())
+    return path
+
+
+def _data_name(data) -> str:
+    """A short name of the dataset: the YAML's folder (and its parent for generic names such as ``voc``)."""
+    p = Path(str(data or "?"))
+    if p.name not in ("data.yaml", "dataset.yaml"):
+        return p.stem
+    return f"{p.parent.parent.name}/{p.parent.name}" if p.parent.name in ("voc", "data", "dataset") else p.parent.name
+
+
+def _plural(n, word: str) -> str:
+    return f"{n} {word}{'' if str(n) == '1' else 's'}"
+
+
+def _subtitle(settings: dict, n_seeds: int) -> str:
+    return (f"{_data_name(settings.get('data'))}, {settings.get('split')} split · {_plural(settings.get('epochs'), 'epoch')}"
+            f" · imgsz {settings.get('imgsz')} · {_plural(n_seeds, 'seed')} · scored {settings.get('weights')}.pt")
+
+
+def _colors(n: int):
+    plt = _plt()
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _nan0(v: float) -> float:
+    return 0.0 if v is None or math.isnan(v) else v
+
+
+def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str, title: str) -> None:
+    from matplotlib.ticker import ScalarFormatter
+
+    base = next((a for a in agg if a["model"] == baseline), None)
+    if base is not None and not math.isnan(base[f"{metric}_mean"]):
+        ax.axhline(100 * base[f"{metric}_mean"], color="0.45", ls="--", lw=1, zorder=1,
+                   label=f"baseline level ({baseline})")
+    pts = []
+    for i, a in enumerate(agg):
+        x, y = a[f"{xkey}_mean"], a[f"{metric}_mean"]
+        if x is None or y is None or math.isnan(x) or math.isnan(y):
+            continue
+        is_base = a["model"] == baseline
+        ax.errorbar(x, 100 * y, xerr=_nan0(a[f"{xkey}_std"]) or None, yerr=100 * _nan0(a[f"{metric}_std"]) or None,
+                    fmt="*" if is_base else _MARKERS[i % len(_MARKERS)], ms=15 if is_base else 9,
+                    color=colors[i], mec="black", mew=0.7, ecolor=colors[i], elinewidth=1.2, capsize=3, zorder=3,
+                    label=f"#{a['rank']} {a['model']}" + (" (baseline)" if is_base else ""))
+        pts.append((x, 100 * y, a["model"]))
+    for x, y, name in pts:
+        ax.annotate(name, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(_AXIS[metric])
+    ax.set_title(title)
+    ax.grid(True, color="0.88", lw=0.8, zorder=0)
+    fmt = ScalarFormatter(useOffset=False)
+    ax.xaxis.set_major_formatter(fmt)
+    if pts:
+        xs = [p[0] for p in pts]
+        span = max(xs) - min(xs)
+        pad = span * 0.18 if span > 0 else max(abs(xs[0]) * 0.05, 1e-3)
+        ax.set_xlim(min(xs) - pad, max(xs) + pad * 1.6)  # room for the labels on the right
+
+
+def _legend(fig, ax, n: int) -> None:
+    if n > 6:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False, title="rank, model")
+    else:
+        ax.legend(loc="best", framealpha=0.9, title="rank, model")
+
+
+def plot_map_vs_gflops(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int) -> Path:
+    plt = _plt()
+    colors = _colors(len(agg))
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    imgsz = settings.get("imgsz")
+    _scatter(ax, agg, "gflops", metric, baseline, colors, f"GFLOPs at {imgsz}×{imgsz} (full-size profile, 2×MACs)",
+             "Accuracy vs compute")
+    fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
+    _legend(fig, ax, len(agg))
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    path = _save(fig, out / "map_vs_gflops.png")
+    plt.close(fig)
+    return path
+
+
+def plot_map_vs_latency(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int,
+                        cpu_label: str, gpu_label: str) -> Path:
+    plt = _plt()
+    colors = _colors(len(agg))
+    gpu = any(not math.isnan(a["gpu_latency_ms_mean"]) for a in agg)
+    fig, axes = plt.subplots(1, 2 if gpu else 1, figsize=(14, 5.2) if gpu else (8.5, 5.2), squeeze=False)
+    imgsz = settings.get("imgsz")
+    _scatter(axes[0, 0], agg, "cpu_latency_ms", metric, baseline, colors,
+             f"CPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp32)", f"Accuracy vs CPU latency\n{cpu_label}")
+    if gpu:
+        _scatter(axes[0, 1], agg, "gpu_latency_ms", metric, baseline, colors,
+                 f"GPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp16)", f"Accuracy vs GPU latency\n{gpu_label}")
+    fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
+    _legend(fig, axes[0, -1], len(agg))
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    path = _save(fig, out / "map_vs_latency.png")
+    plt.close(fig)
+    return path
+
+
+def plot_per_class(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int) -> Path:
+    import numpy as np
+
+    plt = _plt()
+    order = sorted(agg, key=lambda a: a["rank"])
+    classes = list(order[0]["per_class"])
+    ap = np.array([[100 * a["per_class"].get(c, math.nan) for c in classes] for a in order], dtype=float)
+    base = next((a for a in order if a["model"] == baseline), None)
+    show_delta = base is not None and len(order) > 1
+    n_m, n_c = ap.shape
+    width = min(22.0, max(7.5, 3.2 + 0.62 * n_c))
+    panel_h = max(1.8, 0.9 + 0.36 * n_m)
+    fig, axes = plt.subplots(2 if show_delta else 1, 1, figsize=(width, panel_h * (2 if show_delta else 1) + 1.0),
+                             squeeze=False)
+    labels = [f"#{a['rank']} {a['model']}" + (" (baseline)" if a["model"] == baseline else "") for a in order]
+    ax = axes[0, 0]
+    vmax = max(10.0, float(np.nanmax(ap))) if np.isfinite(ap).any() else 100.0
+    im = ax.imshow(np.ma.masked_invalid(ap), cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
+    _annotate(ax, ap, lambda v: f"{v:.1f}", im.norm)
+    _axes(ax, classes, labels, f"AP per class, {_AXIS[metric]} — models ranked best first", xlabel=not show_delta)
+    cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    cb.set_label("AP (%)")
+    if show_delta:
+        ref = np.array([100 * base["per_class"].get(c, math.nan) for c in classes], dtype=float)
+        d = ap - ref[None, :]
+        lim = max(1.0, float(np.nanmax(np.abs(d)))) if np.isfinite(d).any() else 1.0
+        ax2 = axes[1, 0]
+        im2 = ax2.imshow(np.ma.masked_invalid(d), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+        skip = {order.index(base)}
+        _annotate(ax2, d, lambda v: f"{v:+.1f}", im2.norm, diverging=True, ref_rows=skip)
+        _axes(ax2, classes, labels, f"Difference to the baseline {baseline}, percentage points (blue: better, "
+              "red: worse)")
+        cb2 = fig.colorbar(im2, ax=ax2, fraction=0.03, pad=0.01)
+        cb2.set_label("Δ AP (pp)")
+    fig.suptitle(_subtitle(settings, n_seeds) + " · mean over seeds", y=0.005, fontsize=9, color="0.35",
+                 va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    path = _save(fig, out / "per_class_ap.png")
+    plt.close(fig)
+    return path
+
+
+def _axes(ax, classes, labels, title, xlabel: bool = True) -> None:
+    rotate = len(classes) > 8 or max((len(c) for c in classes), default=0) > 10
+    ax.set_xticks(range(len(classes)))
+    ax.set_xticklabels(classes, rotation=40 if rotate else 0, ha="right" if rotate else "center")
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels)
+    if xlabel:
+        ax.set_xlabel("class")
+    ax.set_title(title, loc="left")
+    ax.tick_params(length=0)
+
+
+def _annotate(ax, values, fmt, norm, diverging: bool = False, ref_rows=()) -> None:
+    n_m, n_c = values.shape
+    size = 8.5 if n_c <= 12 else 7.5
+    for i in range(n_m):
+        for j in range(n_c):
+            v = values[i, j]
+            if i in ref_rows:
+                ax.text(j, i, "ref", ha="center", va="center", fontsize=size, color="0.35")
+                continue
+            if math.isnan(v):
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=size, color="0.4")
+                continue
+            t = float(norm(v))
+            light_bg = (abs(t - 0.5) < 0.3) if diverging else (t > 0.55)
+            ax.text(j, i, fmt(v), ha="center", va="center", fontsize=size, color="black" if light_bg else "white")
+
+
+def write_plots(out: Path, rows: list[dict], agg: list[dict], baseline: str, metric: str, settings: dict) -> list[Path]:
+    """Write the three plots into ``out``; return their paths (only the ones that have data)."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    n_seeds = len({r["seed"] for r in ok})
+    cpu = next((r.get("cpu_name") for r in ok if r.get("cpu_name")), "CPU")
+    threads = next((r.get("cpu_threads") for r in ok if r.get("cpu_threads")), None)
+    cpu_label = f"{cpu}" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
+    gpu_label = next((r.get("gpu_name") for r in ok if r.get("gpu_name")), "GPU")
+    paths = [plot_map_vs_gflops(out, agg, baseline, metric, settings, n_seeds),
+             plot_map_vs_latency(out, agg, baseline, metric, settings, n_seeds, cpu_label, gpu_label)]
+    if agg and agg[0]["per_class"]:
+        paths.append(plot_per_class(out, agg, baseline, metric, settings, n_seeds))
+    return paths

@@ -1,0 +1,328 @@
+"""One run of a sweep (one model, one seed), in its own interpreter: train, score, measure, record.
+
+The sweep starts ``python -m yolo_attn.compare _worker <run_dir>/spec.json`` for every run, so a crash, a bad YAML
+or an out-of-memory kill of one variant cannot take down the sweep. The worker:
+
+1. copies its stdout/stderr to ``<run_dir>/log.txt`` (progress-bar frames collapsed to their last state);
+2. trains with Ultralytics' trainer into ``<run_dir>/train`` (or resumes that training from its ``last.pt`` when a
+   previous worker was interrupted mid-training; or skips training when ``trained.json`` says it finished);
+3. profiles params/GFLOPs, times the forward pass (CPU, and CUDA when training ran there), scores the chosen
+   checkpoint with ``yolo_attn.metrics.evaluate_model`` (VOC07, VOC12, COCO and Ultralytics' val);
+4. writes ``<run_dir>/run.json`` LAST, atomically: ``status`` "ok" (the completion record) or "failed" with the
+   error and traceback. Exit status 0 for ok, 1 for failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from yolo_attn.compare.records import RUN_RECORD, TRAINED_RECORD, fmt_duration, read_json, write_json
+
+__all__ = ["run_worker"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class _Tee(io.TextIOBase):
+    """Write to a terminal stream and to a log file; the log gets whole lines, each as last drawn after a '\\r'."""
+
+    def __init__(self, stream, log):
+        self.stream = stream
+        self.log = log
+        self._pending = ""
+
+    def write(self, s: str) -> int:
+        try:
+            self.stream.write(s)
+        except (OSError, ValueError):
+            pass
+        self._pending += s
+        if "\n" in self._pending:
+            *lines, self._pending = self._pending.split("\n")
+            for line in lines:
+                parts = [p for p in (_ANSI.sub("", q) for q in line.split("\r")) if p.strip()]
+                self.log.write((parts[-1] if parts else "") + "\n")
+            self.log.flush()
+        return len(s)
+
+    def flush(self) -> None:
+        for f in (self.stream, self.log):
+            try:
+                f.flush()
+            except (OSError, ValueError):
+                pass
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+def _install_tee(path: Path) -> None:
+    """Send stdout and stderr to the terminal and ``path``, including loggers that bound the old streams (importing
+    ``yolo_attn`` already imported Ultralytics, whose logger holds ``sys.stdout``)."""
+    import logging
+
+    log = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole process
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout = _Tee(sys.__stdout__, log)
+    sys.stderr = _Tee(sys.__stderr__, log)
+    loggers = [logging.getLogger()] + [v for v in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(v, logging.Logger)]
+    for lg in loggers:
+        for h in lg.handlers:
+            if type(h) is logging.StreamHandler:
+                if h.stream is old_out or h.stream is sys.__stdout__:
+                    h.setStream(sys.stdout)
+                elif h.stream is old_err or h.stream is sys.__stderr__:
+                    h.setStream(sys.stderr)
+
+
+def _watch_parent() -> None:
+    """Exit when the sweep process that started this worker dies (a killed sweep must not leave a worker behind
+    that keeps writing into a run folder the next sweep will use)."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(2.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="yolo_attn-parent-watch", daemon=True).start()
+
+
+def _sha256(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+class _Progress:
+    """Ultralytics callbacks: epoch timing (training throughput) and a sweep-wide progress line per epoch."""
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.p = spec.get("progress") or {}
+        self.run_start = time.time()
+        self.epoch_times: list[float] = []
+        self.images = 0
+        self._t0 = None
+
+    def on_train_epoch_start(self, trainer) -> None:
+        threads = self.spec.get("cpu_threads")
+        if threads and getattr(trainer.device, "type", "") == "cpu":
+            import torch
+
+            torch.set_num_threads(int(threads))  # Ultralytics' select_device sets cores - 1 (validation too)
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer) -> None:
+        if self._t0 is not None:
+            self.epoch_times.append(time.perf_counter() - self._t0)
+            self._t0 = None
+        try:
+            self.images = len(trainer.train_loader.dataset)
+        except (AttributeError, TypeError):
+            pass
+
+    def on_fit_epoch_end(self, trainer) -> None:
+        if trainer.epoch >= trainer.epochs:  # the final evaluation of best.pt reports as epoch `epochs`
+            return
+        done = trainer.epoch + 1
+        now = time.time()
+        run_elapsed = now - self.run_start
+        start = int(getattr(trainer, "start_epoch", 0) or 0)  # > 0 when this worker resumed the training
+        frac = max((done - start) / max(trainer.epochs - start, 1), 1e-6)
+        run_left = run_elapsed / frac - run_elapsed + float(self.p.get("mean_eval_s") or 0.0)
+        per_run = self.p.get("mean_run_s") or (run_elapsed / frac)
+        sweep_left = run_left + int(self.p.get("left_after", 0)) * per_run
+        sweep_elapsed = now - float(self.p.get("sweep_start", self.run_start))
+        print(
+            f"[compare {self.p.get('index', '?')}/{self.p.get('total', '?')} | {self.spec['label']} seed "
+            f"{self.spec['seed']}] epoch {done}/{trainer.epochs} | run {fmt_duration(run_elapsed)} | sweep "
+            f"{fmt_duration(sweep_elapsed)} elapsed, ~{fmt_duration(sweep_left)} left "
+            f"({self.p.get('left_after', 0)} more run(s) after this one)",
+            flush=True,
+        )
+
+    def throughput(self) -> float:
+        """Training images per second over the timed epochs (the first one left out when there are several)."""
+        times = self.epoch_times[1:] if len(self.epoch_times) > 1 else self.epoch_times
+        return self.images * len(times) / sum(times) if times and sum(times) > 0 else math.nan
+
+
+def _amp_default(device) -> bool | str:
+    """Mixed precision for training: bf16 on CUDA GPUs that support it (Ultralytics then skips its AMP self-check,
+    which would download a model), off elsewhere."""
+    import torch
+
+    if str(device).lower() in ("cpu", "mps") or not torch.cuda.is_available():
+        return False
+    return "bf16" if torch.cuda.is_bf16_supported() else False
+
+
+def _train(spec: dict, run_dir: Path, progress: _Progress) -> dict:
+    """Train (or resume, or skip when already trained) and return the training record."""
+    from ultralytics import YOLO
+
+    trained = read_json(run_dir / TRAINED_RECORD)
+    if trained:
+        print(f"[compare] {spec['label']} seed {spec['seed']}: training finished earlier, scoring it", flush=True)
+        return trained
+    train_dir = run_dir / "train"
+    last = train_dir / "weights" / "last.pt"
+    args = dict(spec["train_args"])
+    args.setdefault("amp", _amp_default(args.get("device")))
+    resumed = False
+    t0 = time.time()
+    if spec.get("resume_run", True) and last.is_file():
+        try:
+            model = YOLO(str(last))
+            for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
+                model.add_callback(event, getattr(progress, event))
+            print(f"[compare] resuming the interrupted training from {last}", flush=True)
+            keep = {k: args[k] for k in ("device", "workers", "plots", "val", "batch", "imgsz") if k in args}
+            model.train(resume=str(last), data=args["data"], **keep)
+            resumed = True
+        except Exception as e:  # finished or unusable checkpoint: train again from the start
+            print(f"[compare] cannot resume from {last} ({type(e).__name__}: {e}); training from scratch", flush=True)
+            progress.epoch_times.clear()
+    if not resumed:
+        shutil.rmtree(train_dir, ignore_errors=True)
+        model = YOLO(spec["model"], task="detect")
+        for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
+            model.add_callback(event, getattr(progress, event))
+        t0 = time.time()
+        model.train(**args)
+    trainer = model.trainer
+    ta = vars(trainer.args) if trainer is not None else {}
+    record = {
+        "train_time_s": time.time() - t0,
+        "resumed": resumed,
+        "epochs_timed": len(progress.epoch_times),
+        "epoch_times_s": progress.epoch_times,
+        "train_images": progress.images,
+        "train_img_per_s": progress.throughput(),
+        "train_device": str(getattr(trainer, "device", args.get("device"))),
+        "args": {k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in ta.items()},
+    }
+    write_json(run_dir / TRAINED_RECORD, record)
+    return record
+
+
+def _measure_and_score(spec: dict, run_dir: Path, trained: dict) -> dict:
+    """Profile, time and score the chosen checkpoint."""
+    import torch
+    from ultralytics import YOLO
+
+    from yolo_attn.compare.measure import device_name, latency_ms, profile
+    from yolo_attn.metrics import evaluate_model, save_metrics
+
+    weights_dir = run_dir / "train" / "weights"
+    weights = weights_dir / f"{spec['weights']}.pt"
+    if not weights.is_file():
+        weights = weights_dir / "last.pt"
+    if not weights.is_file():
+        raise FileNotFoundError(f"training wrote no checkpoint in {weights_dir}")
+    imgsz = int(spec["train_args"]["imgsz"])
+    out: dict = {"weights": str(weights)}
+
+    yolo = YOLO(str(weights))
+    net = yolo.model
+    out["params"], out["gflops"] = profile(net, imgsz)
+    lat = spec.get("latency") or {}
+    if spec.get("cpu_threads"):
+        torch.set_num_threads(int(spec["cpu_threads"]))
+    reps, warm = int(lat.get("repeats", 50)), int(lat.get("warmup", 10))
+    out["cpu_latency"] = latency_ms(net, imgsz, "cpu", repeats=reps, warmup=warm)
+    out["cpu_name"] = device_name("cpu")
+    train_dev = trained.get("train_device", "cpu")
+    out["gpu_latency"] = None
+    out["gpu_name"] = ""
+    if train_dev.startswith("cuda") and torch.cuda.is_available():
+        out["gpu_latency"] = latency_ms(net, imgsz, train_dev, repeats=max(reps, 100), warmup=max(warm, 20))
+        out["gpu_name"] = device_name(train_dev)
+
+    t0 = time.time()
+    ev_batch = max(1, min(int(spec["train_args"].get("batch", 16)), 32))
+    device = spec["train_args"].get("device")
+    res = evaluate_model(YOLO(str(weights)), spec["data"], split=spec["split"], imgsz=imgsz, batch=ev_batch,
+                         device=device)
+    save_metrics(res, run_dir / "metrics.json")
+    out["eval_time_s"] = time.time() - t0
+    out["metrics"] = {k: res.get(k) for k in spec["metric_keys"]}
+    out["per_class"] = res.get("per_class", {})
+    out["eval_images"] = res.get("images")
+    out["ground_truth"] = res.get("ground_truth")
+    return out
+
+
+def run_worker(spec_path: str | Path) -> int:
+    """Run one sweep run described by the JSON file ``spec_path``; return the process exit status."""
+    spec_path = Path(spec_path)
+    spec = json.loads(spec_path.read_text())
+    run_dir = Path(spec["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for k, v in (("YOLO_OFFLINE", "1"), ("YOLO_AUTOINSTALL", "False"), ("MPLBACKEND", "Agg")):
+        os.environ.setdefault(k, v)
+    _install_tee(run_dir / "log.txt")
+    _watch_parent()
+    from yolo_attn.compare.measure import versions
+
+    record: dict = {
+        "status": "failed",
+        "label": spec["label"],
+        "model": spec["model"],
+        "file": spec.get("file", ""),
+        "yaml_sha256": _sha256(spec.get("file") or spec["model"]),
+        "seed": spec["seed"],
+        "run_dir": str(run_dir),
+        "fingerprint": spec["fingerprint"],
+        "versions": versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "error": "",
+        "traceback": "",
+    }
+    t0 = time.time()
+    progress = _Progress(spec)
+    try:
+        import yolo_attn
+
+        register = getattr(yolo_attn, "register", None)
+        if register is None:
+            from yolo_attn.integration import register
+        register()
+        trained = _train(spec, run_dir, progress)
+        record["train"] = {k: v for k, v in trained.items() if k != "args"}
+        record["train_args"] = trained.get("args", {})
+        record.update(_measure_and_score(spec, run_dir, trained))
+        record["status"] = "ok"
+    except Exception as e:
+        record["error"] = f"{type(e).__name__}: {e}".strip()
+        record["traceback"] = traceback.format_exc()
+        print(record["traceback"], file=sys.stderr, flush=True)
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    record["duration_s"] = time.time() - t0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    write_json(run_dir / RUN_RECORD, record)  # the completion record, written last
+    return 0 if record["status"] == "ok" else 1
