@@ -440,6 +440,17 @@ def test_autocast_forward_backward_close_to_fp32(name, args, dtype):
 
 
 @pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
+def test_autocast_output_keeps_input_dtype(name, args):
+    """Under autocast a bf16 input (as a conv emits it) gives a bf16 output: fp32 gates (GroupNorm, softmax) are cast
+    down instead of promoting the full-size product to fp32."""
+    m, c = small(name, args)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m(torch.randn(2, c, 13, 17, dtype=torch.bfloat16))
+        y_cl = m(torch.randn(2, c, 13, 17, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last))
+    assert y.dtype == y_cl.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=VARIANT_IDS)
 def test_batch1_training_forward_backward(name, args):
     m, c = small(name, args)
     x = torch.randn(1, c, 7, 9, requires_grad=True)

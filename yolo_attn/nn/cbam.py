@@ -72,6 +72,6 @@ class CBAM(nn.Module):
         b = x.shape[0]
         pooled = torch.cat((x.mean((2, 3)), x.flatten(2).max(2)[0]), 0)  # [avg; max]: (2B, C)
         y = self.fc2(self.act(self.fc1(pooled)))  # the shared MLP, once for both
-        x = x * (y[:b] + y[b:]).sigmoid()[..., None, None]
+        x = x * (y[:b] + y[b:]).sigmoid().to(x.dtype)[..., None, None]
         s = torch.cat((x.max(1, keepdim=True)[0], x.mean(1, keepdim=True)), 1)  # [max, mean], max first
-        return x * self.bn(self.conv(s)).sigmoid()
+        return x * self.bn(self.conv(s)).sigmoid().to(x.dtype)

@@ -60,4 +60,4 @@ class CoordAtt(nn.Module):
         y_h, y_w = self.act(self.bn1(self.conv1(y))).split((h, w), 2)
         a_h = self.conv_h(y_h).sigmoid().squeeze(-1)  # (B, C, H)
         a_w = self.conv_w(y_w).sigmoid().squeeze(-1)  # (B, C, W)
-        return x * outer_hw(a_h, a_w, is_channels_last(x))
+        return x * outer_hw(a_h.to(x.dtype), a_w.to(x.dtype), is_channels_last(x))

@@ -87,4 +87,4 @@ class ECA(nn.Module):
             (torch.Tensor): ``x`` rescaled per channel, same shape.
         """
         y = self.conv(x.mean((2, 3)).unsqueeze(1))  # (B, 1, C)
-        return x * y.transpose(1, 2).unsqueeze(-1).sigmoid()
+        return x * y.transpose(1, 2).unsqueeze(-1).sigmoid().to(x.dtype)

@@ -70,7 +70,7 @@ class ELA(nn.Module):
         """
         a_h = self._norm(self.conv(x.mean(3))).sigmoid()  # (B, C, H)
         a_w = self._norm(self.conv(x.mean(2))).sigmoid()  # (B, C, W)
-        return x * outer_hw(a_h, a_w, is_channels_last(x))
+        return x * outer_hw(a_h.to(x.dtype), a_w.to(x.dtype), is_channels_last(x))  # GroupNorm autocasts to fp32
 
     def _norm(self, z: torch.Tensor) -> torch.Tensor:
         """``self.gn(z)`` without F.group_norm's single-value check (see the module docstring)."""

@@ -105,7 +105,8 @@ class EPSA(nn.Module):
         b, n = x.shape[0], self.branches
         feats = torch.cat([conv(x) for conv in self.convs[::-1]], 1)  # output order [b4, b3, b2, b1]
         s = self.se(feats.mean((2, 3), keepdim=True).reshape(b * n, -1, 1, 1))  # shared SE: (B * n, c2/n, 1, 1)
-        return feats * s.reshape(b, n, -1).softmax(1).reshape(b, -1, 1, 1)  # softmax across branches
+        w = s.reshape(b, n, -1).softmax(1).reshape(b, -1, 1, 1)  # softmax across branches (fp32 under autocast)
+        return feats * w.to(feats.dtype)
 
 
 class _SEWeight(nn.Module):

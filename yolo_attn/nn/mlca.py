@@ -153,7 +153,7 @@ class MLCA(nn.Module):
             a = (uh @ (uw @ att.reshape(b, n, n, c)).reshape(b, n, w * c)).reshape(b, h, w, c).permute(0, 3, 1, 2)
         else:  # (B, C, n, W) -> (B, C, H, W)
             a = uh @ (att.transpose(1, 2).reshape(b, c, n, n) @ uw.transpose(0, 1))
-        return x * a
+        return x * a.to(x.dtype)
 
     def extra_repr(self) -> str:
         """Show the hyperparameters in ``print(model)``."""

@@ -61,4 +61,4 @@ class MobileNetV3SE(nn.Module):
             (torch.Tensor): ``x`` rescaled per channel, same shape.
         """
         s = self.fc2(self.act(self.fc1(x.mean((2, 3)))))  # (B, C)
-        return x * (F.relu6(s + 3.0) / 6.0)[..., None, None]
+        return x * (F.relu6(s + 3.0) / 6.0).to(x.dtype)[..., None, None]

@@ -57,4 +57,4 @@ class SE(nn.Module):
             (torch.Tensor): ``x`` rescaled per channel, same shape.
         """
         s = self.fc2(self.act(self.fc1(x.mean((2, 3)))))  # (B, C)
-        return x * s.sigmoid()[..., None, None]
+        return x * s.sigmoid().to(x.dtype)[..., None, None]
