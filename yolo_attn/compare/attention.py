@@ -4,7 +4,8 @@ A gating module returns ``x * a`` with the gate ``a`` in (0, 1) (SE, ECA, Mobile
 CoordAtt, ELA, MLCA: per channel and position). The hook on each attention layer records ``a = output / input``
 (exact wherever the input is not ~0) and reduces it to
 
-- ``spatial``: the mean over channels, an H x W map (constant for channel-only gates such as SE and ECA);
+- ``spatial``: the mean over channels, an H x W map. Channel-only gates (SE, ECA, MobileNetV3 SE) are detected
+  (every channel's ratio is the same at every position) and flagged ``channel_only``; their map is constant;
 - ``channel``: the mean over positions, one value per channel.
 
 EPSA is not a gate (a multi-scale convolution whose branches are re-weighted); for it the map is the mean absolute
@@ -40,12 +41,15 @@ class GateMap:
     spatial: np.ndarray  # (H, W): mean gate over channels
     channel: np.ndarray  # (C,): mean gate over positions
     is_gate: bool  # False for EPSA (a convolution, not a gate)
+    channel_only: bool = False  # every channel's gate is the same at every position (SE, ECA, MobileNetV3 SE)
 
     @property
     def title(self) -> str:
         lo, hi = np.nanmin(self.spatial), np.nanmax(self.spatial)
-        what = "gate" if self.is_gate else "|out|"
-        return f"L{self.layer} {self.kind} {self.channels}ch {self.size[0]}×{self.size[1]}\n{what} {lo:.3f}–{hi:.3f}"
+        head = f"L{self.layer} {self.kind} {self.channels}ch {self.size[0]}×{self.size[1]}"
+        if self.channel_only:
+            return f"{head}\nchannel-only gate, mean {lo:.3f}"
+        return f"{head}\n{'gate' if self.is_gate else '|out|'} {lo:.3f}–{hi:.3f}"
 
 
 def attention_layers(model) -> list[tuple[str, object]]:
@@ -88,16 +92,24 @@ def capture_gates(model, image: np.ndarray, device: str = "cpu") -> list[GateMap
             if y.shape == x.shape and kind != "EPSA":
                 valid = x.abs() > 1e-6 * x.abs().amax().clamp_min(1e-12)
                 ratio = torch.where(valid, y / torch.where(valid, x, torch.ones_like(x)), torch.nan)
-                spatial = torch.nanmean(ratio[0], 0).cpu().numpy()
-                channel = torch.nanmean(ratio[0].flatten(1), 1).cpu().numpy()
+                per_channel = torch.nanmean(ratio[0].flatten(1), 1)
+                # channel-only gate: the ratio equals its channel's mean wherever it is defined (up to rounding); the
+                # channel mean of the ratio would otherwise show where the input happens to be 0 (e.g. after ReLU)
+                dev = torch.nan_to_num((ratio[0] - per_channel[:, None, None]).abs(), nan=0.0).amax()
+                flat = bool(dev <= 1e-4 * per_channel.abs().nanmean().clamp_min(1e-12))
+                if flat:
+                    spatial = np.full((h, w), float(per_channel.nanmean()))
+                else:
+                    spatial = torch.nanmean(ratio[0], 0).cpu().numpy()
+                channel = per_channel.cpu().numpy()
                 gate = True
             else:
                 mag = y[0].abs().mean(0)
                 spatial = (mag / mag.max().clamp_min(1e-12)).cpu().numpy()
                 channel = y[0].abs().flatten(1).mean(1).cpu().numpy()
-                gate = False
+                gate = flat = False
             records.append(GateMap(name, owner.get(name, top.get(id(module), -1)), kind, int(c), (int(h), int(w)),
-                                   spatial, channel, gate))
+                                   spatial, channel, gate, flat))
         return fn
 
     handles = [m.register_forward_hook(hook(n, type(m).__name__)) for n, m in layers]
@@ -135,10 +147,14 @@ def plot_gates(image: np.ndarray, gates: list[GateMap], title: str, max_cols: in
         ax = axes[k // cols, k % cols]
         s = g.spatial
         lo, hi = np.nanmin(s), np.nanmax(s)
-        norm = (s - lo) / (hi - lo) if hi - lo > 1e-9 else np.full_like(s, 0.5)
         ax.imshow(image)
-        im = ax.imshow(norm, cmap="jet", alpha=alpha, extent=(0, w, h, 0), interpolation="nearest", vmin=0,
-                       vmax=1)  # nearest: one cell per feature-map position, nothing invented in between
+        if g.channel_only or hi - lo <= 1e-6 * max(abs(hi), 1e-6):
+            ax.text(0.5, 0.5, "same at every\nposition", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=9, color="white", bbox={"facecolor": "0.2", "alpha": 0.6, "edgecolor": "none"})
+        else:
+            norm = (s - lo) / (hi - lo)
+            im = ax.imshow(norm, cmap="jet", alpha=alpha, extent=(0, w, h, 0), interpolation="nearest", vmin=0,
+                           vmax=1)  # nearest: one cell per feature-map position, nothing invented in between
         ax.set_title(g.title, fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
