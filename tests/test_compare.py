@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from yolo_attn.compare import models as cmodels
-from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, parse_train_args
+from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, compare_main, demo_main, parse_train_args
 from yolo_attn.compare.report import RESULT_COLUMNS, aggregate
 from yolo_attn.compare.sweep import _settings, compare, parse_seeds, sweep_status
 
@@ -314,3 +314,10 @@ def test_argparse_hooks():
     assert a.val is None and a.retry_failed and a.resume_runs and a.workers == 0
     d = parser.parse_args(["demo", "--epochs", "3"])
     assert d.epochs == 3 and d.out == "runs/compare/demo" and d.func.__name__ == "demo_command"
+    for main in (compare_main, demo_main):  # the stand-alone main(argv) forms
+        with pytest.raises(SystemExit) as e:
+            main(["--help"])
+        assert e.value.code == 0
+    with pytest.raises(SystemExit) as e:
+        compare_main(["--data", "d.yaml"])  # --models missing
+    assert e.value.code == 2

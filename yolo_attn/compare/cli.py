@@ -7,6 +7,7 @@ Wiring (in ``yolo_attn/cli.py``)::
     add_demo_arguments(sub.add_parser("demo", help="the embedded CPU demo: MAY variants on the sample dataset"))
 
 Each hook sets ``func`` on the subparser: ``args.func(args)`` runs the command and returns the exit status.
+``compare_main(argv)`` / ``demo_main(argv)`` are the same commands as stand-alone ``main(argv)`` functions.
 Exit status of ``compare`` and ``demo``: 0 when at least one run succeeded (failed variants are reported in
 summary.md and results.csv), 1 when every run failed, 2 for bad arguments or settings, 130 when interrupted.
 """
@@ -19,8 +20,8 @@ import sys
 from yolo_attn.compare.models import NAMED_SETS
 from yolo_attn.compare.presets import PRESETS
 
-__all__ = ["add_compare_arguments", "add_demo_arguments", "compare_command", "demo_command", "main",
-           "parse_train_args"]
+__all__ = ["add_compare_arguments", "add_demo_arguments", "compare_command", "compare_main", "demo_command",
+           "demo_main", "main", "parse_train_args"]
 
 
 def _value(text: str):
@@ -168,6 +169,20 @@ def demo_command(args: argparse.Namespace) -> int:
     kw = _shared(args)
     return _run(demo, out_dir=args.out, data_dir=args.data_dir, images=args.images, models=args.models,
                 seeds=args.seeds, **kw)
+
+
+def compare_main(argv: list[str] | None = None) -> int:
+    """``yolo-attn compare ...`` as a stand-alone ``main(argv)`` (argv without the word ``compare``)."""
+    parser = add_compare_arguments(argparse.ArgumentParser(prog="yolo-attn compare"))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def demo_main(argv: list[str] | None = None) -> int:
+    """``yolo-attn demo ...`` as a stand-alone ``main(argv)`` (argv without the word ``demo``)."""
+    parser = add_demo_arguments(argparse.ArgumentParser(prog="yolo-attn demo"))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
