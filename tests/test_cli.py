@@ -252,3 +252,11 @@ def test_delegated_subcommands(tmp_path):
     bad = subprocess.run([BIN / "yolo-attn", "transfer", "--weights", "nope.pt", "--model", "x.yaml", "--out", "o.pt"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode != 0 and "nope.pt" in bad.stderr
+
+
+def test_compare_and_demo_are_wired(tmp_path):
+    r = run([BIN / "yolo-attn", "demo", "--help"], cwd=tmp_path)
+    assert "--images" in r.stdout and "--out" in r.stdout
+    bad = subprocess.run([BIN / "yolo-attn", "compare", "--models", "may", "--data", "missing.yaml", "--out", "o"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode == 2 and "missing.yaml" in bad.stderr

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 # Subcommands implemented here; anything else is handed to Ultralytics' `yolo` entry point unchanged.
-OWN_COMMANDS = ("data", "voc", "val")
+OWN_COMMANDS = ("data", "voc", "val", "compare", "demo")
 # Subcommands whose module has its own `main(argv)`: `yolo-attn bench --help` shows their options.
 DELEGATED = {
     "bench": ("yolo_attn.bench", "benchmark the attention modules against their literal forms"),
@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pairs", nargs="*", metavar="key=value",
                    help=f"same spelling as `yolo val`: {', '.join(VAL_KEYS)}")
     p.set_defaults(func=_cmd_val)
+
+    # compare's arguments live beside its code (yolo_attn/compare/cli.py); they are registered here.
+    from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments
+
+    add_compare_arguments(sub.add_parser("compare", help="train and score model variants side by side"))
+    add_demo_arguments(sub.add_parser("demo", help="the CPU demo: MAY variants on the generated sample dataset"))
     return parser
 
 
