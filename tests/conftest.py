@@ -15,3 +15,15 @@ if "YOLO_CONFIG_DIR" not in os.environ:
     _config_dir = tempfile.mkdtemp(prefix="yolo_attn_cfg_")
     os.environ["YOLO_CONFIG_DIR"] = _config_dir
     atexit.register(shutil.rmtree, _config_dir, ignore_errors=True)
+
+import pytest  # noqa: E402  (after the environment is set)
+import torch  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module's small forwards (faster on shared CPUs); restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -13,14 +13,7 @@ import torch.nn.functional as F
 
 from yolo_attn.nn.mobilenetv3 import MobileNetV3Block, MobileNetV3Stem
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread for this module's small forwards (faster on shared CPUs); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _attention_modules() -> dict[str, type]:

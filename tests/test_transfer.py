@@ -14,13 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 VARIANT = "cfg/models/yolov8n-mlca.yaml"  # relative to the repository root: the scale letter picks n
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread for this module's small forwards (faster on shared CPUs); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

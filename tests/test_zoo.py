@@ -22,13 +22,7 @@ ENTRIES = {e.file: e for e in zoo.zoo_entries()}
 GATING = {"SE", "ECA", "CBAM", "CoordAtt", "CA", "ELA", "MLCA", "EPSA", "MobileNetV3SE"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread for this module's small forwards (faster on shared CPUs); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
