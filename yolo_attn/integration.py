@@ -89,7 +89,7 @@ YAML_MODULES: tuple[YamlModule, ...] = (
 _EPSA_KEEP = "yolo_attn.EPSA(keep channels)"  # internal name for channel-keeping EPSA rows
 
 _lock = threading.RLock()
-_state: dict = {"registered": False, "names": {}, "skipped": [], "original_parse_model": None}
+_state: dict = {"registered": False, "names": {}, "original_parse_model": None}
 
 
 def _import_target(target: str) -> type:
@@ -368,7 +368,6 @@ def register() -> list[str]:
                 names[qualified] = spec
                 existing = vars(tasks).get(name)
                 if existing is not None and not getattr(existing, "yolo_attn_target", None):
-                    _state["skipped"].append(name)
                     LOGGER.info(
                         "yolo_attn: '%s' already resolves in ultralytics.nn.tasks to %s; not overriding it. "
                         "Use '%s' for yolo_attn's %s.",
@@ -414,4 +413,4 @@ def unregister() -> None:
         hooks = callbacks_base.default_callbacks.get("on_pretrain_routine_start", [])
         if _ddp_marker_callback in hooks:
             hooks.remove(_ddp_marker_callback)
-        _state.update(registered=False, names={}, skipped=[])
+        _state.update(registered=False, names={})
