@@ -40,6 +40,15 @@ def check_int(module: str, name: str, value: object, minimum: int = 1) -> int:
     return ivalue
 
 
+def reduced_width(module: str, c1: int, reduction: object) -> int:
+    """Return the hidden width ``c1 // reduction`` of an excitation MLP, checking that it is at least 1."""
+    reduction = check_int(module, "reduction", reduction)
+    hidden = c1 // reduction
+    if hidden < 1:
+        raise ValueError(f"{module}: c1 // reduction = {hidden} hidden channels; reduction must be between 1 and c1={c1}")
+    return hidden
+
+
 def is_channels_last(x: torch.Tensor) -> bool:
     """Return True when a 4-D tensor is stored NHWC (and not also NCHW-contiguous, as 1x1 maps or C=1 are).
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._common import check_int
+from ._common import check_int, reduced_width
 
 __all__ = ["CBAM"]
 
@@ -46,14 +46,9 @@ class CBAM(nn.Module):
         super().__init__()
         name = f"CBAM(c1={c1!r}, kernel_size={kernel_size!r}, reduction={reduction!r})"
         c1 = check_int(name, "c1", c1)
-        reduction = check_int(name, "reduction", reduction)
         if kernel_size not in (3, 7) or isinstance(kernel_size, bool):
             raise ValueError(f"{name}: kernel_size must be 3 or 7, got {kernel_size!r}")
-        hidden = c1 // reduction
-        if hidden < 1:
-            raise ValueError(
-                f"{name}: c1 // reduction = {hidden} hidden channels; reduction must be between 1 and c1={c1}"
-            )
+        hidden = reduced_width(name, c1, reduction)
         self.fc1 = nn.Linear(c1, hidden, bias=True)
         self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(hidden, c1, bias=True)

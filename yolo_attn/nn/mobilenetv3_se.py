@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._common import check_int
+from ._common import check_int, reduced_width
 
 __all__ = ["MobileNetV3SE"]
 
@@ -37,16 +37,11 @@ class MobileNetV3SE(nn.Module):
     """
 
     def __init__(self, c1: int, reduction: int = 4) -> None:
-        """Build the two 1x1 convolutions of the excitation MLP."""
+        """Build the two linear layers of the excitation MLP."""
         super().__init__()
         name = f"MobileNetV3SE(c1={c1!r}, reduction={reduction!r})"
         c1 = check_int(name, "c1", c1)
-        reduction = check_int(name, "reduction", reduction)
-        hidden = c1 // reduction
-        if hidden < 1:
-            raise ValueError(
-                f"{name}: c1 // reduction = {hidden} hidden channels; reduction must be between 1 and c1={c1}"
-            )
+        hidden = reduced_width(name, c1, reduction)
         self.fc1 = nn.Linear(c1, hidden, bias=True)
         self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(hidden, c1, bias=True)
