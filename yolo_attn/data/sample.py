@@ -43,6 +43,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yolo_attn.data._fs import swap_into_place
+
 __all__ = [
     "SAMPLE_CLASSES",
     "SAMPLE_MARKER",
@@ -334,13 +336,7 @@ def make_sample_dataset(
         shutil.rmtree(tmp)
     try:
         _generate(tmp, images, seed, imgsz, test_fraction)
-        if devkit.exists():
-            old = out / f".VOCdevkit.old-{os.getpid()}"
-            os.replace(devkit, old)
-            os.replace(tmp, devkit)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, devkit)
+        swap_into_place(tmp, devkit)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yolo_attn.data._fs import swap_into_place
 from yolo_attn.data.sample import sample_info
 
 __all__ = [
@@ -549,13 +550,7 @@ def prepare_voc(
             "skipped": [{"path": str(e.path), "reason": e.reason} for e in skipped],
         }
         (tmp / PREPARED_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
