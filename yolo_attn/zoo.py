@@ -527,6 +527,16 @@ def _fmt_params(n: int) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
 
 
+def _family_rows(entries, family: str, baseline: Path, directory: Path, prof) -> list[str]:
+    """Markdown rows of one unscaled family: params, GFLOPs and the parameter delta to ``baseline``."""
+    base = prof(baseline)[0]
+    rows = []
+    for e in (e for e in entries if e.family == family):
+        p, g = prof(directory / e.file)
+        rows.append(f"| `{e.file}` | {e.attention.display} | {e.where} | {_fmt_params(p)} | {g:.2f} | {p - base:+,} |")
+    return rows
+
+
 def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", imgsz: int = 640) -> str:
     """Profile every zoo file in ``directory`` and return the README's Markdown tables.
 
@@ -563,12 +573,7 @@ def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", im
         "| file | attention | where | params | GFLOPs | Δ params vs none |",
         "|---|---|---|---:|---:|---:|",
     ]
-    base = prof(directory / "may-none.yaml")
-    for e in (e for e in entries if e.family == "MAY"):
-        p, g = prof(directory / e.file)
-        out.append(
-            f"| `{e.file}` | {e.attention.display} | {e.where} | {_fmt_params(p)} | {g:.2f} | {p - base[0]:+,} |"
-        )
+    out += _family_rows(entries, "MAY", directory / "may-none.yaml", directory, prof)
     out += [
         "",
         "**MobileNet-YOLO, attention in the neck** (nc 20; backbone SE slots empty, the module on each of the three "
@@ -577,12 +582,7 @@ def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", im
         "| file | attention | where | params | GFLOPs | Δ params vs baseline |",
         "|---|---|---|---:|---:|---:|",
     ]
-    base = prof(directory / "mobilenet-yolo-none.yaml")
-    for e in (e for e in entries if e.family == "MobileNet-YOLO neck"):
-        p, g = prof(directory / e.file)
-        out.append(
-            f"| `{e.file}` | {e.attention.display} | {e.where} | {_fmt_params(p)} | {g:.2f} | {p - base[0]:+,} |"
-        )
+    out += _family_rows(entries, "MobileNet-YOLO neck", directory / "mobilenet-yolo-none.yaml", directory, prof)
     out += [
         "",
         "**YOLOv8 and YOLO11 with attention** (nc 80, the module on each of the three neck outputs right before "
