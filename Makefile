@@ -27,7 +27,8 @@ bench: $(STAMP)
 	$(BIN)/python -m yolo_attn.bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check yolo_attn tests
+	$(BIN)/ruff check yolo_attn tests notebooks
+	$(BIN)/ruff format --check yolo_attn tests notebooks
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -221,8 +221,20 @@ def test_ddp_child_builds_our_model(work, tmp_path, autoload):
 
 def test_yolo_attn_val_names_every_protocol(work):
     out = work["root"] / "metrics.json"
-    r = run([BIN / "yolo-attn", "val", f"model={work['best']}", f"data={work['data']}", "split=val", "imgsz=64",
-             "batch=4", "device=cpu", f"save_json={out}"], cwd=work["root"])
+    r = run(
+        [
+            BIN / "yolo-attn",
+            "val",
+            f"model={work['best']}",
+            f"data={work['data']}",
+            "split=val",
+            "imgsz=64",
+            "batch=4",
+            "device=cpu",
+            f"save_json={out}",
+        ],
+        cwd=work["root"],
+    )
     import json
 
     result = json.loads(out.read_text())
@@ -235,11 +247,16 @@ def test_data_sample_and_voc_prepare_commands(tmp_path):
     run([BIN / "yolo-attn", "data", "sample", "--out", "dk", "--images", "12", "--imgsz", "64"], cwd=tmp_path)
     r = run([BIN / "yolo-attn", "voc", "prepare", "--devkit", "dk/VOCdevkit", "--out", "ds"], cwd=tmp_path)
     assert "dataset YAML" in r.stdout and (tmp_path / "ds" / "data.yaml").is_file()
-    bad = subprocess.run([BIN / "yolo-attn", "voc", "prepare", "--devkit", "missing", "--out", "x"], cwd=tmp_path,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [BIN / "yolo-attn", "voc", "prepare", "--devkit", "missing", "--out", "x"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "missing" in bad.stderr and "Traceback" not in bad.stderr
-    bad = subprocess.run([BIN / "yolo-attn", "val", "model=a.pt", "bogus=1"], cwd=tmp_path, capture_output=True,
-                         text=True)
+    bad = subprocess.run(
+        [BIN / "yolo-attn", "val", "model=a.pt", "bogus=1"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "bogus=1" in bad.stderr and "data=..." in bad.stderr
 
 
@@ -249,14 +266,22 @@ def test_delegated_subcommands(tmp_path):
     assert r.returncode == 0
     r = run([BIN / "yolo-attn", "transfer", "--help"], cwd=tmp_path)
     assert "--weights" in r.stdout and "--model" in r.stdout
-    bad = subprocess.run([BIN / "yolo-attn", "transfer", "--weights", "nope.pt", "--model", "x.yaml", "--out", "o.pt"],
-                         cwd=tmp_path, capture_output=True, text=True)
+    bad = subprocess.run(
+        [BIN / "yolo-attn", "transfer", "--weights", "nope.pt", "--model", "x.yaml", "--out", "o.pt"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "nope.pt" in bad.stderr
 
 
 def test_compare_and_demo_are_wired(tmp_path):
     r = run([BIN / "yolo-attn", "demo", "--help"], cwd=tmp_path)
     assert "--images" in r.stdout and "--out" in r.stdout
-    bad = subprocess.run([BIN / "yolo-attn", "compare", "--models", "may", "--data", "missing.yaml", "--out", "o"],
-                         cwd=tmp_path, capture_output=True, text=True)
+    bad = subprocess.run(
+        [BIN / "yolo-attn", "compare", "--models", "may", "--data", "missing.yaml", "--out", "o"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "missing.yaml" in bad.stderr

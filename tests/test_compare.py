@@ -38,15 +38,19 @@ head:
   - [[3, 5, 6], 1, Detect, [nc]]
 """
 TINY_ATT = TINY_NONE.replace("[-1, 1, Conv, [16, 1, 1]]   # 3", "[-1, 1, MLCA, []]            # 3").replace(
-    "[-1, 1, Conv, [32, 1, 1]]   # 5", "[-1, 1, ECA, []]             # 5")
+    "[-1, 1, Conv, [32, 1, 1]]   # 5", "[-1, 1, ECA, []]             # 5"
+)
 BROKEN = "nc: 6\nbackbone:\n  - [-1, 1, NoSuchModule, [16]]\nhead:\n  - [[0], 1, Detect, [nc]]\n"
 
 _CACHE: dict = {}
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _workers_of(spec: Path) -> list:
@@ -75,9 +79,29 @@ def tiny_sweep(tmp_path_factory) -> dict:
         (root / f"{name}.yaml").write_text(text)
         files.append(str(root / f"{name}.yaml"))
     out = root / "out"
-    cmd = [sys.executable, "-m", "yolo_attn.compare", "compare", "--models", *files, "--data", str(data),
-           "--epochs", "1", "--imgsz", "64", "--batch", "8", "--device", "cpu", "--out", str(out),
-           "--latency-repeats", "5", "--no-val"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "yolo_attn.compare",
+        "compare",
+        "--models",
+        *files,
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--latency-repeats",
+        "5",
+        "--no-val",
+    ]
     env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "MPLBACKEND": "Agg"}
     first_dir = out / "runs" / "tiny-none" / "seed0"
     second_dir = out / "runs" / "tiny-att" / "seed0"
@@ -107,9 +131,19 @@ def tiny_sweep(tmp_path_factory) -> dict:
     # 2. the same command again: resumes
     r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
     _CACHE["sweep"] = {
-        "root": root, "out": out, "data": data, "files": files, "snapshot": snapshot, "first_dir": first_dir,
-        "second_dir": second_dir, "first_log": log1.read_text(), "resume": r, "orphans": len(orphans),
-        "interrupted_record": interrupted_record, "cmd": cmd, "env": env,
+        "root": root,
+        "out": out,
+        "data": data,
+        "files": files,
+        "snapshot": snapshot,
+        "first_dir": first_dir,
+        "second_dir": second_dir,
+        "first_log": log1.read_text(),
+        "resume": r,
+        "orphans": len(orphans),
+        "interrupted_record": interrupted_record,
+        "cmd": cmd,
+        "env": env,
     }
     return _CACHE["sweep"]
 
@@ -152,14 +186,23 @@ def test_results_csv(sweep):
     out = sweep["out"]
     rows = _rows(out)
     assert [(x["model"], x["seed"], x["status"]) for x in rows] == [
-        ("tiny-none", "0", "ok"), ("tiny-att", "0", "ok"), ("broken", "0", "failed")]
+        ("tiny-none", "0", "ok"),
+        ("tiny-att", "0", "ok"),
+        ("broken", "0", "failed"),
+    ]
     header = list(rows[0])
     assert header[: len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
     classes = ["disc", "square", "triangle", "star", "ring", "cross"]
-    assert header[len(RESULT_COLUMNS):] == [f"voc07_map50:{c}" for c in classes]
+    assert header[len(RESULT_COLUMNS) :] == [f"voc07_map50:{c}" for c in classes]
     for x in rows[:2]:
-        for k in ("voc07_map50", "voc12_map50", "coco_ap50", "coco_ap50_95", "ultralytics_map50",
-                  "ultralytics_map50_95"):
+        for k in (
+            "voc07_map50",
+            "voc12_map50",
+            "coco_ap50",
+            "coco_ap50_95",
+            "ultralytics_map50",
+            "ultralytics_map50_95",
+        ):
             assert 0.0 <= float(x[k]) <= 1.0
         assert int(x["params"]) > 1000 and float(x["gflops"]) > 0
         assert float(x["cpu_latency_ms"]) > 0 and int(x["cpu_threads"]) >= 1
@@ -212,8 +255,18 @@ def test_png_plots(sweep):
 def test_rerun_finished_sweep_changes_nothing(sweep, capsys):
     out = sweep["out"]
     before = _snapshot(out / "runs")
-    compare(sweep["files"], sweep["data"], epochs=1, imgsz=64, batch=8, device="cpu", out=out, val=False,
-            latency_repeats=5, retry_failed=False)  # the failed run is kept too: nothing starts
+    compare(
+        sweep["files"],
+        sweep["data"],
+        epochs=1,
+        imgsz=64,
+        batch=8,
+        device="cpu",
+        out=out,
+        val=False,
+        latency_repeats=5,
+        retry_failed=False,
+    )  # the failed run is kept too: nothing starts
     assert _snapshot(out / "runs") == before
     assert "3 run(s) already complete" in capsys.readouterr().out
     with pytest.raises(ValueError, match="epochs: earlier 1, now 2"):
@@ -225,8 +278,21 @@ def test_all_failed_exit_status(sweep, tmp_path):
 
     parser = argparse.ArgumentParser()
     add_compare_arguments(parser)
-    args = parser.parse_args(["--models", str(tmp_path / "missing.yaml"), "--data", str(sweep["data"]),
-                              "--epochs", "1", "--imgsz", "64", "--out", str(tmp_path / "out"), "--no-plots"])
+    args = parser.parse_args(
+        [
+            "--models",
+            str(tmp_path / "missing.yaml"),
+            "--data",
+            str(sweep["data"]),
+            "--epochs",
+            "1",
+            "--imgsz",
+            "64",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-plots",
+        ]
+    )
     assert args.func is compare_command
     assert args.func(args) == 1  # nothing succeeded
     row = _rows(tmp_path / "out")[0]
@@ -274,8 +340,16 @@ def test_seeds_settings_and_presets():
     assert parse_seeds(3) == [3]
     own, extra = _settings(None, None, None, None, "may-paper", None)
     assert own == {"epochs": 300, "imgsz": 640, "batch": 40, "val": True}
-    assert extra == {"optimizer": "SGD", "lr0": 0.01, "lrf": 0.01, "momentum": 0.937, "weight_decay": 5e-4,
-                     "warmup_epochs": 3, "cos_lr": False, "close_mosaic": 0}
+    assert extra == {
+        "optimizer": "SGD",
+        "lr0": 0.01,
+        "lrf": 0.01,
+        "momentum": 0.937,
+        "weight_decay": 5e-4,
+        "warmup_epochs": 3,
+        "cos_lr": False,
+        "close_mosaic": 0,
+    }
     own, extra = _settings(5, 320, None, None, "may-paper", {"lr0": 0.02})
     assert own["epochs"] == 5 and own["imgsz"] == 320 and own["batch"] == 40 and extra["lr0"] == 0.02
     with pytest.raises(ValueError, match="may not set"):
@@ -283,16 +357,32 @@ def test_seeds_settings_and_presets():
     with pytest.raises(ValueError, match="unknown preset"):
         _settings(None, None, None, None, "nope", None)
     assert parse_train_args(["optimizer=SGD lr0=0.01", "cos_lr=true", "amp=bf16"]) == {
-        "optimizer": "SGD", "lr0": 0.01, "cos_lr": True, "amp": "bf16"}
+        "optimizer": "SGD",
+        "lr0": 0.01,
+        "cos_lr": True,
+        "amp": "bf16",
+    }
 
 
 def test_aggregate_mean_std_and_paired_delta():
     def row(model, seed, v, cls):
-        return {"model": model, "seed": seed, "status": "ok", "voc07_map50": v, "params": 10, "gflops": 1.0,
-                "voc07_map50:a": cls}
+        return {
+            "model": model,
+            "seed": seed,
+            "status": "ok",
+            "voc07_map50": v,
+            "params": 10,
+            "gflops": 1.0,
+            "voc07_map50:a": cls,
+        }
 
-    rows = [row("base", 0, 0.50, 0.4), row("att", 0, 0.55, 0.6), row("base", 1, 0.60, 0.5), row("att", 1, 0.62, 0.7),
-            {"model": "bad", "seed": 0, "status": "failed"}]
+    rows = [
+        row("base", 0, 0.50, 0.4),
+        row("att", 0, 0.55, 0.6),
+        row("base", 1, 0.60, 0.5),
+        row("att", 1, 0.62, 0.7),
+        {"model": "bad", "seed": 0, "status": "failed"},
+    ]
     agg = aggregate(rows, "base", "voc07_map50")
     assert [a["model"] for a in agg] == ["att", "base"] and [a["rank"] for a in agg] == [1, 2]
     att = agg[0]
@@ -308,8 +398,24 @@ def test_argparse_hooks():
     sub = parser.add_subparsers(dest="command")
     add_compare_arguments(sub.add_parser("compare"))
     add_demo_arguments(sub.add_parser("demo"))
-    a = parser.parse_args(["compare", "--models", "may", "x.yaml", "--data", "d.yaml", "--seeds", "0-2",
-                           "--preset", "may-paper", "--train-arg", "lr0=0.02", "--weights", "best"])
+    a = parser.parse_args(
+        [
+            "compare",
+            "--models",
+            "may",
+            "x.yaml",
+            "--data",
+            "d.yaml",
+            "--seeds",
+            "0-2",
+            "--preset",
+            "may-paper",
+            "--train-arg",
+            "lr0=0.02",
+            "--weights",
+            "best",
+        ]
+    )
     assert a.models == ["may", "x.yaml"] and a.seeds == "0-2" and a.preset == "may-paper" and a.weights == "best"
     assert a.val is None and a.retry_failed and a.resume_runs and a.workers == 0
     d = parser.parse_args(["demo", "--epochs", "3"])

@@ -25,8 +25,9 @@ def _run(name: str, compare_dir: Path, monkeypatch, tmp_path) -> list[dict]:
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("YOLO_OFFLINE", "1")
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -23,7 +23,9 @@ def _register():
     except Exception as e:  # never break the user's import of Ultralytics
         import warnings
 
-        warnings.warn(f"yolo_attn autoload: registration failed ({type(e).__name__}: {e})", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"yolo_attn autoload: registration failed ({type(e).__name__}: {e})", RuntimeWarning, stacklevel=2
+        )
 
 
 class _Loader:

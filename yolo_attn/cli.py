@@ -20,8 +20,18 @@ DELEGATED = {
 }
 
 # `yolo-attn val key=value ...`: the keys it takes (same spelling as `yolo val`) and their types.
-VAL_KEYS = {"model": str, "data": str, "split": str, "imgsz": int, "batch": int, "conf": float, "iou": float,
-            "max_det": int, "device": str, "save_json": str}
+VAL_KEYS = {
+    "model": str,
+    "data": str,
+    "split": str,
+    "imgsz": int,
+    "batch": int,
+    "conf": float,
+    "iou": float,
+    "max_det": int,
+    "device": str,
+    "save_json": str,
+}
 
 
 def _cmd_data_sample(args: argparse.Namespace) -> int:
@@ -45,7 +55,9 @@ def parse_key_values(items: list[str], keys: dict[str, type], command: str) -> d
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in keys:
-            raise SystemExit(f"yolo-attn {command}: unknown argument {item!r}; valid: {', '.join(f'{k}=...' for k in keys)}")
+            raise SystemExit(
+                f"yolo-attn {command}: unknown argument {item!r}; valid: {', '.join(f'{k}=...' for k in keys)}"
+            )
         try:
             out[key] = keys[key](value)
         except ValueError:
@@ -90,15 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = voc.add_parser("prepare", help="VOCdevkit -> Ultralytics layout + devkit-metric ground truth + data YAML")
     p.add_argument("--devkit", required=True, help="the VOCdevkit folder (read only: images are linked, not moved)")
     p.add_argument("--out", required=True, help="output dataset folder")
-    p.add_argument("--sets", default=None,
-                   help="YEAR:SET list, e.g. 2007:trainval,2012:trainval,2007:test (default: that, or the "
-                        "generated devkit's own sets)")
+    p.add_argument(
+        "--sets",
+        default=None,
+        help="YEAR:SET list, e.g. 2007:trainval,2012:trainval,2007:test (default: that, or the "
+        "generated devkit's own sets)",
+    )
     p.add_argument("--skip-bad", action="store_true", help="skip and report bad images/XML instead of failing")
     p.set_defaults(func=_cmd_voc_prepare)
 
     p = sub.add_parser("val", help="Ultralytics val plus VOC07/VOC12/COCO scores of one model, named by protocol")
-    p.add_argument("pairs", nargs="*", metavar="key=value",
-                   help=f"same spelling as `yolo val`: {', '.join(VAL_KEYS)}")
+    p.add_argument("pairs", nargs="*", metavar="key=value", help=f"same spelling as `yolo val`: {', '.join(VAL_KEYS)}")
     p.set_defaults(func=_cmd_val)
 
     # compare's arguments live beside its code (yolo_attn/compare/cli.py); they are registered here.

@@ -241,7 +241,8 @@ def _resolvable(tasks, name: str) -> bool:
 
 def _suggestions(tasks, name: str) -> list[str]:
     known = sorted(
-        {k for k, v in vars(tasks).items() if isinstance(v, type) and issubclass(v, nn.Module)} | set(registered_names())
+        {k for k, v in vars(tasks).items() if isinstance(v, type) and issubclass(v, nn.Module)}
+        | set(registered_names())
     )
     by_lower = {k.lower(): k for k in known}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)

@@ -108,8 +108,20 @@ def capture_gates(model, image: np.ndarray, device: str = "cpu") -> list[GateMap
                 spatial = (mag / mag.max().clamp_min(1e-12)).cpu().numpy()
                 channel = y[0].abs().flatten(1).mean(1).cpu().numpy()
                 gate = flat = False
-            records.append(GateMap(name, owner.get(name, top.get(id(module), -1)), kind, int(c), (int(h), int(w)),
-                                   spatial, channel, gate, flat))
+            records.append(
+                GateMap(
+                    name,
+                    owner.get(name, top.get(id(module), -1)),
+                    kind,
+                    int(c),
+                    (int(h), int(w)),
+                    spatial,
+                    channel,
+                    gate,
+                    flat,
+                )
+            )
+
         return fn
 
     handles = [m.register_forward_hook(hook(n, type(m).__name__)) for n, m in layers]
@@ -149,12 +161,22 @@ def plot_gates(image: np.ndarray, gates: list[GateMap], title: str, max_cols: in
         lo, hi = np.nanmin(s), np.nanmax(s)
         ax.imshow(image)
         if g.channel_only or hi - lo <= 1e-6 * max(abs(hi), 1e-6):
-            ax.text(0.5, 0.5, "same at every\nposition", transform=ax.transAxes, ha="center", va="center",
-                    fontsize=9, color="white", bbox={"facecolor": "0.2", "alpha": 0.6, "edgecolor": "none"})
+            ax.text(
+                0.5,
+                0.5,
+                "same at every\nposition",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white",
+                bbox={"facecolor": "0.2", "alpha": 0.6, "edgecolor": "none"},
+            )
         else:
             norm = (s - lo) / (hi - lo)
-            im = ax.imshow(norm, cmap="jet", alpha=alpha, extent=(0, w, h, 0), interpolation="nearest", vmin=0,
-                           vmax=1)  # nearest: one cell per feature-map position, nothing invented in between
+            im = ax.imshow(
+                norm, cmap="jet", alpha=alpha, extent=(0, w, h, 0), interpolation="nearest", vmin=0, vmax=1
+            )  # nearest: one cell per feature-map position, nothing invented in between
         ax.set_title(g.title, fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])

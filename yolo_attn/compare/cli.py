@@ -20,8 +20,16 @@ import sys
 from yolo_attn.compare.models import NAMED_SETS
 from yolo_attn.compare.presets import PRESETS
 
-__all__ = ["add_compare_arguments", "add_demo_arguments", "compare_command", "compare_main", "demo_command",
-           "demo_main", "main", "parse_train_args"]
+__all__ = [
+    "add_compare_arguments",
+    "add_demo_arguments",
+    "compare_command",
+    "compare_main",
+    "demo_command",
+    "demo_main",
+    "main",
+    "parse_train_args",
+]
 
 
 def _value(text: str):
@@ -65,27 +73,60 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=0, help="dataloader workers per run (default 0)")
     g.add_argument("--val", dest="val", action="store_true", default=None, help="validate after every epoch")
     g.add_argument("--no-val", dest="val", action="store_false", help="validate only after the last epoch")
-    g.add_argument("--train-arg", dest="train_args", action="append", metavar="KEY=VALUE",
-                   help="further Ultralytics train argument for every run, repeatable (e.g. --train-arg lr0=0.01)")
+    g.add_argument(
+        "--train-arg",
+        dest="train_args",
+        action="append",
+        metavar="KEY=VALUE",
+        help="further Ultralytics train argument for every run, repeatable (e.g. --train-arg lr0=0.01)",
+    )
     s = parser.add_argument_group("scoring and reporting")
-    s.add_argument("--metric", default="voc07_map50",
-                   choices=["voc07_map50", "voc12_map50", "coco_ap50", "coco_ap50_95", "ultralytics_map50",
-                            "ultralytics_map50_95"],
-                   help="primary metric the summary ranks by (default voc07_map50: VOC2007 11-point mAP@0.5)")
-    s.add_argument("--weights", default="last", choices=["last", "best"],
-                   help="checkpoint scored (default last: nothing is selected on the evaluation split)")
+    s.add_argument(
+        "--metric",
+        default="voc07_map50",
+        choices=[
+            "voc07_map50",
+            "voc12_map50",
+            "coco_ap50",
+            "coco_ap50_95",
+            "ultralytics_map50",
+            "ultralytics_map50_95",
+        ],
+        help="primary metric the summary ranks by (default voc07_map50: VOC2007 11-point mAP@0.5)",
+    )
+    s.add_argument(
+        "--weights",
+        default="last",
+        choices=["last", "best"],
+        help="checkpoint scored (default last: nothing is selected on the evaluation split)",
+    )
     s.add_argument("--split", default=None, help="split scored (default test when the dataset has one, else val)")
-    s.add_argument("--baseline", default=None, help="model the Δ columns refer to (default: the *-none model, "
-                   "else a stock Ultralytics model, else the first)")
+    s.add_argument(
+        "--baseline",
+        default=None,
+        help="model the Δ columns refer to (default: the *-none model, else a stock Ultralytics model, else the first)",
+    )
     s.add_argument("--latency-repeats", type=int, default=50, help="timed forward passes per latency (default 50)")
-    s.add_argument("--cpu-threads", type=int, default=None,
-                   help="torch threads for CPU training and CPU latency (default: Ultralytics' choice, cores - 1)")
+    s.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        help="torch threads for CPU training and CPU latency (default: Ultralytics' choice, cores - 1)",
+    )
     s.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     r = parser.add_argument_group("resuming")
-    r.add_argument("--keep-failed", dest="retry_failed", action="store_false",
-                   help="keep runs recorded as failed instead of retrying them")
-    r.add_argument("--restart-interrupted", dest="resume_runs", action="store_false",
-                   help="train an interrupted run again from scratch instead of resuming its last epoch checkpoint")
+    r.add_argument(
+        "--keep-failed",
+        dest="retry_failed",
+        action="store_false",
+        help="keep runs recorded as failed instead of retrying them",
+    )
+    r.add_argument(
+        "--restart-interrupted",
+        dest="resume_runs",
+        action="store_false",
+        help="train an interrupted run again from scratch instead of resuming its last epoch checkpoint",
+    )
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -96,13 +137,22 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "latency, and write results.csv, summary.md and plots into --out. Rerun the same command to resume. "
         "Exit status 0 when at least one run succeeded, 1 when all failed, 2 for bad arguments."
     )
-    parser.add_argument("--models", nargs="+", required=True, metavar="MODEL",
-                        help="model YAMLs, globs (quoted) or named sets. " + _sets_help())
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        metavar="MODEL",
+        help="model YAMLs, globs (quoted) or named sets. " + _sets_help(),
+    )
     parser.add_argument("--data", required=True, help="dataset YAML (e.g. written by `yolo-attn voc prepare`)")
     parser.add_argument("--out", default="runs/compare/exp", help="compare folder (default runs/compare/exp)")
-    parser.add_argument("--preset", default=None, choices=list(PRESETS),
-                        help="demo: the CPU demo budget; may-paper: the MLCA paper's MAY training (640 px, 300 "
-                        "epochs, SGD lr0 0.01 lrf 0.01 momentum 0.937 wd 5e-4, 3 warm-up epochs, batch 40)")
+    parser.add_argument(
+        "--preset",
+        default=None,
+        choices=list(PRESETS),
+        help="demo: the CPU demo budget; may-paper: the MLCA paper's MAY training (640 px, 300 "
+        "epochs, SGD lr0 0.01 lrf 0.01 momentum 0.937 wd 5e-4, 3 warm-up epochs, batch 40)",
+    )
     _common(parser)
     parser.set_defaults(func=compare_command)
     return parser
@@ -146,11 +196,22 @@ def _run(fn, **kw) -> int:
 
 def _shared(args: argparse.Namespace) -> dict:
     return {
-        "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "workers": args.workers, "val": args.val,
-        "train_args": parse_train_args(args.train_args), "metric": args.metric, "weights": args.weights,
-        "split": args.split, "baseline": args.baseline, "latency_repeats": args.latency_repeats,
-        "cpu_threads": args.cpu_threads, "plots": args.plots, "retry_failed": args.retry_failed,
-        "resume_runs": args.resume_runs, "device": args.device,
+        "epochs": args.epochs,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "workers": args.workers,
+        "val": args.val,
+        "train_args": parse_train_args(args.train_args),
+        "metric": args.metric,
+        "weights": args.weights,
+        "split": args.split,
+        "baseline": args.baseline,
+        "latency_repeats": args.latency_repeats,
+        "cpu_threads": args.cpu_threads,
+        "plots": args.plots,
+        "retry_failed": args.retry_failed,
+        "resume_runs": args.resume_runs,
+        "device": args.device,
     }
 
 
@@ -158,8 +219,15 @@ def compare_command(args: argparse.Namespace) -> int:
     """Run ``compare`` from parsed arguments; return the exit status."""
     from yolo_attn.compare.sweep import compare
 
-    return _run(compare, models=args.models, data=args.data, out=args.out, preset=args.preset,
-                seeds=args.seeds if args.seeds is not None else "0", **_shared(args))
+    return _run(
+        compare,
+        models=args.models,
+        data=args.data,
+        out=args.out,
+        preset=args.preset,
+        seeds=args.seeds if args.seeds is not None else "0",
+        **_shared(args),
+    )
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -167,8 +235,9 @@ def demo_command(args: argparse.Namespace) -> int:
     from yolo_attn.compare.demo import demo
 
     kw = _shared(args)
-    return _run(demo, out_dir=args.out, data_dir=args.data_dir, images=args.images, models=args.models,
-                seeds=args.seeds, **kw)
+    return _run(
+        demo, out_dir=args.out, data_dir=args.data_dir, images=args.images, models=args.models, seeds=args.seeds, **kw
+    )
 
 
 def compare_main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,7 @@ DEMO_DATA_DIR = "datasets/yolo_attn_sample"
 DEMO_IMAGES = 300  # 200 trainval (training) + 100 test (scoring) images at 160 px
 
 
-def prepare_sample(data_dir: str | Path = DEMO_DATA_DIR, images: int = DEMO_IMAGES, seed: int = 0,
-                   log=print) -> Path:
+def prepare_sample(data_dir: str | Path = DEMO_DATA_DIR, images: int = DEMO_IMAGES, seed: int = 0, log=print) -> Path:
     """Generate (if missing or made with other settings) and prepare the sample dataset; return its data YAML.
 
     Layout: ``<data_dir>/VOCdevkit`` (the generated devkit) and ``<data_dir>/voc`` (the prepared Ultralytics
@@ -44,9 +43,16 @@ def prepare_sample(data_dir: str | Path = DEMO_DATA_DIR, images: int = DEMO_IMAG
     return prepared / "data.yaml"
 
 
-def demo(out_dir: str | Path = DEMO_OUT, data_dir: str | Path = DEMO_DATA_DIR, images: int = DEMO_IMAGES,
-         models: list[str] | None = None, seeds=None, device: str | int | None = None, log=print,
-         **compare_kwargs) -> Path:
+def demo(
+    out_dir: str | Path = DEMO_OUT,
+    data_dir: str | Path = DEMO_DATA_DIR,
+    images: int = DEMO_IMAGES,
+    models: list[str] | None = None,
+    seeds=None,
+    device: str | int | None = None,
+    log=print,
+    **compare_kwargs,
+) -> Path:
     """Run the demo and return its compare folder.
 
     Args:
@@ -68,6 +74,6 @@ def demo(out_dir: str | Path = DEMO_OUT, data_dir: str | Path = DEMO_DATA_DIR, i
     data = prepare_sample(data_dir, images, log=log)
     kw = {k: v for k, v in compare_kwargs.items() if v is not None}
     kw.setdefault("preset", "demo")
-    return compare(models or ["may-demo"], data, seeds=seeds if seeds is not None else 0, device=device,
-                   out=out_dir, log=log, **kw)
-
+    return compare(
+        models or ["may-demo"], data, seeds=seeds if seeds is not None else 0, device=device, out=out_dir, log=log, **kw
+    )

@@ -27,8 +27,9 @@ def profile(model, imgsz: int) -> tuple[int, float]:
     return profile_model(model, imgsz)
 
 
-def latency_ms(model, imgsz: int, device: str = "cpu", repeats: int = 50, warmup: int = 10,
-               max_seconds: float = 30.0) -> dict:
+def latency_ms(
+    model, imgsz: int, device: str = "cpu", repeats: int = 50, warmup: int = 10, max_seconds: float = 30.0
+) -> dict:
     """Median forward latency of ``model`` at batch 1.
 
     Args:

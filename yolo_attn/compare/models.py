@@ -120,8 +120,9 @@ def _named_set(name: str, models_dir: Path) -> list[str]:
         assert m, name
         family, scale = m.group(1), m.group(2) or "n"
         variants = sorted(models_dir.glob(f"{family}-*.yaml"), key=_tag_key)
-        return [f"{family}{scale}.yaml"] + [str(v.with_name(f"{family}{scale}-{v.stem.split('-', 1)[1]}.yaml"))
-                                             for v in variants]
+        return [f"{family}{scale}.yaml"] + [
+            str(v.with_name(f"{family}{scale}-{v.stem.split('-', 1)[1]}.yaml")) for v in variants
+        ]
     if not files:
         raise ValueError(f"the named set {name!r} found no files in {models_dir}")
     return [str(f) for f in files]

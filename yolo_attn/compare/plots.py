@@ -34,8 +34,16 @@ def _plt():
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 10, "axes.titlesize": 12,
-                         "axes.labelsize": 10.5, "legend.fontsize": 9, "figure.dpi": 100})
+    plt.rcParams.update(
+        {
+            "font.family": "DejaVu Sans",
+            "font.size": 10,
+            "axes.titlesize": 12,
+            "axes.labelsize": 10.5,
+            "legend.fontsize": 9,
+            "figure.dpi": 100,
+        }
+    )
     return plt
 
 
@@ -61,8 +69,10 @@ def _plural(n, word: str) -> str:
 
 
 def _subtitle(settings: dict, n_seeds: int) -> str:
-    return (f"{_data_name(settings.get('data'))}, {settings.get('split')} split · {_plural(settings.get('epochs'), 'epoch')}"
-            f" · imgsz {settings.get('imgsz')} · {_plural(n_seeds, 'seed')} · scored {settings.get('weights')}.pt")
+    return (
+        f"{_data_name(settings.get('data'))}, {settings.get('split')} split · {_plural(settings.get('epochs'), 'epoch')}"
+        f" · imgsz {settings.get('imgsz')} · {_plural(n_seeds, 'seed')} · scored {settings.get('weights')}.pt"
+    )
 
 
 def _colors(n: int):
@@ -80,18 +90,31 @@ def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str
 
     base = next((a for a in agg if a["model"] == baseline), None)
     if base is not None and not math.isnan(base[f"{metric}_mean"]):
-        ax.axhline(100 * base[f"{metric}_mean"], color="0.45", ls="--", lw=1, zorder=1,
-                   label=f"baseline level ({baseline})")
+        ax.axhline(
+            100 * base[f"{metric}_mean"], color="0.45", ls="--", lw=1, zorder=1, label=f"baseline level ({baseline})"
+        )
     pts = []
     for i, a in enumerate(agg):
         x, y = a[f"{xkey}_mean"], a[f"{metric}_mean"]
         if x is None or y is None or math.isnan(x) or math.isnan(y):
             continue
         is_base = a["model"] == baseline
-        ax.errorbar(x, 100 * y, xerr=_nan0(a[f"{xkey}_std"]) or None, yerr=100 * _nan0(a[f"{metric}_std"]) or None,
-                    fmt="*" if is_base else _MARKERS[i % len(_MARKERS)], ms=15 if is_base else 9,
-                    color=colors[i], mec="black", mew=0.7, ecolor=colors[i], elinewidth=1.2, capsize=3, zorder=3,
-                    label=f"#{a['rank']} {a['model']}" + (" (baseline)" if is_base else ""))
+        ax.errorbar(
+            x,
+            100 * y,
+            xerr=_nan0(a[f"{xkey}_std"]) or None,
+            yerr=100 * _nan0(a[f"{metric}_std"]) or None,
+            fmt="*" if is_base else _MARKERS[i % len(_MARKERS)],
+            ms=15 if is_base else 9,
+            color=colors[i],
+            mec="black",
+            mew=0.7,
+            ecolor=colors[i],
+            elinewidth=1.2,
+            capsize=3,
+            zorder=3,
+            label=f"#{a['rank']} {a['model']}" + (" (baseline)" if is_base else ""),
+        )
         pts.append((x, 100 * y, a["model"]))
     for x, y, name in pts:
         ax.annotate(name, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4)
@@ -120,8 +143,16 @@ def plot_map_vs_gflops(out: Path, agg: list[dict], baseline: str, metric: str, s
     colors = _colors(len(agg))
     fig, ax = plt.subplots(figsize=(8.5, 5.2))
     imgsz = settings.get("imgsz")
-    _scatter(ax, agg, "gflops", metric, baseline, colors, f"GFLOPs at {imgsz}×{imgsz} (full-size profile, 2×MACs)",
-             "Accuracy vs compute")
+    _scatter(
+        ax,
+        agg,
+        "gflops",
+        metric,
+        baseline,
+        colors,
+        f"GFLOPs at {imgsz}×{imgsz} (full-size profile, 2×MACs)",
+        "Accuracy vs compute",
+    )
     fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
     _legend(fig, ax, len(agg))
     fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -130,18 +161,35 @@ def plot_map_vs_gflops(out: Path, agg: list[dict], baseline: str, metric: str, s
     return path
 
 
-def plot_map_vs_latency(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int,
-                        cpu_label: str, gpu_label: str) -> Path:
+def plot_map_vs_latency(
+    out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int, cpu_label: str, gpu_label: str
+) -> Path:
     plt = _plt()
     colors = _colors(len(agg))
     gpu = any(not math.isnan(a["gpu_latency_ms_mean"]) for a in agg)
     fig, axes = plt.subplots(1, 2 if gpu else 1, figsize=(14, 5.2) if gpu else (8.5, 5.2), squeeze=False)
     imgsz = settings.get("imgsz")
-    _scatter(axes[0, 0], agg, "cpu_latency_ms", metric, baseline, colors,
-             f"CPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp32)", f"Accuracy vs CPU latency\n{cpu_label}")
+    _scatter(
+        axes[0, 0],
+        agg,
+        "cpu_latency_ms",
+        metric,
+        baseline,
+        colors,
+        f"CPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp32)",
+        f"Accuracy vs CPU latency\n{cpu_label}",
+    )
     if gpu:
-        _scatter(axes[0, 1], agg, "gpu_latency_ms", metric, baseline, colors,
-                 f"GPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp16)", f"Accuracy vs GPU latency\n{gpu_label}")
+        _scatter(
+            axes[0, 1],
+            agg,
+            "gpu_latency_ms",
+            metric,
+            baseline,
+            colors,
+            f"GPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp16)",
+            f"Accuracy vs GPU latency\n{gpu_label}",
+        )
     fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
     _legend(fig, axes[0, -1], len(agg))
     fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -162,8 +210,9 @@ def plot_per_class(out: Path, agg: list[dict], baseline: str, metric: str, setti
     n_m, n_c = ap.shape
     width = min(22.0, max(7.5, 3.2 + 0.62 * n_c))
     panel_h = max(1.8, 0.9 + 0.36 * n_m)
-    fig, axes = plt.subplots(2 if show_delta else 1, 1, figsize=(width, panel_h * (2 if show_delta else 1) + 1.0),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        2 if show_delta else 1, 1, figsize=(width, panel_h * (2 if show_delta else 1) + 1.0), squeeze=False
+    )
     labels = [f"#{a['rank']} {a['model']}" + (" (baseline)" if a["model"] == baseline else "") for a in order]
     ax = axes[0, 0]
     vmax = max(10.0, float(np.nanmax(ap))) if np.isfinite(ap).any() else 100.0
@@ -180,12 +229,12 @@ def plot_per_class(out: Path, agg: list[dict], baseline: str, metric: str, setti
         im2 = ax2.imshow(np.ma.masked_invalid(d), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
         skip = {order.index(base)}
         _annotate(ax2, d, lambda v: f"{v:+.1f}", im2.norm, diverging=True, ref_rows=skip)
-        _axes(ax2, classes, labels, f"Difference to the baseline {baseline}, percentage points (blue: better, "
-              "red: worse)")
+        _axes(
+            ax2, classes, labels, f"Difference to the baseline {baseline}, percentage points (blue: better, red: worse)"
+        )
         cb2 = fig.colorbar(im2, ax=ax2, fraction=0.03, pad=0.01)
         cb2.set_label("Δ AP (pp)")
-    fig.suptitle(_subtitle(settings, n_seeds) + " · mean over seeds", y=0.005, fontsize=9, color="0.35",
-                 va="bottom")
+    fig.suptitle(_subtitle(settings, n_seeds) + " · mean over seeds", y=0.005, fontsize=9, color="0.35", va="bottom")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     path = _save(fig, out / "per_class_ap.png")
     plt.close(fig)
@@ -229,8 +278,10 @@ def write_plots(out: Path, rows: list[dict], agg: list[dict], baseline: str, met
     threads = next((r.get("cpu_threads") for r in ok if r.get("cpu_threads")), None)
     cpu_label = f"{cpu}" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
     gpu_label = next((r.get("gpu_name") for r in ok if r.get("gpu_name")), "GPU")
-    paths = [plot_map_vs_gflops(out, agg, baseline, metric, settings, n_seeds),
-             plot_map_vs_latency(out, agg, baseline, metric, settings, n_seeds, cpu_label, gpu_label)]
+    paths = [
+        plot_map_vs_gflops(out, agg, baseline, metric, settings, n_seeds),
+        plot_map_vs_latency(out, agg, baseline, metric, settings, n_seeds, cpu_label, gpu_label),
+    ]
     if agg and agg[0]["per_class"]:
         paths.append(plot_per_class(out, agg, baseline, metric, settings, n_seeds))
     return paths

@@ -22,27 +22,92 @@ from yolo_attn.compare.records import RUN_RECORD, read_json, write_text
 
 __all__ = ["RESULT_COLUMNS", "aggregate", "collect_rows", "write_reports"]
 
-METRIC_COLUMNS = ("voc07_map50", "voc12_map50", "coco_ap50", "coco_ap50_95", "ultralytics_map50",
-                  "ultralytics_map50_95")
-SETTING_COLUMNS = ("data", "split", "weights", "epochs", "imgsz", "batch", "optimizer", "lr0", "lrf", "momentum",
-                   "weight_decay", "warmup_epochs", "cos_lr", "close_mosaic", "amp", "val", "deterministic",
-                   "workers", "device")
+METRIC_COLUMNS = (
+    "voc07_map50",
+    "voc12_map50",
+    "coco_ap50",
+    "coco_ap50_95",
+    "ultralytics_map50",
+    "ultralytics_map50_95",
+)
+SETTING_COLUMNS = (
+    "data",
+    "split",
+    "weights",
+    "epochs",
+    "imgsz",
+    "batch",
+    "optimizer",
+    "lr0",
+    "lrf",
+    "momentum",
+    "weight_decay",
+    "warmup_epochs",
+    "cos_lr",
+    "close_mosaic",
+    "amp",
+    "val",
+    "deterministic",
+    "workers",
+    "device",
+)
 VERSION_COLUMNS = ("python", "torch", "torchvision", "ultralytics", "yolo_attn", "numpy", "platform")
 #: The fixed columns of results.csv, in order (the per-class columns ``<metric>:<class>`` follow).
 RESULT_COLUMNS: tuple[str, ...] = (
-    "model", "seed", "status", *METRIC_COLUMNS, "params", "gflops", "cpu_latency_ms", "cpu_latency_p90_ms",
-    "cpu_threads", "gpu_latency_ms", "gpu_latency_p90_ms", "train_img_per_s", "train_time_s", "eval_time_s",
-    "duration_s", "eval_images", *SETTING_COLUMNS, "train_device", "device_name", "cpu_name", "gpu_name",
-    *VERSION_COLUMNS, "model_yaml", "yaml_sha256", "run_dir", "started", "finished", "error",
+    "model",
+    "seed",
+    "status",
+    *METRIC_COLUMNS,
+    "params",
+    "gflops",
+    "cpu_latency_ms",
+    "cpu_latency_p90_ms",
+    "cpu_threads",
+    "gpu_latency_ms",
+    "gpu_latency_p90_ms",
+    "train_img_per_s",
+    "train_time_s",
+    "eval_time_s",
+    "duration_s",
+    "eval_images",
+    *SETTING_COLUMNS,
+    "train_device",
+    "device_name",
+    "cpu_name",
+    "gpu_name",
+    *VERSION_COLUMNS,
+    "model_yaml",
+    "yaml_sha256",
+    "run_dir",
+    "started",
+    "finished",
+    "error",
 )
-_PER_CLASS_PROTOCOLS = ("voc07_ap50", "voc12_ap50", "coco_ap50", "coco_ap50_95", "ultralytics_ap50",
-                        "ultralytics_ap50_95")
+_PER_CLASS_PROTOCOLS = (
+    "voc07_ap50",
+    "voc12_ap50",
+    "coco_ap50",
+    "coco_ap50_95",
+    "ultralytics_ap50",
+    "ultralytics_ap50_95",
+)
 # per-class key of the per_class dict for each headline metric
-_PER_CLASS_OF = {"voc07_map50": "voc07_ap50", "voc12_map50": "voc12_ap50", "coco_ap50": "coco_ap50",
-                 "coco_ap50_95": "coco_ap50_95", "ultralytics_map50": "ultralytics_ap50",
-                 "ultralytics_map50_95": "ultralytics_ap50_95"}
-_SHORT = {"voc07_map50": "mAP50 VOC07", "voc12_map50": "mAP50 VOC12", "coco_ap50": "AP50 COCO",
-          "coco_ap50_95": "AP50:95 COCO", "ultralytics_map50": "mAP50 UL", "ultralytics_map50_95": "mAP50-95 UL"}
+_PER_CLASS_OF = {
+    "voc07_map50": "voc07_ap50",
+    "voc12_map50": "voc12_ap50",
+    "coco_ap50": "coco_ap50",
+    "coco_ap50_95": "coco_ap50_95",
+    "ultralytics_map50": "ultralytics_ap50",
+    "ultralytics_map50_95": "ultralytics_ap50_95",
+}
+_SHORT = {
+    "voc07_map50": "mAP50 VOC07",
+    "voc12_map50": "mAP50 VOC12",
+    "coco_ap50": "AP50 COCO",
+    "coco_ap50_95": "AP50:95 COCO",
+    "ultralytics_map50": "mAP50 UL",
+    "ultralytics_map50_95": "mAP50-95 UL",
+}
 
 
 def _num(v) -> float:
@@ -69,30 +134,45 @@ def collect_rows(out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], me
             tr = rec.get("train") or {}
             ver = rec.get("versions") or {}
             row = {
-                "model": spec.label, "seed": seed, "status": status,
+                "model": spec.label,
+                "seed": seed,
+                "status": status,
                 **{k: m.get(k) for k in METRIC_COLUMNS},
-                "params": rec.get("params"), "gflops": rec.get("gflops"),
-                "cpu_latency_ms": cpu.get("median_ms"), "cpu_latency_p90_ms": cpu.get("p90_ms"),
+                "params": rec.get("params"),
+                "gflops": rec.get("gflops"),
+                "cpu_latency_ms": cpu.get("median_ms"),
+                "cpu_latency_p90_ms": cpu.get("p90_ms"),
                 "cpu_threads": cpu.get("threads"),
-                "gpu_latency_ms": gpu.get("median_ms"), "gpu_latency_p90_ms": gpu.get("p90_ms"),
-                "train_img_per_s": tr.get("train_img_per_s"), "train_time_s": tr.get("train_time_s"),
-                "eval_time_s": rec.get("eval_time_s"), "duration_s": rec.get("duration_s"),
+                "gpu_latency_ms": gpu.get("median_ms"),
+                "gpu_latency_p90_ms": gpu.get("p90_ms"),
+                "train_img_per_s": tr.get("train_img_per_s"),
+                "train_time_s": tr.get("train_time_s"),
+                "eval_time_s": rec.get("eval_time_s"),
+                "duration_s": rec.get("duration_s"),
                 "eval_images": rec.get("eval_images"),
-                "data": fp.get("data"), "split": fp.get("split"), "weights": fp.get("weights"),
+                "data": fp.get("data"),
+                "split": fp.get("split"),
+                "weights": fp.get("weights"),
             }
             for k in SETTING_COLUMNS:
                 if k not in row:
                     row[k] = ta.get(k, fp.get(k, (fp.get("train_args") or {}).get(k)))
             train_dev = tr.get("train_device", "")
-            row.update({
-                "train_device": train_dev,
-                "device_name": rec.get("gpu_name") if str(train_dev).startswith("cuda") else rec.get("cpu_name"),
-                "cpu_name": rec.get("cpu_name"), "gpu_name": rec.get("gpu_name"),
-                **{k: ver.get(k) for k in VERSION_COLUMNS},
-                "model_yaml": spec.file or spec.model, "yaml_sha256": rec.get("yaml_sha256"),
-                "run_dir": str(run_dir), "started": rec.get("started"), "finished": rec.get("finished"),
-                "error": (rec.get("error") or "").strip(),
-            })
+            row.update(
+                {
+                    "train_device": train_dev,
+                    "device_name": rec.get("gpu_name") if str(train_dev).startswith("cuda") else rec.get("cpu_name"),
+                    "cpu_name": rec.get("cpu_name"),
+                    "gpu_name": rec.get("gpu_name"),
+                    **{k: ver.get(k) for k in VERSION_COLUMNS},
+                    "model_yaml": spec.file or spec.model,
+                    "yaml_sha256": rec.get("yaml_sha256"),
+                    "run_dir": str(run_dir),
+                    "started": rec.get("started"),
+                    "finished": rec.get("finished"),
+                    "error": (rec.get("error") or "").strip(),
+                }
+            )
             per_class = rec.get("per_class") or {}
             primary_pc = per_class.get(_PER_CLASS_OF[metric]) or {}
             for cls, ap in primary_pc.items():
@@ -100,12 +180,16 @@ def collect_rows(out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], me
             rows.append(row)
             classes = list(primary_pc) or list(per_class.get("voc07_ap50") or {})
             for cls in classes:
-                pc_rows.append({
-                    "model": spec.label, "seed": seed, "class": cls,
-                    "npos": (per_class.get("npos") or {}).get(cls),
-                    "difficult": (per_class.get("difficult") or {}).get(cls),
-                    **{p: (per_class.get(p) or {}).get(cls) for p in _PER_CLASS_PROTOCOLS},
-                })
+                pc_rows.append(
+                    {
+                        "model": spec.label,
+                        "seed": seed,
+                        "class": cls,
+                        "npos": (per_class.get("npos") or {}).get(cls),
+                        "difficult": (per_class.get("difficult") or {}).get(cls),
+                        **{p: (per_class.get(p) or {}).get(cls) for p in _PER_CLASS_PROTOCOLS},
+                    }
+                )
     return rows, pc_rows
 
 
@@ -140,8 +224,7 @@ def aggregate(rows: list[dict], baseline: str, metric: str) -> list[dict]:
     ``<col>_mean`` / ``<col>_std`` for the metrics and measurements, ``delta_mean`` / ``delta_std`` / ``delta_n``
     for the primary metric minus the baseline's on the same seeds (percentage points / 100), and ``rank``.
     """
-    cols = (*METRIC_COLUMNS, "params", "gflops", "cpu_latency_ms", "gpu_latency_ms", "train_img_per_s",
-            "train_time_s")
+    cols = (*METRIC_COLUMNS, "params", "gflops", "cpu_latency_ms", "gpu_latency_ms", "train_img_per_s", "train_time_s")
     ok = [r for r in rows if r["status"] == "ok"]
     models = list(dict.fromkeys(r["model"] for r in ok))
     base = {r["seed"]: _num(r.get(metric)) for r in ok if r["model"] == baseline}
@@ -192,19 +275,29 @@ def _signed_pp(mean: float, std: float) -> str:
 def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) -> str:
     """The Markdown table of the summary (also printed by the demo)."""
     others = [k for k in ("voc07_map50", "voc12_map50", "coco_ap50_95", "ultralytics_map50") if k != metric]
-    head = (["rank", "model", "seeds", f"**{_SHORT[metric]}** (%)", "Δ vs baseline (pp)"]
-            + [f"{_SHORT[k]} (%)" for k in others]
-            + ["params", f"GFLOPs @{imgsz}", "CPU ms (b1)"] + (["GPU ms (b1, fp16)"] if gpu else [])
-            + ["train img/s"])
+    head = (
+        ["rank", "model", "seeds", f"**{_SHORT[metric]}** (%)", "Δ vs baseline (pp)"]
+        + [f"{_SHORT[k]} (%)" for k in others]
+        + ["params", f"GFLOPs @{imgsz}", "CPU ms (b1)"]
+        + (["GPU ms (b1, fp16)"] if gpu else [])
+        + ["train img/s"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:", ":---"] + ["---:"] * (len(head) - 2)) + "|"]
     for a in agg:
         is_base = a["model"] == baseline
-        cells = [str(a["rank"]), f"`{a['model']}`" + (" (baseline)" if is_base else ""), str(a["n"]),
-                 _pct(a[f"{metric}_mean"], a[f"{metric}_std"]),
-                 "0 (ref.)" if is_base else _signed_pp(a["delta_mean"], a["delta_std"])]
+        cells = [
+            str(a["rank"]),
+            f"`{a['model']}`" + (" (baseline)" if is_base else ""),
+            str(a["n"]),
+            _pct(a[f"{metric}_mean"], a[f"{metric}_std"]),
+            "0 (ref.)" if is_base else _signed_pp(a["delta_mean"], a["delta_std"]),
+        ]
         cells += [_pct(a[f"{k}_mean"], a[f"{k}_std"]) for k in others]
-        cells += [_params(a["params_mean"]), _plain(a["gflops_mean"], digits=3),
-                  _plain(a["cpu_latency_ms_mean"], a["cpu_latency_ms_std"], 1)]
+        cells += [
+            _params(a["params_mean"]),
+            _plain(a["gflops_mean"], digits=3),
+            _plain(a["cpu_latency_ms_mean"], a["cpu_latency_ms_std"], 1),
+        ]
         if gpu:
             cells.append(_plain(a["gpu_latency_ms_mean"], a["gpu_latency_ms_std"], 2))
         cells.append(_plain(a["train_img_per_s_mean"], a["train_img_per_s_std"], 1))
@@ -212,8 +305,16 @@ def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) 
     return "\n".join(lines)
 
 
-def _summary(out: Path, rows: list[dict], agg: list[dict], baseline: str, metric: str, settings: dict,
-             plot_files: list[Path], final: bool) -> str:
+def _summary(
+    out: Path,
+    rows: list[dict],
+    agg: list[dict],
+    baseline: str,
+    metric: str,
+    settings: dict,
+    plot_files: list[Path],
+    final: bool,
+) -> str:
     from yolo_attn.compare.sweep import METRICS
 
     ok = [r for r in rows if r["status"] == "ok"]
@@ -225,8 +326,11 @@ def _summary(out: Path, rows: list[dict], agg: list[dict], baseline: str, metric
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"# Comparison: {out.name}", ""]
     if not final or pending:
-        lines += [f"**In progress:** {len(rows) - len(pending)} of {len(rows)} runs finished; this summary is "
-                  "rewritten after every run.", ""]
+        lines += [
+            f"**In progress:** {len(rows) - len(pending)} of {len(rows)} runs finished; this summary is "
+            "rewritten after every run.",
+            "",
+        ]
     ta = settings.get("train_args") or {}
     hyper = ", ".join(f"{k}={v}" for k, v in ta.items()) or "Ultralytics defaults"
     lines += [
@@ -247,8 +351,11 @@ def _summary(out: Path, rows: list[dict], agg: list[dict], baseline: str, metric
     ]
     names = {r.get("device_name") for r in ok} | {r.get("cpu_name") for r in ok}
     if len({r.get("device_name") for r in ok}) > 1 or len({r.get("cpu_name") for r in ok}) > 1:
-        lines += [f"> **Warning:** runs were measured on different devices ({', '.join(sorted(map(str, names)))}); "
-                  "latency and throughput are not comparable across them.", ""]
+        lines += [
+            f"> **Warning:** runs were measured on different devices ({', '.join(sorted(map(str, names)))}); "
+            "latency and throughput are not comparable across them.",
+            "",
+        ]
     lines += ["## Ranking", ""]
     lines += [ranked_table(agg, baseline, metric, imgsz, gpu) if agg else "_No run finished successfully._", ""]
     lines += [
@@ -259,8 +366,11 @@ def _summary(out: Path, rows: list[dict], agg: list[dict], baseline: str, metric
         "",
     ]
     if agg and max(a["n"] for a in agg) < 2:
-        lines += ["> **One seed per model:** differences of a few points can be seed-to-seed noise; run several seeds "
-                  "(`--seeds 0,1,2`) to see the spread (± columns) before drawing conclusions.", ""]
+        lines += [
+            "> **One seed per model:** differences of a few points can be seed-to-seed noise; run several seeds "
+            "(`--seeds 0,1,2`) to see the spread (± columns) before drawing conclusions.",
+            "",
+        ]
     if baseline not in {a["model"] for a in agg}:
         lines += [f"> The baseline `{baseline}` has no successful run, so Δ is empty.", ""]
     if failed:
@@ -272,14 +382,21 @@ def _summary(out: Path, rows: list[dict], agg: list[dict], baseline: str, metric
             lines.append(f"| `{r['model']}` | {r['seed']} | {err} | {log_s} |")
         lines.append("")
     if pending:
-        lines += [f"## Not run yet ({len(pending)})", "",
-                  ", ".join(f"`{r['model']}` seed {r['seed']}" for r in pending), ""]
+        lines += [
+            f"## Not run yet ({len(pending)})",
+            "",
+            ", ".join(f"`{r['model']}` seed {r['seed']}" for r in pending),
+            "",
+        ]
     if agg and agg[0]["per_class"]:
         classes = list(agg[0]["per_class"])
         order = sorted(agg, key=lambda a: [x["model"] for x in agg].index(a["model"]))
-        lines += [f"## Per-class AP ({_SHORT[metric]}, %, mean over seeds)", "",
-                  "| class | " + " | ".join(f"`{a['model']}`" for a in order) + " |",
-                  "|:---|" + "---:|" * len(order)]
+        lines += [
+            f"## Per-class AP ({_SHORT[metric]}, %, mean over seeds)",
+            "",
+            "| class | " + " | ".join(f"`{a['model']}`" for a in order) + " |",
+            "|:---|" + "---:|" * len(order),
+        ]
         for c in classes:
             lines.append(f"| {c} | " + " | ".join(_pct(a["per_class"].get(c, math.nan)) for a in order) + " |")
         lines += ["", "Every protocol per class and seed: `per_class.csv`.", ""]
@@ -287,23 +404,37 @@ def _summary(out: Path, rows: list[dict], agg: list[dict], baseline: str, metric
         lines += ["## Plots", ""]
         for p in plot_files:
             lines += [f"![{p.stem}]({p.name})", ""]
-    lines += ["## Files", "",
-              "- `results.csv`: one row per model and seed (every metric, settings, versions, status, error)",
-              "- `per_class.csv`: AP per class for every protocol",
-              "- `runs/<model>/seed<k>/`: Ultralytics training folder, `log.txt`, `metrics.json`, `run.json`",
-              ""]
+    lines += [
+        "## Files",
+        "",
+        "- `results.csv`: one row per model and seed (every metric, settings, versions, status, error)",
+        "- `per_class.csv`: AP per class for every protocol",
+        "- `runs/<model>/seed<k>/`: Ultralytics training folder, `log.txt`, `metrics.json`, `run.json`",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def write_reports(out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], baseline: str, metric: str,
-                  settings: dict, plots: bool = True, final: bool = True, say=None) -> dict:
+def write_reports(
+    out: Path,
+    specs: Sequence[ModelSpec],
+    seeds: Sequence[int],
+    baseline: str,
+    metric: str,
+    settings: dict,
+    plots: bool = True,
+    final: bool = True,
+    say=None,
+) -> dict:
     """Write results.csv, per_class.csv, summary.md and the plots; return their paths and the aggregate."""
     out = Path(out)
     rows, pc_rows = collect_rows(out, specs, seeds, metric)
     pc_cols = list(dict.fromkeys(k for r in rows for k in r if k.startswith(f"{metric}:")))
     write_text(out / "results.csv", _csv_text(rows, [*RESULT_COLUMNS, *pc_cols]))
-    write_text(out / "per_class.csv", _csv_text(pc_rows, ["model", "seed", "class", "npos", "difficult",
-                                                          *_PER_CLASS_PROTOCOLS]))
+    write_text(
+        out / "per_class.csv",
+        _csv_text(pc_rows, ["model", "seed", "class", "npos", "difficult", *_PER_CLASS_PROTOCOLS]),
+    )
     agg = aggregate(rows, baseline, metric)
     plot_files: list[Path] = []
     if plots and agg:
@@ -323,5 +454,10 @@ def write_reports(out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], b
         say(f"results: {out / 'results.csv'}")
         for p in plot_files:
             say(f"plot:    {p}")
-    return {"rows": rows, "aggregate": agg, "plots": plot_files, "summary": out / "summary.md",
-            "results": out / "results.csv"}
+    return {
+        "rows": rows,
+        "aggregate": agg,
+        "plots": plot_files,
+        "summary": out / "summary.md",
+        "results": out / "results.csv",
+    }

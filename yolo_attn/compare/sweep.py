@@ -41,8 +41,21 @@ METRICS: dict[str, str] = {
     "ultralytics_map50_95": "mAP50-95, Ultralytics val (difficult objects dropped)",
 }
 #: Train arguments the sweep sets itself; ``train_args`` may not override them.
-RESERVED_TRAIN_ARGS = ("model", "data", "seed", "project", "name", "exist_ok", "resume", "epochs", "imgsz", "batch",
-                       "device", "workers", "val")
+RESERVED_TRAIN_ARGS = (
+    "model",
+    "data",
+    "seed",
+    "project",
+    "name",
+    "exist_ok",
+    "resume",
+    "epochs",
+    "imgsz",
+    "batch",
+    "device",
+    "workers",
+    "val",
+)
 _BASE = {"epochs": 100, "imgsz": 640, "batch": 16, "val": True}  # Ultralytics' own defaults
 # Settings that do not change a run's result; a resumed sweep may change them.
 _NOT_FINGERPRINTED = ("device", "workers", "plots", "verbose")
@@ -118,7 +131,8 @@ def _check_sweep_record(out: Path, fingerprint: dict) -> None:
     if diff:
         lines = [f"  {k}: earlier {old.get(k)!r}, now {fingerprint.get(k)!r}" for k in diff]
         raise ValueError(
-            f"{out} holds a sweep with other settings; resuming it would mix incomparable runs:\n" + "\n".join(lines)
+            f"{out} holds a sweep with other settings; resuming it would mix incomparable runs:\n"
+            + "\n".join(lines)
             + "\nUse another --out, or the earlier settings to resume it."
         )
 
@@ -167,9 +181,19 @@ def _failed_record(spec: ModelSpec, seed: int, run_dir: Path, fingerprint: dict,
 
     now = time.strftime("%Y-%m-%dT%H:%M:%S")
     return {
-        "status": "failed", "label": spec.label, "model": spec.model, "file": spec.file, "seed": seed,
-        "run_dir": str(run_dir), "fingerprint": fingerprint, "versions": versions(), "started": now,
-        "finished": now, "duration_s": 0.0, "error": error, "traceback": tb,
+        "status": "failed",
+        "label": spec.label,
+        "model": spec.model,
+        "file": spec.file,
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "fingerprint": fingerprint,
+        "versions": versions(),
+        "started": now,
+        "finished": now,
+        "duration_s": 0.0,
+        "error": error,
+        "traceback": tb,
     }
 
 
@@ -289,21 +313,29 @@ def compare(
     with _lock(out):
         _check_sweep_record(out, fingerprint)
         prev = read_json(out / SWEEP_RECORD) or {}
-        write_json(out / SWEEP_RECORD, {
-            "fingerprint": fingerprint,
-            "created": prev.get("created", time.strftime("%Y-%m-%dT%H:%M:%S")),
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "models": [{"label": s.label, "model": s.model, "file": s.file} for s in specs],
+        write_json(
+            out / SWEEP_RECORD,
+            {
+                "fingerprint": fingerprint,
+                "created": prev.get("created", time.strftime("%Y-%m-%dT%H:%M:%S")),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "models": [{"label": s.label, "model": s.model, "file": s.file} for s in specs],
+                "seeds": seed_list,
+                "baseline": base_label,
+                "metric": metric,
+                "preset": preset,
+                "device": None if device is None else str(device),
+                "workers": workers,
+            },
+        )
+        report_ctx = {
+            "specs": specs,
             "seeds": seed_list,
             "baseline": base_label,
             "metric": metric,
-            "preset": preset,
-            "device": None if device is None else str(device),
-            "workers": workers,
-        })
-        report_ctx = {"specs": specs, "seeds": seed_list, "baseline": base_label, "metric": metric,
-                      "settings": {**fingerprint, "preset": preset, "device": device, "val": own["val"]},
-                      "plots": plots}
+            "settings": {**fingerprint, "preset": preset, "device": device, "val": own["val"]},
+            "plots": plots,
+        }
         runs = [(s, seed) for seed in seed_list for s in specs]
         total = len(runs)
 
@@ -335,8 +367,10 @@ def compare(
                 left = len(todo) - k
                 mean_run = sum(durations) / len(durations) if durations else None
                 eta = mean_run * left if mean_run else None
-                say(f"[compare] run {index}/{total}: {spec.label} seed {seed} | {total - left} done, {left} to go | "
-                    f"elapsed {fmt_duration(time.time() - t_start)}, ~{fmt_duration(eta)} left")
+                say(
+                    f"[compare] run {index}/{total}: {spec.label} seed {seed} | {total - left} done, {left} to go | "
+                    f"elapsed {fmt_duration(time.time() - t_start)}, ~{fmt_duration(eta)} left"
+                )
                 rec = read_json(run_dir / RUN_RECORD)
                 if rec is not None:  # a failed run being retried: start from nothing
                     shutil.rmtree(run_dir, ignore_errors=True)
@@ -345,21 +379,44 @@ def compare(
                     write_json(run_dir / RUN_RECORD, _failed_record(spec, seed, run_dir, fingerprint, spec.error))
                 else:
                     worker_spec = {
-                        "label": spec.label, "model": spec.model, "file": spec.file, "seed": seed,
-                        "run_dir": str(run_dir), "data": str(data), "split": split, "weights": weights,
-                        "metric_keys": list(METRICS), "fingerprint": fingerprint, "resume_run": resume_runs,
+                        "label": spec.label,
+                        "model": spec.model,
+                        "file": spec.file,
+                        "seed": seed,
+                        "run_dir": str(run_dir),
+                        "data": str(data),
+                        "split": split,
+                        "weights": weights,
+                        "metric_keys": list(METRICS),
+                        "fingerprint": fingerprint,
+                        "resume_run": resume_runs,
                         "train_args": {
-                            **extra, "data": str(data), "epochs": int(own["epochs"]), "imgsz": int(own["imgsz"]),
-                            "batch": int(own["batch"]), "device": device, "workers": int(workers), "seed": seed,
-                            "deterministic": extra.get("deterministic", True), "val": bool(own["val"]),
-                            "plots": extra.get("plots", False), "pretrained": extra.get("pretrained", False),
-                            "project": str(run_dir), "name": "train", "exist_ok": True,
+                            **extra,
+                            "data": str(data),
+                            "epochs": int(own["epochs"]),
+                            "imgsz": int(own["imgsz"]),
+                            "batch": int(own["batch"]),
+                            "device": device,
+                            "workers": int(workers),
+                            "seed": seed,
+                            "deterministic": extra.get("deterministic", True),
+                            "val": bool(own["val"]),
+                            "plots": extra.get("plots", False),
+                            "pretrained": extra.get("pretrained", False),
+                            "project": str(run_dir),
+                            "name": "train",
+                            "exist_ok": True,
                         },
                         "latency": {"repeats": latency_repeats, "warmup": latency_warmup},
                         "cpu_threads": cpu_threads,
-                        "progress": {"index": index, "total": total, "left_after": left - 1,
-                                     "sweep_start": t_start, "mean_run_s": mean_run,
-                                     "mean_eval_s": sum(eval_times) / len(eval_times) if eval_times else None},
+                        "progress": {
+                            "index": index,
+                            "total": total,
+                            "left_after": left - 1,
+                            "sweep_start": t_start,
+                            "mean_run_s": mean_run,
+                            "mean_eval_s": sum(eval_times) / len(eval_times) if eval_times else None,
+                        },
                     }
                     spec_file = write_json(run_dir / "spec.json", worker_spec)
                     code = _run_worker(spec_file, env)
@@ -376,11 +433,15 @@ def compare(
                         eval_times.append(rec["eval_time_s"])
                     value = (rec.get("metrics") or {}).get(metric)
                     shown = f"{100 * value:.2f}" if isinstance(value, (int, float)) else "n/a"
-                    say(f"[compare] run {index}/{total} {spec.label} seed {seed}: ok in {fmt_duration(took)}, "
-                        f"{metric} {shown}")
+                    say(
+                        f"[compare] run {index}/{total} {spec.label} seed {seed}: ok in {fmt_duration(took)}, "
+                        f"{metric} {shown}"
+                    )
                 else:
-                    say(f"[compare] run {index}/{total} {spec.label} seed {seed}: FAILED in {fmt_duration(took)}: "
-                        f"{(rec.get('error') or '?').splitlines()[0]} (log: {run_dir / 'log.txt'})")
+                    say(
+                        f"[compare] run {index}/{total} {spec.label} seed {seed}: FAILED in {fmt_duration(took)}: "
+                        f"{(rec.get('error') or '?').splitlines()[0]} (log: {run_dir / 'log.txt'})"
+                    )
                 if k < len(todo) - 1:
                     _report(out, report_ctx, final=False, say=None)
         except (KeyboardInterrupt, _Terminated):
@@ -415,5 +476,14 @@ def _eval_time(run_dir: Path) -> float | None:
 def _report(out: Path, ctx: dict, final: bool, say) -> None:
     from yolo_attn.compare.report import write_reports
 
-    write_reports(out, ctx["specs"], ctx["seeds"], ctx["baseline"], ctx["metric"], ctx["settings"],
-                  plots=ctx["plots"], final=final, say=say)
+    write_reports(
+        out,
+        ctx["specs"],
+        ctx["seeds"],
+        ctx["baseline"],
+        ctx["metric"],
+        ctx["settings"],
+        plots=ctx["plots"],
+        final=final,
+        say=say,
+    )

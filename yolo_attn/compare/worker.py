@@ -82,8 +82,9 @@ def _install_tee(path: Path) -> None:
     old_out, old_err = sys.stdout, sys.stderr
     sys.stdout = _Tee(sys.__stdout__, log)
     sys.stderr = _Tee(sys.__stderr__, log)
-    loggers = [logging.getLogger()] + [v for v in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(v, logging.Logger)]
+    loggers = [logging.getLogger()] + [
+        v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)
+    ]
     for lg in loggers:
         for h in lg.handlers:
             if type(h) is logging.StreamHandler:
@@ -265,8 +266,9 @@ def _measure_and_score(spec: dict, run_dir: Path, trained: dict) -> dict:
     t0 = time.time()
     ev_batch = max(1, min(int(spec["train_args"].get("batch", 16)), 32))
     device = spec["train_args"].get("device")
-    res = evaluate_model(YOLO(str(weights)), spec["data"], split=spec["split"], imgsz=imgsz, batch=ev_batch,
-                         device=device)
+    res = evaluate_model(
+        YOLO(str(weights)), spec["data"], split=spec["split"], imgsz=imgsz, batch=ev_batch, device=device
+    )
     save_metrics(res, run_dir / "metrics.json")
     out["eval_time_s"] = time.time() - t0
     out["metrics"] = {k: res.get(k) for k in spec["metric_keys"]}

@@ -45,7 +45,9 @@ def reduced_width(module: str, c1: int, reduction: object) -> int:
     reduction = check_int(module, "reduction", reduction)
     hidden = c1 // reduction
     if hidden < 1:
-        raise ValueError(f"{module}: c1 // reduction = {hidden} hidden channels; reduction must be between 1 and c1={c1}")
+        raise ValueError(
+            f"{module}: c1 // reduction = {hidden} hidden channels; reduction must be between 1 and c1={c1}"
+        )
     return hidden
 
 
