@@ -19,6 +19,42 @@ DELEGATED = {
     "models": ("yolo_attn.zoo", "write / check / profile the model YAMLs of cfg/models"),
 }
 
+#: Exit statuses of every `yolo-attn` command (README, "Exit status").
+EXIT_OK = 0
+EXIT_FAILED = 1  # the work started and failed (e.g. out of disk, every run of a sweep failed)
+EXIT_BAD_INPUT = 2  # bad arguments or input, found before any work started
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT
+# Exceptions that mean "bad arguments or input". Other OSErrors (ENOSPC, EIO, ...) happen while working: EXIT_FAILED.
+BAD_INPUT_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
+
+
+def exit_status(exc: BaseException) -> int:
+    """Return the documented exit status for an exception that ended a command."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, BAD_INPUT_ERRORS):
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED
+
+
+def report_error(command: str, exc: BaseException) -> int:
+    """Print a one-line message for ``exc`` (no traceback) on stderr and return its exit status."""
+    status = exit_status(exc)
+    if status == EXIT_INTERRUPTED:
+        print(f"yolo-attn {command}: interrupted", file=sys.stderr)
+    else:
+        kind = "" if status == EXIT_BAD_INPUT else f" ({type(exc).__name__})"
+        print(f"yolo-attn {command}: error{kind}: {exc}", file=sys.stderr)
+    return status
+
+
 # `yolo-attn val key=value ...`: the keys it takes (same spelling as `yolo val`) and their types.
 VAL_KEYS = {
     "model": str,
@@ -55,13 +91,11 @@ def parse_key_values(items: list[str], keys: dict[str, type], command: str) -> d
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in keys:
-            raise SystemExit(
-                f"yolo-attn {command}: unknown argument {item!r}; valid: {', '.join(f'{k}=...' for k in keys)}"
-            )
+            raise ValueError(f"unknown argument {item!r}; valid: {', '.join(f'{k}=...' for k in keys)}")
         try:
             out[key] = keys[key](value)
         except ValueError:
-            raise SystemExit(f"yolo-attn {command}: {key}={value!r} is not a valid {keys[key].__name__}") from None
+            raise ValueError(f"{key}={value!r} is not a valid {keys[key].__name__}") from None
     return out
 
 
@@ -70,7 +104,7 @@ def _cmd_val(args: argparse.Namespace) -> int:
 
     kv = parse_key_values(args.pairs, VAL_KEYS, "val")
     if "model" not in kv or "data" not in kv:
-        raise SystemExit("yolo-attn val: model=... and data=... are required")
+        raise ValueError("model=... and data=... are required")
     save_json = kv.pop("save_json", None)
     result = evaluate_model(kv.pop("model"), kv.pop("data"), **kv)
     print(format_metrics(result))
@@ -149,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
-    except (ValueError, OSError) as e:  # bad input: a one-line message naming the thing, not a traceback
-        print(f"yolo-attn {argv[0]}: error: {e}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as e:  # a one-line message naming the thing, not a traceback
+        if not isinstance(e, (*BAD_INPUT_ERRORS, OSError, KeyboardInterrupt)):
+            raise  # a bug: keep the traceback
+        return report_error(argv[0], e)
 
 
 if __name__ == "__main__":

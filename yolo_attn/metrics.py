@@ -50,19 +50,24 @@ import math
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "METRICS",
     "METRIC_KEYS",
+    "PER_CLASS_KEYS",
+    "Metric",
     "evaluate_coco",
     "evaluate_model",
     "evaluate_voc",
     "format_metrics",
     "ground_truth_from_labels",
     "load_ground_truth",
+    "metric",
     "no_font_download",
     "predict_detections",
     "save_metrics",
@@ -71,15 +76,121 @@ __all__ = [
     "voc_pr_curves",
 ]
 
-#: The headline numbers of `evaluate_model`, each named by protocol.
-METRIC_KEYS: tuple[str, ...] = (
-    "voc07_map50",
-    "voc12_map50",
-    "coco_ap50",
-    "coco_ap50_95",
-    "ultralytics_map50",
-    "ultralytics_map50_95",
-)
+
+@dataclass(frozen=True)
+class Metric:
+    """One headline number of `evaluate_model`: what it is, how it is shown, which per-class dict belongs to it.
+
+    Attributes:
+        key (str): Name in results, records and CSV columns, e.g. ``voc07_map50``.
+        short (str): Column header in tables, e.g. ``mAP50 VOC07``.
+        axis (str): Axis label in plots.
+        protocol (str): One line saying how it is computed.
+        per_class (str | None): Key of its per-class dict in ``result["per_class"]``, None when there is none.
+        higher_is_better (bool): Ranking direction.
+        unit (str): Unit of the stored value. Every metric here is a fraction in [0, 1]; tables and plots show
+            percent (``percent(value)``), results.csv and metrics.json keep the fraction.
+    """
+
+    key: str
+    short: str
+    axis: str
+    protocol: str
+    per_class: str | None = None
+    higher_is_better: bool = True
+    unit: str = "fraction"
+
+    def percent(self, value: float | None, digits: int = 1) -> str:
+        """Format a stored fraction as percent without the sign (``0.4012`` -> ``40.1``); ``–`` when missing."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        return f"{100 * value:.{digits}f}"
+
+
+#: The one table of metrics: the evaluator, the compare worker, sweep, report, plots, CLI and notebooks read it.
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in (
+        Metric(
+            "voc07_map50",
+            "mAP50 VOC07",
+            "mAP@0.5, VOC07 11-point (%)",
+            "mAP@0.5, VOC2007 devkit 11-point interpolated AP, difficult objects ignored",
+            "voc07_ap50",
+        ),
+        Metric(
+            "voc12_map50",
+            "mAP50 VOC12",
+            "mAP@0.5, VOC12 all-point (%)",
+            "mAP@0.5, VOC2010+ devkit all-point AP (area under the precision envelope), difficult objects ignored",
+            "voc12_ap50",
+        ),
+        Metric(
+            "coco_ap50",
+            "AP50 COCO",
+            "AP50, COCO (%)",
+            "AP@0.5, pycocotools (101-point), difficult objects as ignore regions",
+            "coco_ap50",
+        ),
+        Metric(
+            "coco_ap50_95",
+            "AP50:95 COCO",
+            "AP50:95, COCO (%)",
+            "AP@[0.5:0.95], pycocotools (101-point), difficult objects as ignore regions",
+            "coco_ap50_95",
+        ),
+        Metric(
+            "coco_ap_small",
+            "AP_S COCO",
+            "AP50:95 small objects, COCO (%)",
+            "AP@[0.5:0.95] on ground truth of area < 32², pycocotools, difficult objects as ignore regions",
+        ),
+        Metric(
+            "coco_ap_medium",
+            "AP_M COCO",
+            "AP50:95 medium objects, COCO (%)",
+            "AP@[0.5:0.95] on ground truth of area 32²–96², pycocotools, difficult objects as ignore regions",
+        ),
+        Metric(
+            "coco_ap_large",
+            "AP_L COCO",
+            "AP50:95 large objects, COCO (%)",
+            "AP@[0.5:0.95] on ground truth of area > 96², pycocotools, difficult objects as ignore regions",
+        ),
+        Metric(
+            "coco_ar100",
+            "AR100 COCO",
+            "AR@100, COCO (%)",
+            "average recall over IoU 0.5:0.95 with at most 100 detections per image, pycocotools",
+        ),
+        Metric(
+            "ultralytics_map50",
+            "mAP50 UL",
+            "mAP50, Ultralytics val (%)",
+            "mAP@0.5, Ultralytics val (101-point, trapezoid), difficult objects dropped (counted as false positives)",
+            "ultralytics_ap50",
+        ),
+        Metric(
+            "ultralytics_map50_95",
+            "mAP50-95 UL",
+            "mAP50-95, Ultralytics val (%)",
+            "mAP@[0.5:0.95], Ultralytics val, difficult objects dropped (counted as false positives)",
+            "ultralytics_ap50_95",
+        ),
+    )
+}
+#: The headline numbers of `evaluate_model`, each named by protocol (the keys of `METRICS`, in order).
+METRIC_KEYS: tuple[str, ...] = tuple(METRICS)
+#: The per-class dicts of a result, in the order of `METRICS`.
+PER_CLASS_KEYS: tuple[str, ...] = tuple(m.per_class for m in METRICS.values() if m.per_class)
+
+
+def metric(key: str) -> Metric:
+    """Return the `Metric` named ``key``; ``ValueError`` naming the valid keys otherwise."""
+    try:
+        return METRICS[key]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown metric {key!r}; valid: {', '.join(METRICS)}") from None
 
 
 # ------------------------------------------------------------------------------------------------ VOC devkit
@@ -257,10 +368,13 @@ def evaluate_voc(
 def evaluate_coco(
     detections: Iterable[Mapping[str, Any]], ground_truth: str | Path | Mapping[str, Any], max_dets: int = 100
 ) -> dict[str, Any]:
-    """COCO-style AP50 and AP50:95 through pycocotools, difficult boxes as ignore regions (`iscrowd=1`).
+    """COCO-style AP through pycocotools, difficult boxes as ignore regions (`iscrowd=1`).
 
     Returns:
-        (dict): `coco_ap50`, `coco_ap50_95` (means over classes with ground truth) and per class name
+        (dict): `coco_ap50`, `coco_ap50_95` (means over classes with ground truth), `coco_ap_small`,
+        `coco_ap_medium`, `coco_ap_large` (AP50:95 by ground-truth area < 32², 32²-96², > 96²) and `coco_ar100`
+        (recall averaged over IoU 0.5:0.95 at `max_dets` detections per image), the last four pooled over classes as
+        pycocotools' `summarize` does (NaN where no ground truth falls in the range); and per class name
         `coco_ap50_per_class`, `coco_ap50_95_per_class` (NaN for a class without non-difficult ground truth).
     """
     from pycocotools.coco import COCO
@@ -279,6 +393,10 @@ def evaluate_coco(
         has_pos[ann["category_id"]] |= not ann["iscrowd"]
     ap50 = {names[c]: (0.0 if has_pos[c] else math.nan) for c in cat_ids}
     ap = dict(ap50)
+    areas = {"small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, math.inf)}
+    pos_areas = [a["area"] for a in gt["annotations"] if not a["iscrowd"]]
+    scale = {k: (0.0 if any(lo <= a < hi for a in pos_areas) else math.nan) for k, (lo, hi) in areas.items()}
+    ar100 = 0.0 if pos_areas else math.nan
     if dets:
         with contextlib.redirect_stdout(io.StringIO()):
             coco_gt = COCO()
@@ -297,9 +415,16 @@ def evaluate_coco(
             p50 = p[t50]
             ap50[names[c]] = float(p50[p50 > -1].mean()) if (p50 > -1).any() else math.nan
             ap[names[c]] = float(p[p > -1].mean()) if (p > -1).any() else math.nan
+        for a, name in enumerate(areas, 1):  # areaRngLbl: all, small, medium, large
+            p = precision[:, :, :, a, -1]
+            scale[name] = float(p[p > -1].mean()) if (p > -1).any() else math.nan
+        r = ev.eval["recall"][:, :, 0, -1]  # [T iou, K class, A area, M maxdets]
+        ar100 = float(r[r > -1].mean()) if (r > -1).any() else math.nan
     return {
         "coco_ap50": _nanmean(ap50.values()),
         "coco_ap50_95": _nanmean(ap.values()),
+        **{f"coco_ap_{name}": v for name, v in scale.items()},
+        "coco_ar100": ar100,
         "coco_ap50_per_class": ap50,
         "coco_ap50_95_per_class": ap,
     }
@@ -322,6 +447,7 @@ def score_detections(
         "voc12_map50": voc["voc12_map50"],
         "coco_ap50": coco["coco_ap50"],
         "coco_ap50_95": coco["coco_ap50_95"],
+        **{k: coco[k] for k in ("coco_ap_small", "coco_ap_medium", "coco_ap_large", "coco_ar100")},
         "per_class": {
             "voc07_ap50": voc["voc07_ap50"],
             "voc12_ap50": voc["voc12_ap50"],
@@ -579,39 +705,26 @@ def save_metrics(result: Mapping[str, Any], path: str | Path) -> Path:
 
 
 def format_metrics(result: Mapping[str, Any]) -> str:
-    """A plain-text table of the headline numbers and per-class APs, each column named by protocol."""
-    labels = {
-        "voc07_map50": "VOC2007 11-point mAP@0.5 (devkit, difficult ignored)",
-        "voc12_map50": "VOC2010+ all-point mAP@0.5 (devkit, difficult ignored)",
-        "coco_ap50": "COCO AP50 (pycocotools, difficult = ignore regions)",
-        "coco_ap50_95": "COCO AP50:95 (pycocotools, difficult = ignore regions)",
-        "ultralytics_map50": "Ultralytics mAP50 (model.val, difficult dropped)",
-        "ultralytics_map50_95": "Ultralytics mAP50-95 (model.val, difficult dropped)",
-    }
+    """A plain-text table of the headline numbers and per-class APs in percent, each named by protocol.
+
+    The stored values (and `save_metrics`' JSON) are fractions in [0, 1]; this table shows them times 100, in %.
+    """
 
     def fmt(v) -> str:
-        return "   -  " if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:6.2f}"
+        return "     -" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:6.2f}"
 
-    lines = [f"{labels[k]:58s} {fmt(result.get(k))}" for k in METRIC_KEYS if k in result]
+    shown = [m for m in METRICS.values() if m.key in result]
+    width = max((len(f"{m.short}: {m.protocol}") for m in shown), default=0)
+    lines = [f"{'metric (values in %)':{width}s}      %"]
+    lines += [f"{f'{m.short}: {m.protocol}':{width}s} {fmt(result.get(m.key))}" for m in shown]
     pc = result.get("per_class")
-    if pc:
-        cols = [
-            k
-            for k in (
-                "voc07_ap50",
-                "voc12_ap50",
-                "coco_ap50",
-                "coco_ap50_95",
-                "ultralytics_ap50",
-                "ultralytics_ap50_95",
-            )
-            if k in pc
-        ]
+    cols = [k for k in PER_CLASS_KEYS if pc and k in pc]
+    if cols:
         lines.append("")
-        lines.append(f"{'class':16s}{'npos':>6s} " + " ".join(f"{c:>12s}" for c in cols))
+        lines.append(f"{'AP per class, %':16s}{'npos':>6s} " + " ".join(f"{c:>20s}" for c in cols))
         for name in pc[cols[0]]:
             lines.append(
                 f"{name[:16]:16s}{pc.get('npos', {}).get(name, 0):6d} "
-                + " ".join(f"{fmt(pc[c].get(name)):>12s}" for c in cols)
+                + " ".join(f"{fmt(pc[c].get(name)):>20s}" for c in cols)
             )
     return "\n".join(lines)

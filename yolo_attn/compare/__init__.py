@@ -19,7 +19,8 @@ from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, com
 from yolo_attn.compare.demo import demo, prepare_sample
 from yolo_attn.compare.models import NAMED_SETS, ModelSpec, resolve_models
 from yolo_attn.compare.presets import PRESETS
-from yolo_attn.compare.sweep import METRICS, compare, parse_seeds, sweep_status
+from yolo_attn.compare.sweep import compare, parse_seeds, sweep_status
+from yolo_attn.metrics import METRICS
 
 __all__ = [
     "METRICS",

@@ -19,6 +19,7 @@ import sys
 
 from yolo_attn.compare.models import NAMED_SETS
 from yolo_attn.compare.presets import PRESETS
+from yolo_attn.metrics import METRICS
 
 __all__ = [
     "add_compare_arguments",
@@ -84,14 +85,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--metric",
         default="voc07_map50",
-        choices=[
-            "voc07_map50",
-            "voc12_map50",
-            "coco_ap50",
-            "coco_ap50_95",
-            "ultralytics_map50",
-            "ultralytics_map50_95",
-        ],
+        choices=list(METRICS),
         help="primary metric the summary ranks by (default voc07_map50: VOC2007 11-point mAP@0.5)",
     )
     s.add_argument(

@@ -14,17 +14,10 @@ import math
 from pathlib import Path
 
 from yolo_attn.compare.records import write_bytes
+from yolo_attn.metrics import METRICS
 
 __all__ = ["write_plots"]
 
-_AXIS = {
-    "voc07_map50": "mAP@0.5, VOC07 11-point (%)",
-    "voc12_map50": "mAP@0.5, VOC12 all-point (%)",
-    "coco_ap50": "AP50, COCO (%)",
-    "coco_ap50_95": "AP50:95, COCO (%)",
-    "ultralytics_map50": "mAP50, Ultralytics val (%)",
-    "ultralytics_map50_95": "mAP50-95, Ultralytics val (%)",
-}
 _MARKERS = "osD^vP<>Xph*"
 
 
@@ -119,7 +112,7 @@ def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str
     for x, y, name in pts:
         ax.annotate(name, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(_AXIS[metric])
+    ax.set_ylabel(METRICS[metric].axis)
     ax.set_title(title)
     ax.grid(True, color="0.88", lw=0.8, zorder=0)
     fmt = ScalarFormatter(useOffset=False)
@@ -218,7 +211,9 @@ def plot_per_class(out: Path, agg: list[dict], baseline: str, metric: str, setti
     vmax = max(10.0, float(np.nanmax(ap))) if np.isfinite(ap).any() else 100.0
     im = ax.imshow(np.ma.masked_invalid(ap), cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
     _annotate(ax, ap, lambda v: f"{v:.1f}", im.norm)
-    _axes(ax, classes, labels, f"AP per class, {_AXIS[metric]} — models ranked best first", xlabel=not show_delta)
+    _axes(
+        ax, classes, labels, f"AP per class, {METRICS[metric].axis} — models ranked best first", xlabel=not show_delta
+    )
     cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
     cb.set_label("AP (%)")
     if show_delta:

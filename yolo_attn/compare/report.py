@@ -19,17 +19,11 @@ from pathlib import Path
 
 from yolo_attn.compare.models import ModelSpec
 from yolo_attn.compare.records import RUN_RECORD, read_json, write_text
+from yolo_attn.metrics import METRIC_KEYS, METRICS, PER_CLASS_KEYS
 
 __all__ = ["RESULT_COLUMNS", "aggregate", "collect_rows", "write_reports"]
 
-METRIC_COLUMNS = (
-    "voc07_map50",
-    "voc12_map50",
-    "coco_ap50",
-    "coco_ap50_95",
-    "ultralytics_map50",
-    "ultralytics_map50_95",
-)
+METRIC_COLUMNS = METRIC_KEYS
 SETTING_COLUMNS = (
     "data",
     "split",
@@ -83,31 +77,6 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "finished",
     "error",
 )
-_PER_CLASS_PROTOCOLS = (
-    "voc07_ap50",
-    "voc12_ap50",
-    "coco_ap50",
-    "coco_ap50_95",
-    "ultralytics_ap50",
-    "ultralytics_ap50_95",
-)
-# per-class key of the per_class dict for each headline metric
-_PER_CLASS_OF = {
-    "voc07_map50": "voc07_ap50",
-    "voc12_map50": "voc12_ap50",
-    "coco_ap50": "coco_ap50",
-    "coco_ap50_95": "coco_ap50_95",
-    "ultralytics_map50": "ultralytics_ap50",
-    "ultralytics_map50_95": "ultralytics_ap50_95",
-}
-_SHORT = {
-    "voc07_map50": "mAP50 VOC07",
-    "voc12_map50": "mAP50 VOC12",
-    "coco_ap50": "AP50 COCO",
-    "coco_ap50_95": "AP50:95 COCO",
-    "ultralytics_map50": "mAP50 UL",
-    "ultralytics_map50_95": "mAP50-95 UL",
-}
 
 
 def _num(v) -> float:
@@ -174,7 +143,7 @@ def collect_rows(out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], me
                 }
             )
             per_class = rec.get("per_class") or {}
-            primary_pc = per_class.get(_PER_CLASS_OF[metric]) or {}
+            primary_pc = per_class.get(METRICS[metric].per_class) or {}
             for cls, ap in primary_pc.items():
                 row[f"{metric}:{cls}"] = ap
             rows.append(row)
@@ -187,7 +156,7 @@ def collect_rows(out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], me
                         "class": cls,
                         "npos": (per_class.get("npos") or {}).get(cls),
                         "difficult": (per_class.get("difficult") or {}).get(cls),
-                        **{p: (per_class.get(p) or {}).get(cls) for p in _PER_CLASS_PROTOCOLS},
+                        **{p: (per_class.get(p) or {}).get(cls) for p in PER_CLASS_KEYS},
                     }
                 )
     return rows, pc_rows
@@ -276,8 +245,8 @@ def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) 
     """The Markdown table of the summary (also printed by the demo)."""
     others = [k for k in ("voc07_map50", "voc12_map50", "coco_ap50_95", "ultralytics_map50") if k != metric]
     head = (
-        ["rank", "model", "seeds", f"**{_SHORT[metric]}** (%)", "Δ vs baseline (pp)"]
-        + [f"{_SHORT[k]} (%)" for k in others]
+        ["rank", "model", "seeds", f"**{METRICS[metric].short}** (%)", "Δ vs baseline (pp)"]
+        + [f"{METRICS[k].short} (%)" for k in others]
         + ["params", f"GFLOPs @{imgsz}", "CPU ms (b1)"]
         + (["GPU ms (b1, fp16)"] if gpu else [])
         + ["train img/s"]
@@ -315,8 +284,6 @@ def _summary(
     plot_files: list[Path],
     final: bool,
 ) -> str:
-    from yolo_attn.compare.sweep import METRICS
-
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
     pending = [r for r in rows if r["status"] not in ("ok", "failed")]
@@ -343,7 +310,7 @@ def _summary(
         f"CPU latency on {first.get('cpu_name') or '?'} with {first.get('cpu_threads') or '?'} torch thread(s)",
         f"- **Versions:** python {first.get('python')}, torch {first.get('torch')}, ultralytics "
         f"{first.get('ultralytics')}, yolo_attn {first.get('yolo_attn')}",
-        f"- **Primary metric:** `{metric}` = {METRICS[metric]}, on the `{settings.get('split')}` split. Models are "
+        f"- **Primary metric:** `{metric}` = {METRICS[metric].protocol}, on the `{settings.get('split')}` split. Models are "
         "ranked by its mean over seeds (higher is better); ± is the sample standard deviation over seeds.",
         f"- **Baseline:** `{baseline}`. Δ = model − baseline in percentage points of the primary metric, paired by "
         "seed (mean ± std of the per-seed differences).",
@@ -392,7 +359,7 @@ def _summary(
         classes = list(agg[0]["per_class"])
         order = sorted(agg, key=lambda a: [x["model"] for x in agg].index(a["model"]))
         lines += [
-            f"## Per-class AP ({_SHORT[metric]}, %, mean over seeds)",
+            f"## Per-class AP ({METRICS[metric].short}, %, mean over seeds)",
             "",
             "| class | " + " | ".join(f"`{a['model']}`" for a in order) + " |",
             "|:---|" + "---:|" * len(order),
@@ -433,7 +400,7 @@ def write_reports(
     write_text(out / "results.csv", _csv_text(rows, [*RESULT_COLUMNS, *pc_cols]))
     write_text(
         out / "per_class.csv",
-        _csv_text(pc_rows, ["model", "seed", "class", "npos", "difficult", *_PER_CLASS_PROTOCOLS]),
+        _csv_text(pc_rows, ["model", "seed", "class", "npos", "difficult", *PER_CLASS_KEYS]),
     )
     agg = aggregate(rows, baseline, metric)
     plot_files: list[Path] = []

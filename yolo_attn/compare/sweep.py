@@ -28,18 +28,11 @@ from pathlib import Path
 from yolo_attn.compare.models import ModelSpec, default_baseline, find_models_dir, is_named_set, resolve_models
 from yolo_attn.compare.presets import PRESETS
 from yolo_attn.compare.records import RUN_RECORD, SWEEP_RECORD, fmt_duration, read_json, write_json
+from yolo_attn.metrics import METRICS
+from yolo_attn.metrics import metric as metric_spec
 
-__all__ = ["METRICS", "RESERVED_TRAIN_ARGS", "compare", "parse_seeds", "sweep_status"]
+__all__ = ["RESERVED_TRAIN_ARGS", "compare", "parse_seeds", "sweep_status"]
 
-#: Metrics a sweep can rank by (names as in ``yolo_attn.metrics.METRIC_KEYS``) and how the summary names them.
-METRICS: dict[str, str] = {
-    "voc07_map50": "mAP@0.5, VOC2007 11-point (devkit, difficult objects ignored)",
-    "voc12_map50": "mAP@0.5, VOC2010+ all-point (devkit, difficult objects ignored)",
-    "coco_ap50": "AP50, COCO (pycocotools, difficult objects as ignore regions)",
-    "coco_ap50_95": "AP50:95, COCO (pycocotools, difficult objects as ignore regions)",
-    "ultralytics_map50": "mAP50, Ultralytics val (101-point, difficult objects dropped)",
-    "ultralytics_map50_95": "mAP50-95, Ultralytics val (difficult objects dropped)",
-}
 #: Train arguments the sweep sets itself; ``train_args`` may not override them.
 RESERVED_TRAIN_ARGS = (
     "model",
@@ -291,8 +284,7 @@ def compare(
     data = Path(data).expanduser().resolve()
     if not data.is_file():
         raise FileNotFoundError(f"dataset YAML not found: {data}")
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choices: {', '.join(METRICS)}")
+    metric_spec(metric)  # ValueError naming the valid metrics
     if weights not in ("last", "best"):
         raise ValueError(f"weights must be 'last' or 'best', got {weights!r}")
     seed_list = parse_seeds(seeds)
