@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.yolo_attn-installed
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test test-fast demo bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 demo: $(STAMP)
 	$(BIN)/yolo-attn demo

@@ -27,3 +27,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """The tiny 2-class YOLO dataset (4 images of 64 px), written once per test session; returns its data YAML."""
+    from helpers import write_tiny_yolo_dataset
+
+    return write_tiny_yolo_dataset(tmp_path_factory.mktemp("tiny"), images=4)

@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import write_tiny_yolo_dataset
 from test_integration import attention_yaml
-from tiny_data import write_tiny_yolo_dataset
 
 BIN = Path(sys.executable).parent
 SITE = Path(sysconfig.get_paths()["purelib"])
+
+pytestmark = pytest.mark.slow  # fresh processes: training, export, notebooks
 
 
 def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

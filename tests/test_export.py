@@ -12,32 +12,30 @@ import pytest
 import torch
 
 from yolo_attn.nn import ATTENTION_MODULES
+from yolo_attn.nn.reference import VARIANTS as REFERENCE_VARIANTS
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-VARIANTS = [
-    ("SE", ()),
-    ("ECA", ()),
-    ("CBAM", ()),
-    ("CBAM", (3,)),
-    ("CoordAtt", ()),
-    ("ELA", ("T",)),
-    ("ELA", ("B",)),
-    ("ELA", ("S",)),
-    ("ELA", ("L",)),
-    ("MLCA", ()),
-    ("MLCA", (3,)),
-    ("EPSA", (64,)),
-    ("EPSA", (128, 2)),
-    ("MobileNetV3SE", ()),
-]
+VARIANTS = [(name, args) for name in ATTENTION_MODULES for args in REFERENCE_VARIANTS[name]]
 IDS = [f"{n}{''.join('-' + str(a) for a in args)}" for n, args in VARIANTS]
 DYNAMIC = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 2: "height", 3: "width"}}
 
 
+def _channels(name: str, args: tuple) -> int:
+    """The smallest of 16, 32, 64 channels the variant accepts (EPSA keeping channels needs 64)."""
+    for c in (16, 32, 64):
+        try:
+            with torch.device("meta"):
+                ATTENTION_MODULES[name](c, *args)
+            return c
+        except ValueError:
+            pass
+    raise AssertionError(f"{name}{args} accepts none of 16, 32, 64 channels")
+
+
 def build(name: str, args: tuple) -> tuple[torch.nn.Module, int]:
-    c = 16 if name == "EPSA" else 32
+    c = _channels(name, args)
     torch.manual_seed(0)
     m = ATTENTION_MODULES[name](c, *args)
     with torch.no_grad():  # non-trivial weights and statistics, so a dropped op changes the output

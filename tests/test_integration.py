@@ -18,7 +18,8 @@ import yolo_attn.nn as yann
 from yolo_attn import integration
 
 ULTRALYTICS_MODELS = Path(ultralytics.__file__).parent / "cfg" / "models"
-GATES = ("MLCA", "ELA", "ECA", "SE", "CBAM", "CoordAtt", "CA", "MobileNetV3SE")
+GATES = tuple(n for s in yann.ATTENTION.values() if not s.changes_channels for n in (s.name, *s.aliases))
+CONV_REPLACEMENTS = tuple(s.name for s in yann.ATTENTION.values() if s.changes_channels)
 
 
 def stock_yolov8() -> dict:
@@ -67,7 +68,9 @@ def _input_channels(model: torch.nn.Module, size: int = 64) -> dict[int, tuple[i
 
 def test_names_registered_and_psa_untouched():
     names = yolo_attn.registered_names()
-    for name in (*GATES, "EPSA"):
+    assert {"MLCA", "ELA", "ECA", "SE", "CBAM", "CoordAtt", "CA", "MobileNetV3SE"} <= set(GATES)
+    assert "EPSA" in CONV_REPLACEMENTS
+    for name in (*GATES, *CONV_REPLACEMENTS):
         assert name in names and f"yolo_attn.{name}" in names
         assert getattr(tasks, name).yolo_attn_target is getattr(tasks, f"yolo_attn.{name}").yolo_attn_target
     from ultralytics.nn.modules import PSA as YOLOv10PSA
@@ -169,6 +172,7 @@ def _param_count(path: Path) -> int:
     return sum(p.numel() for p in layers.parameters())
 
 
+@pytest.mark.slow
 def test_stock_detect_models_untouched():
     paths = _detect_yamls()
     names = {p.stem for p in paths}

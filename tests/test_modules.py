@@ -15,11 +15,12 @@ import pickle
 import pytest
 import torch
 import torch.nn.functional as F
-from reference import KEY_MAPS, REFERENCES, CBAMRef, ECARef, EPSARef, MLCARef, copy_weights
 
-from yolo_attn.nn import ATTENTION_MODULES, CBAM, ECA, ELA, EPSA, MLCA, SE, CoordAtt, MobileNetV3SE
+from yolo_attn.nn import ATTENTION, ATTENTION_MODULES, CBAM, ECA, ELA, EPSA, MLCA, SE, CoordAtt, MobileNetV3SE
 from yolo_attn.nn.eca import eca_kernel_size
 from yolo_attn.nn.mlca import bin_average_matrix
+from yolo_attn.nn.reference import KEY_MAPS, REFERENCES, CBAMRef, ECARef, EPSARef, MLCARef, copy_weights
+from yolo_attn.nn.reference import VARIANTS as REFERENCE_VARIANTS
 
 
 @pytest.fixture(autouse=True)
@@ -29,24 +30,7 @@ def _seed():
 
 
 # (name, positional hyperparameters after c1); the reference classes take the same positional arguments
-VARIANTS = [
-    ("SE", ()),
-    ("SE", (4,)),
-    ("ECA", ()),
-    ("ECA", (7,)),
-    ("CBAM", ()),
-    ("CBAM", (3, 8)),
-    ("CoordAtt", ()),
-    ("ELA", ("T",)),
-    ("ELA", ("B",)),
-    ("ELA", ("S",)),
-    ("ELA", ("L",)),
-    ("MLCA", ()),
-    ("MLCA", (3, 2, 1, 0.3)),
-    ("EPSA", ()),
-    ("EPSA", (128, 2)),
-    ("MobileNetV3SE", ()),
-]
+VARIANTS = [(name, args) for name in ATTENTION for args in REFERENCE_VARIANTS[name]]
 VARIANT_IDS = [f"{n}{''.join('-' + str(a) for a in args)}" for n, args in VARIANTS]
 CHANNELS = [16, 64, 96, 128, 256, 1024]
 SHAPES = [(1, 1, 1), (2, 13, 17), (3, 3, 40), (2, 80, 80)]  # (B, H, W)

@@ -14,6 +14,8 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
+pytestmark = pytest.mark.slow  # fresh processes: training, export, notebooks
+
 
 @pytest.fixture(scope="module")
 def compare_dir(tmp_path_factory):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import yolo_train
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANT = "cfg/models/yolov8n-mlca.yaml"  # relative to the repository root: the scale letter picks n
@@ -167,30 +166,11 @@ def test_transfer_errors(stock_pt, tmp_path):
         os.chdir(cwd)
 
 
-def test_stock_yolo_train_accepts_init(transferred, tmp_path):
+@pytest.mark.slow
+def test_stock_yolo_train_accepts_init(transferred, tiny_data, tmp_path):
     """`yolo train model=init.pt` in a fresh process (the YOLOv8 family's short training)."""
-    from tiny_data import write_tiny_yolo_dataset
-
     _, out = transferred
-    data = write_tiny_yolo_dataset(tmp_path / "tiny", images=4)
-    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "YOLO_CONFIG_DIR": str(tmp_path / "cfg")}
-    env.pop("YOLO_ATTN_AUTOLOAD", None)
-    cmd = [
-        str(Path(sys.executable).with_name("yolo")),
-        "train",
-        f"model={out}",
-        f"data={data}",
-        "epochs=1",
-        "imgsz=64",
-        "device=cpu",
-        "workers=0",
-        "batch=4",
-        "plots=False",
-        f"project={tmp_path}",
-        "name=run",
-        "exist_ok=True",
-    ]
-    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    r = yolo_train(out, tiny_data, tmp_path, "run")
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-4000:]
     assert "Transferred" in log

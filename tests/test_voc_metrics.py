@@ -237,6 +237,7 @@ def test_save_metrics_writes_nan_as_null(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- end to end
+@pytest.mark.slow
 def test_evaluate_model_end_to_end(tmp_path):
     """A YAML-built YOLOv8n trained 1 epoch at imgsz 64 on CPU, scored on the test split with every protocol."""
     import json
@@ -246,7 +247,8 @@ def test_evaluate_model_end_to_end(tmp_path):
     from ultralytics import YOLO
 
     from yolo_attn.data import make_sample_dataset, prepare_voc
-    from yolo_attn.metrics import METRIC_KEYS, evaluate_model, format_metrics, no_font_download
+    from yolo_attn.integration.internals import no_font_download
+    from yolo_attn.metrics import METRIC_KEYS, evaluate_model, format_metrics
 
     devkit = make_sample_dataset(tmp_path / "sample", images=12, seed=0, imgsz=64)
     data = prepare_voc(devkit, tmp_path / "data", log=None)

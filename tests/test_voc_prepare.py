@@ -115,7 +115,7 @@ def test_yaml_loads_with_check_det_dataset_without_downloading(prepared, monkeyp
     from ultralytics.data.utils import check_det_dataset
     from ultralytics.utils import downloads
 
-    from yolo_attn.metrics import no_font_download
+    from yolo_attn.integration.internals import no_font_download
 
     def no_network(*a, **k):
         raise AssertionError("tried to download")
@@ -347,7 +347,7 @@ def test_shipped_dataset_yamls_point_at_prepared_data_and_never_download(name, c
     import yaml
     from ultralytics.data.utils import check_det_dataset
 
-    from yolo_attn.metrics import no_font_download
+    from yolo_attn.integration.internals import no_font_download
 
     src = Path(__file__).resolve().parents[1] / "cfg" / "datasets" / name
     text = src.read_text()

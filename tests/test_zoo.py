@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from copy import deepcopy
 from functools import cache
 from pathlib import Path
@@ -13,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import yolo_train
 
 from yolo_attn import zoo
 
@@ -411,47 +409,12 @@ def test_profile_model_on_may():
 # One short stock `yolo train` per family, in a fresh process through the stock command
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from tiny_data import write_tiny_yolo_dataset
-
-    return write_tiny_yolo_dataset(tmp_path_factory.mktemp("tiny"), images=4)
-
-
-def yolo_train(model: str, data: Path, project: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
-    """Run the stock ``yolo train`` console script of this environment from the repository root."""
-    yolo = Path(sys.executable).with_name("yolo")
-    env = {
-        **os.environ,
-        "YOLO_OFFLINE": "1",
-        "YOLO_AUTOINSTALL": "False",
-        "YOLO_CONFIG_DIR": str(project / "cfgdir"),
-    }
-    env.pop("YOLO_ATTN_AUTOLOAD", None)
-    cmd = [
-        str(yolo),
-        "train",
-        f"model={model}",
-        f"data={data}",
-        "epochs=1",
-        "imgsz=64",
-        "device=cpu",
-        "workers=0",
-        "batch=4",
-        "plots=False",
-        f"project={project}",
-        f"name={name}",
-        "exist_ok=True",
-        *extra,
-    ]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.parametrize(
     "model",
     ["cfg/models/may-mlca.yaml", "cfg/models/mobilenet-yolo-epsa.yaml", "cfg/models/yolo11n-ela.yaml"],
     ids=["MAY", "MobileNet-YOLO-neck", "YOLO11-scale-letter"],
 )
+@pytest.mark.slow
 def test_stock_yolo_train(model, tiny_data, tmp_path):
     r = yolo_train(model, tiny_data, tmp_path, "run")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

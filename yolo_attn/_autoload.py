@@ -69,10 +69,14 @@ class _Finder:
         return None
 
 
-def install():
-    """Put the finder on ``sys.meta_path`` unless opted out or Ultralytics' parser is already imported."""
+def install(force: bool = False) -> None:
+    """Register yolo_attn now if Ultralytics' parser is imported, else put the finder on ``sys.meta_path``.
+
+    Args:
+        force (bool): Ignore the ``YOLO_ATTN_AUTOLOAD=0`` opt-out (``import yolo_attn`` asks for registration).
+    """
     try:
-        if os.environ.get(ENV_OPT_OUT, "1").strip().lower() in {"0", "false", "no", "off"}:
+        if not force and os.environ.get(ENV_OPT_OUT, "1").strip().lower() in {"0", "false", "no", "off"}:
             return
         if TARGET in sys.modules:
             _register()

@@ -14,7 +14,7 @@ import sys
 OWN_COMMANDS = ("data", "voc", "val", "compare", "demo")
 # Subcommands whose module has its own `main(argv)`: `yolo-attn bench --help` shows their options.
 DELEGATED = {
-    "bench": ("yolo_attn.bench", "benchmark the attention modules against their literal forms"),
+    "bench": ("yolo_attn.bench", "benchmarks: attention modules vs their literal forms (modules)"),
     "transfer": ("yolo_attn.transfer", "copy a stock checkpoint into a variant with inserted attention layers"),
     "models": ("yolo_attn.zoo", "write / check / profile the model YAMLs of cfg/models"),
 }
@@ -158,14 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _ultralytics(argv: list[str]) -> int:
-    from ultralytics.cfg import entrypoint
+    from yolo_attn.integration.internals import run_yolo_cli
 
-    import yolo_attn  # registers
-
-    yolo_attn.register()
-    sys.argv[:] = ["yolo", *argv]  # Ultralytics reads ultralytics.utils.ARGV, the same list object as sys.argv
-    entrypoint()
-    return 0
+    return run_yolo_cli(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

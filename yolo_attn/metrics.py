@@ -68,7 +68,6 @@ __all__ = [
     "ground_truth_from_labels",
     "load_ground_truth",
     "metric",
-    "no_font_download",
     "predict_detections",
     "save_metrics",
     "score_detections",
@@ -460,36 +459,11 @@ def score_detections(
 
 
 # ------------------------------------------------------------------------------------------------ Ultralytics
-@contextlib.contextmanager
-def no_font_download():
-    """Within the block, Ultralytics' dataset check looks for its font locally only and never downloads one.
-
-    `ultralytics.data.utils.check_det_dataset` (run by train, val and this module) calls `check_font`, which sends a
-    request and downloads Arial.ttf when it is not found locally. Nothing here draws text, so a missing font is fine.
-    """
-    import ultralytics.data.utils as du
-    from matplotlib import font_manager
-    from ultralytics.utils import USER_CONFIG_DIR
-
-    original = du.check_font
-
-    def local_font(font: str = "Arial.ttf"):
-        name = Path(font).name
-        if (USER_CONFIG_DIR / name).exists():
-            return USER_CONFIG_DIR / name
-        return next((f.fname for f in font_manager.fontManager.ttflist if font in f.fname), None)
-
-    du.check_font = local_font
-    try:
-        yield
-    finally:
-        du.check_font = original
-
-
 def ground_truth_from_labels(images: Sequence[str | Path], names: Sequence[str]) -> dict:
     """COCO ground truth built from YOLO label files (no difficult flags), for datasets not made by `voc prepare`."""
     from PIL import Image
-    from ultralytics.data.utils import img2label_paths
+
+    from yolo_attn.integration.internals import label_paths
 
     images = [Path(p) for p in images]
     gt: dict[str, Any] = {
@@ -497,7 +471,7 @@ def ground_truth_from_labels(images: Sequence[str | Path], names: Sequence[str])
         "annotations": [],
         "categories": [{"id": i + 1, "name": n} for i, n in enumerate(names)],
     }
-    for i, (img, lbl) in enumerate(zip(images, img2label_paths([str(p) for p in images]), strict=True), 1):
+    for i, (img, lbl) in enumerate(zip(images, label_paths(images), strict=True), 1):
         with Image.open(img) as im:
             w, h = im.size
         gt["images"].append({"id": i, "file_name": img.name, "width": w, "height": h})
@@ -606,11 +580,11 @@ def evaluate_model(
         `ultralytics_ap50`, `ultralytics_ap50_95`, `npos`, `difficult`, each by class name) and the settings used.
     """
     from ultralytics import YOLO
-    from ultralytics.data.utils import check_det_dataset
+
+    from yolo_attn.integration.internals import check_dataset, image_suffixes, no_font_download
 
     yolo = model if hasattr(model, "predict") and hasattr(model, "val") else YOLO(str(model))
-    with no_font_download():
-        dset = check_det_dataset(str(data))
+    dset = check_dataset(data)
     names = [dset["names"][i] for i in range(len(dset["names"]))]
     model_names = [yolo.names[i] for i in range(len(yolo.names))]
     if model_names != names:
@@ -621,9 +595,8 @@ def evaluate_model(
         if default.is_file():
             gt, gt_source = load_ground_truth(default), str(default)
         else:
-            from ultralytics.data.utils import IMG_FORMATS
-
-            files = sorted(p for p in img_dir.iterdir() if p.suffix[1:].lower() in IMG_FORMATS)
+            suffixes = image_suffixes()
+            files = sorted(p for p in img_dir.iterdir() if p.suffix[1:].lower() in suffixes)
             gt, gt_source = ground_truth_from_labels(files, names), "YOLO labels (no difficult flags)"
     else:
         gt = load_ground_truth(ground_truth)

@@ -86,9 +86,9 @@ def _sources(model, idx: int) -> list[int]:
 
 def _attention_types() -> tuple[type, ...]:
     """Return the classes that count as inserted attention layers (the gating modules of ``yolo_attn.nn``)."""
-    from yolo_attn.nn import ATTENTION_MODULES
+    from yolo_attn.nn.registry import attention_classes
 
-    return tuple(set(ATTENTION_MODULES.values()))
+    return attention_classes()
 
 
 def _align(src, dst, att_types) -> tuple[dict[int, int], list[int]]:
@@ -169,11 +169,16 @@ def transfer_weights(
         >>> report.fresh_layers  # the three MLCA layers
         [22, 23, 24]
     """
-    from ultralytics import __version__
-    from ultralytics.nn.tasks import load_checkpoint, yaml_model_load
-    from ultralytics.utils import DEFAULT_CFG_KEYS, LOGGER
+    from yolo_attn.integration import register
+    from yolo_attn.integration.internals import (
+        default_cfg_keys,
+        load_checkpoint,
+        ultralytics_logger,
+        ultralytics_version,
+        yaml_model_load,
+    )
 
-    import yolo_attn  # noqa: F401  (registers the modules with Ultralytics' parser)
+    register()
 
     src, ckpt = load_checkpoint(weights)  # FP32, eval mode, EMA preferred
     if getattr(src, "is_fused", lambda: False)():
@@ -234,12 +239,13 @@ def transfer_weights(
     if out is not None:
         model = deepcopy(dst).to(memory_format=torch.contiguous_format)
         model = model.half() if half else model.float()
-        train_args = {k: v for k, v in (ckpt.get("train_args") or {}).items() if k in DEFAULT_CFG_KEYS}
+        cfg_keys = default_cfg_keys()
+        train_args = {k: v for k, v in (ckpt.get("train_args") or {}).items() if k in cfg_keys}
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         torch.save(
             {
                 "date": datetime.now().astimezone().isoformat(),
-                "version": __version__,
+                "version": ultralytics_version(),
                 "license": "AGPL-3.0 License (https://ultralytics.com/license)",
                 "docs": "https://docs.ultralytics.com",
                 "epoch": -1,
@@ -260,7 +266,7 @@ def transfer_weights(
             out,
         )
     if verbose:
-        LOGGER.info(report.summary())
+        ultralytics_logger().info(report.summary())
     return report
 
 

@@ -30,9 +30,12 @@ import yaml
 
 __all__ = (
     "ATTENTIONS",
+    "MAY_ATTENTIONS",
+    "NO_ATTENTION",
     "MAY_BLOCKS",
     "ZooEntry",
     "attention_fits",
+    "family_attentions",
     "build_model",
     "check",
     "generate",
@@ -76,44 +79,42 @@ class Attention:
         return self.label or (self.name or "none")
 
 
-# The seven modules of the pack. ELA: the L variant (k 7, groups C/8, GroupNorm 16) in the wide necks of YOLOv8,
-# YOLO11 and MobileNet-YOLO, where the ELA paper recommends its S/L variants for larger detection networks; the B
-# variant (k 7, depthwise, GroupNorm 16) inside the MobileNetV3 blocks of MAY, a lightweight backbone, for which the
-# paper recommends T/B (T needs C % 32, which 5 of the 9 MAY slots miss).
-ATTENTIONS = {
-    "se": Attention("se", "SE", (), "SE"),
-    "eca": Attention("eca", "ECA", (), "ECA"),
-    "cbam": Attention("cbam", "CBAM", (), "CBAM"),
-    "coordatt": Attention("coordatt", "CoordAtt", (), "CoordAtt"),
-    "ela": Attention("ela", "ELA", ("L",), "ELA-L"),
-    "mlca": Attention("mlca", "MLCA", (), "MLCA"),
-    "epsa": Attention("epsa", "EPSA", (), "EPSA"),
-}
-MAY_ATTENTIONS = {
-    "none": Attention("none", None, (), "none (SEOFF)"),
-    # MobileNetV3's own SE (reduction 4, hard-sigmoid). Tag without "v3se": a digit followed by n/s/m/l/x in a file
-    # name can be mistaken for a model scale by Ultralytics' path handling.
-    "mbse": Attention("mbse", "MobileNetV3SE", (), "MobileNetV3 SE"),
-    **ATTENTIONS,
-    "ela": Attention("ela", "ELA", ("B",), "ELA-B"),
-}
+NO_ATTENTION = Attention("none", None, (), "none (SEOFF)")
+
+
+def family_attentions(family: str) -> dict[str, Attention]:
+    """Return the attention choices of a zoo family (tag -> Attention), from the registry ``yolo_attn.nn.ATTENTION``.
+
+    Args:
+        family (str): One of ``yolo_attn.nn.registry.FAMILIES`` ("may", "mobilenet-yolo", "yolov8", "yolo11").
+    """
+    from yolo_attn.nn import ATTENTION
+
+    out = {}
+    for spec in ATTENTION.values():
+        if spec.in_family(family):
+            hp = spec.hp(family)
+            out[spec.tag] = Attention(spec.tag, spec.name, hp, spec.display(hp))
+    return out
+
+
+#: The modules on the neck outputs of MobileNet-YOLO (YOLOv8 and YOLO11 read their own family's choices).
+ATTENTIONS = family_attentions("mobilenet-yolo")
+#: MAY: no attention (the paper's SEOFF baseline), then every module that has a MAY variant.
+MAY_ATTENTIONS = {"none": NO_ATTENTION, **family_attentions("may")}
 
 
 def attention_fits(name: str | None, hp: tuple, channels: int) -> bool:
-    """Return whether the attention ``name`` with ``hp`` accepts ``channels`` channels (design notes §2-§3).
+    """Return whether the attention ``name`` with ``hp`` accepts ``channels`` channels: its constructor decides.
 
-    The MAY template leaves a slot empty where the module's constraint excludes the slot's width: ELA needs
-    C % 16 == 0 (C % 32 for ELA-T), EPSA keeping C channels needs C % 64 == 0, SE and CBAM reduce by 16.
+    The MAY template leaves a slot empty where the module refuses the slot's width (e.g. ELA needs C % 16 == 0,
+    EPSA keeping C channels needs C % 64 == 0, SE and CBAM reduce by 16).
     """
     if name is None:
         return True
-    if name == "ELA":
-        return channels % (32 if (hp[:1] or ("L",))[0] == "T" else 16) == 0
-    if name == "EPSA":
-        return channels % 64 == 0
-    if name in ("SE", "CBAM"):
-        return channels >= 16
-    return True
+    from yolo_attn.nn import find_attention
+
+    return find_attention(name).fits(channels, *hp)
 
 
 @dataclass
@@ -341,7 +342,7 @@ def _neck_attention(data: dict, comments: list[str], att: Attention) -> tuple[di
 
 def _neck_entry(att: Attention) -> ZooEntry:
     """Return the MobileNet-YOLO entry with ``att`` on the neck outputs (``att.name`` None: the baseline)."""
-    data, comments, _ = _mobilenet_net(MAY_ATTENTIONS["none"])
+    data, comments, _ = _mobilenet_net(NO_ATTENTION)
     header = [
         f"MobileNet-YOLO with {att.display} in the neck: the MAY network (MobileNetV3-Small backbone with its SE",
         "slots empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales) with the attention applied to",
@@ -377,9 +378,12 @@ _STOCK = {"yolov8": ("YOLOv8", "v8/yolov8.yaml"), "yolo11": ("YOLO11", "11/yolo1
 
 def _stock_path(rel: str) -> Path:
     """Return the path of a model YAML shipped with the installed Ultralytics."""
-    import ultralytics
+    from yolo_attn.integration.internals import stock_models_dir
 
-    return Path(ultralytics.__file__).parent / "cfg" / "models" / rel
+    root = stock_models_dir()
+    if root is None:
+        raise FileNotFoundError("Ultralytics is not installed: its model YAMLs are the templates of this family")
+    return root / rel
 
 
 def _stock(rel: str) -> tuple[dict, list[str]]:
@@ -425,8 +429,8 @@ def _yolo_entry(prefix: str, att: Attention) -> ZooEntry:
 def zoo_entries() -> list[ZooEntry]:
     """Return every model YAML of the zoo, in README order."""
     entries = [_may_entry(a) for a in MAY_ATTENTIONS.values()]
-    entries += [_neck_entry(MAY_ATTENTIONS["none"])] + [_neck_entry(a) for a in ATTENTIONS.values()]
-    entries += [_yolo_entry(p, a) for p in _STOCK for a in ATTENTIONS.values()]
+    entries += [_neck_entry(NO_ATTENTION)] + [_neck_entry(a) for a in family_attentions("mobilenet-yolo").values()]
+    entries += [_yolo_entry(p, a) for p in _STOCK for a in family_attentions(p).values()]
     return entries
 
 
@@ -479,10 +483,10 @@ def build_model(path: str | Path, scale: str = "", verbose: bool = False):
     Returns:
         (ultralytics.nn.tasks.DetectionModel): The model, in training mode.
     """
-    from ultralytics.nn.tasks import DetectionModel, yaml_model_load
+    from yolo_attn.integration import register
+    from yolo_attn.integration.internals import detection_model, yaml_model_load
 
-    import yolo_attn  # noqa: F401  (registers the modules with Ultralytics' parser)
-
+    register()
     d = yaml_model_load(path)
     if scale:
         if scale not in d.get("scales", {}):
@@ -490,7 +494,7 @@ def build_model(path: str | Path, scale: str = "", verbose: bool = False):
         d["scale"] = scale
     elif d.get("scales"):
         d["scale"] = d["scale"] or next(iter(d["scales"]))
-    return DetectionModel(d, verbose=verbose)
+    return detection_model(d, verbose=verbose)
 
 
 def profile_model(model, imgsz: int | tuple[int, int] = 640) -> tuple[int, float]:

@@ -8,7 +8,8 @@ CoordAtt, ELA, MLCA: per channel and position). The hook on each attention layer
   (every channel's ratio is the same at every position) and flagged ``channel_only``; their map is constant;
 - ``channel``: the mean over positions, one value per channel.
 
-EPSA is not a gate (a multi-scale convolution whose branches are re-weighted); for it the map is the mean absolute
+EPSA is not a gate (a multi-scale convolution whose branches are re-weighted; ``gate=False`` in the registry); for
+such a module the map is the mean absolute
 output over channels, scaled to [0, 1], and ``is_gate`` is False.
 
 Used by ``notebooks/attention_maps.ipynb``:
@@ -54,9 +55,9 @@ class GateMap:
 
 def attention_layers(model) -> list[tuple[str, object]]:
     """Return ``(name, module)`` of every yolo_attn attention module inside ``model``, in forward order."""
-    from yolo_attn.nn import ATTENTION_MODULES
+    from yolo_attn.nn.registry import attention_classes
 
-    kinds = tuple(ATTENTION_MODULES.values())
+    kinds = attention_classes()
     return [(n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
 
 
@@ -76,6 +77,8 @@ def capture_gates(model, image: np.ndarray, device: str = "cpu") -> list[GateMap
     uint8, H and W multiples of 32) and return the gate of every attention layer."""
     import torch
 
+    from yolo_attn.nn.registry import ATTENTION
+
     layers = attention_layers(model)
     records: list[GateMap] = []
     top = {id(m): i for i, m in enumerate(getattr(model, "model", []))}
@@ -89,7 +92,7 @@ def capture_gates(model, image: np.ndarray, device: str = "cpu") -> list[GateMap
             x = args[0].detach().double()
             y = output.detach().double()
             c, h, w = y.shape[1:]
-            if y.shape == x.shape and kind != "EPSA":
+            if y.shape == x.shape and ATTENTION[kind].gate:
                 valid = x.abs() > 1e-6 * x.abs().amax().clamp_min(1e-12)
                 ratio = torch.where(valid, y / torch.where(valid, x, torch.ones_like(x)), torch.nan)
                 per_channel = torch.nanmean(ratio[0].flatten(1), 1)

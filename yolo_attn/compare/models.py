@@ -16,10 +16,11 @@ when neither exists (a wheel install) the zoo template writes the files into ``<
 from __future__ import annotations
 
 import glob
-import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from yolo_attn.nn.registry import ATTENTION
 
 __all__ = ["DEMO_MODELS", "NAMED_SETS", "ModelSpec", "default_baseline", "find_models_dir", "resolve_models"]
 
@@ -35,7 +36,7 @@ NAMED_SETS: dict[str, str] = {
 #: The demo's variants (file stems in cfg/models): the two baselines of the MLCA paper, MLCA and two more.
 DEMO_MODELS: tuple[str, ...] = ("may-none", "may-mbse", "may-mlca", "may-eca", "may-ela")
 # File-name tags in the zoo's order (baselines first); files with other tags follow, sorted.
-_TAG_ORDER = ("none", "mbse", "se", "eca", "cbam", "coordatt", "ela", "mlca", "epsa")
+_TAG_ORDER = ("none", *(spec.tag for spec in ATTENTION.values()))
 _SCALED_SET = re.compile(r"^(yolov8|yolo11)([nslmx]?)$")
 _SCALE_IN_NAME = re.compile(r"^(.*?\d+)([nslmx])(-.+)?$")  # yolov8s-mlca -> yolov8 + s + -mlca
 
@@ -71,10 +72,11 @@ def find_models_dir() -> Path | None:
 
 def _ultralytics_stock(name: str) -> Path | None:
     """Return the stock Ultralytics model YAML for ``name`` (``yolov8n.yaml`` -> .../v8/yolov8.yaml), or None."""
-    spec = importlib.util.find_spec("ultralytics")
-    if spec is None or not spec.submodule_search_locations:
+    from yolo_attn.integration.internals import stock_models_dir
+
+    root = stock_models_dir()
+    if root is None:
         return None
-    root = Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models"
     stem = Path(name).stem
     m = _SCALE_IN_NAME.match(stem)
     unified = (m.group(1) + (m.group(3) or "")) if m else stem

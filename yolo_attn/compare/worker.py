@@ -307,11 +307,8 @@ def run_worker(spec_path: str | Path) -> int:
     t0 = time.time()
     progress = _Progress(spec)
     try:
-        import yolo_attn
+        from yolo_attn.integration import register
 
-        register = getattr(yolo_attn, "register", None)
-        if register is None:
-            from yolo_attn.integration import register
         register()
         trained = _train(spec, run_dir, progress)
         record["train"] = {k: v for k, v in trained.items() if k != "args"}

@@ -15,22 +15,17 @@ from .epsa import EPSA
 from .mlca import MLCA
 from .mobilenetv3 import MobileNetV3Block, MobileNetV3Stem
 from .mobilenetv3_se import MobileNetV3SE
+from .registry import ATTENTION, AttentionSpec, find_attention
 from .se import SE
 
-# Name -> class; hosts (the MobileNetV3 blocks, the YAML integration) look attention modules up here.
-ATTENTION_MODULES: dict[str, type] = {
-    "SE": SE,
-    "ECA": ECA,
-    "CBAM": CBAM,
-    "CoordAtt": CoordAtt,
-    "ELA": ELA,
-    "MLCA": MLCA,
-    "EPSA": EPSA,
-    "MobileNetV3SE": MobileNetV3SE,
-}
+#: Name -> class, a view of the registry ``ATTENTION`` (which says everything else about each module).
+ATTENTION_MODULES: dict[str, type] = {name: spec.cls for name, spec in ATTENTION.items()}
 
 __all__ = [
+    "ATTENTION",
     "ATTENTION_MODULES",
+    "AttentionSpec",
+    "find_attention",
     "CBAM",
     "ECA",
     "ELA",

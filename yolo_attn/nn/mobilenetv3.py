@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from .registry import find_attention, valid_names
+
 __all__ = ("MobileNetV3Block", "MobileNetV3Stem")
 
 _ACTIVATIONS = {
@@ -33,7 +35,6 @@ _ACTIVATIONS = {
     "hardswish": nn.Hardswish,
 }
 _NO_ATTENTION = {"none", "null", ""}
-_ALIASES = {"ca": "CoordAtt"}  # YAML alias of the integration
 
 
 def _activation(value, owner: str) -> nn.Module:
@@ -45,13 +46,6 @@ def _activation(value, owner: str) -> nn.Module:
             f"or the aliases {sorted(k for k in _ACTIVATIONS if k not in {'re', 'hs'})}"
         )
     return cls(inplace=True)
-
-
-def _attention_registry() -> dict[str, type]:
-    """Return ``yolo_attn.nn.ATTENTION_MODULES`` (imported late: ``yolo_attn.nn`` imports this file)."""
-    from yolo_attn.nn import ATTENTION_MODULES
-
-    return ATTENTION_MODULES
 
 
 def _attention(spec, channels: int, owner: str) -> nn.Module:
@@ -77,26 +71,19 @@ def _attention(spec, channels: int, owner: str) -> nn.Module:
             f"{owner}: attention {spec!r} is not valid; give None/'none', a module name or a list "
             f"[name, *hyperparameters], e.g. ['ELA', 'L']"
         )
-    registry = _attention_registry()
-    by_lower = {k.lower(): k for k in registry}
-    key = _ALIASES.get(name.lower(), by_lower.get(name.lower()))
-    if key not in registry:
-        raise ValueError(
-            f"{owner}: attention {name!r} is unknown; valid choices are None/'none' or one of "
-            f"{sorted(registry)} (alias 'CA' for CoordAtt)"
-        )
-    cls = registry[key]
-    if key == "EPSA":  # a conv replacement elsewhere; inside the block it must keep channels and resolution
-        if hp:
-            raise ValueError(
-                f"{owner}: attention EPSA takes no hyperparameters inside the block (it keeps the {channels} "
-                f"hidden channels at stride 1), got {hp!r}"
-            )
-        args = [channels, channels]
-    else:
-        args = [channels, *hp]
     try:
-        return cls(*args)
+        entry = find_attention(name)
+    except ValueError:
+        raise ValueError(
+            f"{owner}: attention {name!r} is unknown; valid choices are None/'none' or one of {valid_names()}"
+        ) from None
+    if entry.changes_channels and hp:  # a conv replacement elsewhere; in the slot it keeps channels and resolution
+        raise ValueError(
+            f"{owner}: attention {entry.name} takes no hyperparameters inside the block (it keeps the {channels} "
+            f"hidden channels at stride 1), got {hp!r}"
+        )
+    try:
+        return entry.build(channels, *hp)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{owner}: attention {spec!r} cannot be built on the {channels} hidden channels: {e}") from e
 
@@ -188,7 +175,7 @@ class MobileNetV3Block(nn.Module):
             hidden (int): Expanded (depthwise) width; ``hidden == c1`` means no expansion convolution.
             k (int): Depthwise kernel size (odd).
             s (int): Depthwise stride, 1 or 2.
-            attention (str | Sequence | None): None/"none", a name from ``yolo_attn.nn.ATTENTION_MODULES``
+            attention (str | Sequence | None): None/"none", a name or alias from ``yolo_attn.nn.ATTENTION``
                 ("MobileNetV3SE", "MLCA", ...), or ``[name, *hyperparameters]`` such as ``["ELA", "L"]``.
             activation (str): "RE" (ReLU) or "HS" (Hardswish), case-insensitive.
         """

@@ -1,10 +1,12 @@
-"""Literal transcriptions of the attention modules: the slow, obvious form, kept as the tests' oracle.
+"""SLOW REFERENCES, not for use in models: literal transcriptions of the attention modules, the tests' oracle.
 
 Each class follows the official code of its paper line by line (adaptive pools, explicit view/reshape/transpose,
-nn.Linear MLPs, Python loops), written independently of ``yolo_attn`` (nothing here imports it). Some classes take
-switches that reproduce known-wrong variants circulating in blog posts, so the tests can show they are told apart.
-``copy_weights(package_module, reference_module)`` copies the package's weights and buffers into the reference twin.
-``REFERENCES`` maps the package's names to these classes (same constructor arguments); the benchmark uses it too.
+nn.Linear MLPs, Python loops), written independently of the package's modules (nothing here imports them). Some
+classes take switches that reproduce known-wrong variants circulating in blog posts, so the tests can show they are
+told apart. ``copy_weights(package_module, reference_module)`` copies the package's weights and buffers into the
+reference twin. ``REFERENCES`` maps the registry's names (``yolo_attn.nn.ATTENTION``) to these classes (same
+constructor arguments) and ``VARIANTS`` lists the hyperparameter sets the tests check for each; the tests require
+an entry in both for every registered module. Shipped with the package so ``yolo-attn bench`` can time them.
 
 Sources: SE — Hu et al., SENet; ECA — BangguWu/ECANet ``eca_module.py``; CBAM — Jongchan/attention-module
 ``MODELS/cbam.py``; CoordAtt — houqb/CoordAttention ``coordatt.py``; ELA — the listing in Xu & Wan 2024;
@@ -372,6 +374,18 @@ REFERENCES: dict[str, type] = {
     "MLCA": MLCARef,
     "EPSA": EPSARef,
     "MobileNetV3SE": MobileNetV3SERef,
+}
+
+#: Hyperparameter sets (positional, after the channel count) the tests check for each module, in both forms.
+VARIANTS: dict[str, tuple[tuple, ...]] = {
+    "SE": ((), (4,)),
+    "ECA": ((), (7,)),
+    "CBAM": ((), (3, 8)),
+    "CoordAtt": ((),),
+    "ELA": (("T",), ("B",), ("S",), ("L",)),
+    "MLCA": ((), (3, 2, 1, 0.3)),
+    "EPSA": ((), (128, 2)),
+    "MobileNetV3SE": ((),),
 }
 
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

@@ -1,23 +1,25 @@
 """Benchmark of the attention modules against their literal transcriptions (prints numbers; never a timed test).
 
 For each module: parameters, MACs at the given input, forward and forward+backward time of ours and of the literal
-reference (``tests/reference.py`` next to the package source, or ``--reference PATH``), the speed-ups, and the largest
-output difference between the two with shared weights.
+reference (``yolo_attn.nn.reference``, shipped with the package; or ``--reference PATH``), the speed-ups, and the
+largest output difference between the two with shared weights.
 
 Usage:
     python -m yolo_attn.bench                         # CPU: 8,64,40,40 fp32; CUDA: 32,256,80,80 bf16 autocast
-    python -m yolo_attn.bench --device cuda --shape 32,512,40,40 --modules MLCA ELA
-    python -m yolo_attn.bench --reference none       # our timings only
+    python -m yolo_attn.bench modules --device cuda --shape 32,512,40,40 --modules MLCA ELA
+    python -m yolo_attn.bench modules --reference none       # our timings only
 
 Timing: ``warmup`` untimed calls, then up to ``repeats`` timed calls (at least 3; fewer than ``repeats`` once a
 measurement has used its time budget), each bracketed by ``torch.cuda.synchronize()`` on CUDA; the median is reported.
-Ours and the reference are timed in alternating rounds, so a change of machine load affects both alike. Forward runs in eval mode under ``torch.no_grad()``; forward+backward runs in train mode
+Ours and the reference are timed in alternating rounds, so a change of machine load affects both alike. Forward runs
+in eval mode under ``torch.no_grad()``; forward+backward runs in train mode
 with a gradient for the input and every parameter. Both run under autocast when ``dtype`` is bf16 or fp16, and the
 input is then created in that dtype, as the output of a convolution under autocast arrives at an attention module.
 
 MACs are analytic: the multiply-accumulates of every Conv1d/Conv2d/Linear counted from its shapes at this input
-(forward hooks), plus one per element for each full pass of a pooling or gating op (SE/ECA/MobileNetV3SE 2, CBAM 6,
-CoordAtt/ELA 4, MLCA 3 per input element; EPSA 2 per output element). The same count holds for ours and the reference.
+(forward hooks), plus one per element for each full pass of a pooling or gating op (``AttentionSpec.passes`` in the
+registry: SE/ECA/MobileNetV3SE 2, CBAM 6, CoordAtt/ELA 4, MLCA 3 per input element; EPSA 2 per output element). The
+same count holds for ours and the reference.
 The thop column is what Ultralytics' ``model.info()`` GFLOPs sees (``thop.profile``; leaf layers only, so it misses
 the tensor ops between layers).
 """
@@ -40,9 +42,9 @@ from types import ModuleType
 import torch
 import torch.nn as nn
 
-from yolo_attn.nn import ATTENTION_MODULES
+from yolo_attn.nn.registry import ATTENTION
 
-__all__ = ["default_reference_path", "format_table", "load_reference", "main", "run_benchmark"]
+__all__ = ["format_table", "load_reference", "main", "run_benchmark"]
 
 DEFAULT_SHAPES = {"cpu": (8, 64, 40, 40), "cuda": (32, 256, 80, 80)}
 DEFAULT_DTYPES = {"cpu": "fp32", "cuda": "bf16"}
@@ -50,35 +52,23 @@ DEFAULT_REPEATS = {"cpu": 10, "cuda": 50}
 DEFAULT_WARMUP = {"cpu": 1, "cuda": 10}
 DEFAULT_BUDGET_S = {"cpu": 1.0, "cuda": 5.0}  # per measurement: stop repeating past it once 3 timings exist
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-# full passes of a pooling or gating op: (per input element, per output element)
-ELEMENTWISE_PASSES = {
-    "SE": (2, 0),
-    "ECA": (2, 0),
-    "CBAM": (6, 0),
-    "CoordAtt": (4, 0),
-    "ELA": (4, 0),
-    "MLCA": (3, 0),
-    "EPSA": (0, 2),
-    "MobileNetV3SE": (2, 0),
-}
-_AUTO = "auto"
+_PACKAGE = "package"
 
 
-def default_reference_path() -> Path | None:
-    """Return ``tests/reference.py`` of the source checkout this package runs from, or None when absent."""
-    path = Path(__file__).resolve().parent.parent / "tests" / "reference.py"
-    return path if path.is_file() else None
-
-
-def load_reference(path: str | os.PathLike) -> ModuleType:
-    """Import the literal transcriptions from a file (it must define ``REFERENCES`` and ``copy_weights``).
+def load_reference(path: str | os.PathLike | None = None) -> ModuleType:
+    """Return the literal transcriptions: ``yolo_attn.nn.reference``, or a file that defines ``REFERENCES`` and
+    ``copy_weights`` the same way.
 
     Args:
-        path (str | os.PathLike): Path to a ``reference.py``.
+        path (str | os.PathLike | None): Path to another ``reference.py``; None for the package's own.
 
     Returns:
-        (ModuleType): The imported module.
+        (ModuleType): The module.
     """
+    if path is None:
+        from yolo_attn.nn import reference
+
+        return reference
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"reference file not found: {path}")
@@ -92,8 +82,8 @@ def load_reference(path: str | os.PathLike) -> ModuleType:
 
 
 def build(name: str, c: int) -> nn.Module:
-    """Our module ``name`` at ``c`` channels with its default hyperparameters (EPSA keeps c channels)."""
-    return ATTENTION_MODULES[name](c, c) if name == "EPSA" else ATTENTION_MODULES[name](c)
+    """Our module ``name`` at ``c`` channels with its default hyperparameters (a conv replacement keeps c channels)."""
+    return ATTENTION[name].build(c)
 
 
 def count_macs(name: str, module: nn.Module, x: torch.Tensor) -> int:
@@ -116,7 +106,7 @@ def count_macs(name: str, module: nn.Module, x: torch.Tensor) -> int:
     finally:
         for h in handles:
             h.remove()
-    per_in, per_out = ELEMENTWISE_PASSES.get(name, (0, 0))
+    per_in, per_out = ATTENTION[name].passes
     return total + per_in * x.numel() + per_out * y.numel()
 
 
@@ -189,7 +179,7 @@ def run_benchmark(
     dtype: str | None = None,
     repeats: int | None = None,
     modules: Sequence[str] | None = None,
-    reference: str | os.PathLike | None = _AUTO,
+    reference: str | os.PathLike | None = _PACKAGE,
     warmup: int | None = None,
     seed: int = 0,
     budget_s: float | None = None,
@@ -202,9 +192,9 @@ def run_benchmark(
         shape (Sequence[int] | None): Input (B, C, H, W); default 8,64,40,40 on CPU and 32,256,80,80 on CUDA.
         dtype (str | None): 'fp32', 'bf16' or 'fp16' (the last two under autocast); default fp32 on CPU, bf16 on CUDA.
         repeats (int | None): Timed calls per measurement (median reported); default 10 on CPU, 50 on CUDA.
-        modules (Sequence[str] | None): Names from ``ATTENTION_MODULES``; default all.
-        reference (str | os.PathLike | None): Path of the literal transcriptions; 'auto' uses
-            ``default_reference_path()``; None (or a missing auto file) times ours only.
+        modules (Sequence[str] | None): Names from the registry ``yolo_attn.nn.ATTENTION``; default all.
+        reference (str | os.PathLike | None): ``"package"`` (default) for ``yolo_attn.nn.reference``, the path of
+            another file of literal transcriptions, or None to time ours only.
         warmup (int | None): Untimed calls before timing; default 1 on CPU, 10 on CUDA.
         seed (int): Seed of the weights and inputs.
         budget_s (float | None): Seconds per measurement after which repeating stops once 3 timings exist
@@ -234,12 +224,12 @@ def run_benchmark(
     repeats = repeats or DEFAULT_REPEATS[kind]
     warmup = DEFAULT_WARMUP[kind] if warmup is None else warmup
     budget_s = DEFAULT_BUDGET_S[kind] if budget_s is None else budget_s
-    names = list(modules) if modules else list(ATTENTION_MODULES)
-    unknown = [n for n in names if n not in ATTENTION_MODULES]
+    names = list(modules) if modules else list(ATTENTION)
+    unknown = [n for n in names if n not in ATTENTION]
     if unknown:
-        raise ValueError(f"unknown module(s) {unknown}; valid: {', '.join(ATTENTION_MODULES)}")
-    ref_path = default_reference_path() if reference == _AUTO else (Path(reference) if reference else None)
-    ref_lib = load_reference(ref_path) if ref_path is not None else None
+        raise ValueError(f"unknown module(s) {unknown}; valid: {', '.join(ATTENTION)}")
+    ref_lib = None if reference is None else load_reference(None if reference == _PACKAGE else reference)
+    ref_path = None if ref_lib is None else Path(ref_lib.__file__)
     meta = {
         "device": device_name(dev),
         "shape": shape,
@@ -248,11 +238,7 @@ def run_benchmark(
         "warmup": warmup,
         "budget_s": budget_s,
         "reference": str(ref_path) if ref_path else None,
-        "reference_note": None
-        if ref_path
-        else "no reference file next to the package (tests/reference.py)"
-        if reference == _AUTO
-        else "no reference requested",
+        "reference_note": None if ref_path else "no reference requested",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
@@ -383,9 +369,9 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``python -m yolo_attn.bench``."""
+    """Command-line entry point: ``yolo-attn bench modules`` (``python -m yolo_attn.bench modules``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m yolo_attn.bench",
+        prog="yolo-attn bench modules",
         description="Params, MACs and forward / forward+backward time of each attention module vs its literal form.",
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
@@ -399,11 +385,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, help="seconds per measurement before repeats stop (default 1 CPU, 5 CUDA)"
     )
-    parser.add_argument("--modules", nargs="+", help=f"subset of: {' '.join(ATTENTION_MODULES)} (commas also work)")
+    parser.add_argument("--modules", nargs="+", help=f"subset of: {' '.join(ATTENTION)} (commas also work)")
     parser.add_argument(
         "--reference",
-        default=_AUTO,
-        help="path of the literal transcriptions (default: tests/reference.py of the source checkout); 'none' skips",
+        default=_PACKAGE,
+        help="'package' (default: yolo_attn.nn.reference), the path of another reference.py, or 'none' to skip",
     )
     args = parser.parse_args(argv)
     modules = [m for chunk in args.modules for m in chunk.split(",") if m] if args.modules else None

@@ -1,6 +1,6 @@
-"""Ultralytics integration: make yolo_attn's modules resolvable from model YAMLs, with the right channels.
+"""Registration into Ultralytics' model-YAML parser: yolo_attn's modules resolvable by name, with the right channels.
 
-This is the only file that touches Ultralytics internals (facts: DESIGN.md §4). Ultralytics' ``parse_model``
+Facts relied on: docs/design.md, "Ultralytics' model parser". Ultralytics' ``parse_model``
 resolves a YAML module name with ``globals()[name]`` in ``ultralytics.nn.tasks`` and hard-codes channel handling
 in local frozensets, so a third-party module normally gets its YAML arguments verbatim and no input channels.
 Without copying or editing ``parse_model`` we:
@@ -31,26 +31,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from yolo_attn.integration.errors import UltralyticsCompatibilityError, UnknownModuleError, YamlModuleError
+
 LOGGER = logging.getLogger("yolo_attn")
 
 SUPPORTED_ULTRALYTICS = "ultralytics>=8.4.0,<8.5 (tested with 8.4.190)"
 QUALIFIED_PREFIX = "yolo_attn."
 _PARSER_LOCALS = ("ch", "f", "i", "n", "width", "max_channels")  # parse_model locals the entries read
-
-
-class UltralyticsCompatibilityError(RuntimeError):
-    """Raised at registration when the installed Ultralytics breaks an assumption the integration relies on."""
-
-
-class UnknownModuleError(KeyError):
-    """A model YAML names a module the parser cannot resolve (a ``KeyError`` for compatibility, readable message)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
-        return str(self.args[0]) if self.args else ""
-
-
-class YamlModuleError(ValueError):
-    """A YAML row with a yolo_attn module is invalid; the message names the layer index and the module."""
 
 
 @dataclass(frozen=True)
@@ -59,44 +46,47 @@ class YamlModule:
 
     Attributes:
         name (str): YAML name (also registered as ``yolo_attn.<name>``).
-        target (str): ``module:Class`` path of the real class, imported at registration.
+        cls (type): The module class.
         conv_family (bool): True for channel-changing modules (``[c2, *hyperparameters]`` rows, Conv-family
             channel handling); False for gating modules that keep their input channels.
         scaled_args (tuple[int, ...]): extra constructor positions (after ``c1, c2``) width-scaled like ``c2``.
         aliases (tuple[str, ...]): further YAML names for the same class.
+        keep_without_args (bool): A channel-changing attention module whose ``[]`` row keeps its input channels
+            (EPSA: ``[-1, 1, EPSA, []]``); such rows are built like a gating module.
     """
 
     name: str
-    target: str
+    cls: type
     conv_family: bool = False
     scaled_args: tuple[int, ...] = ()
     aliases: tuple[str, ...] = ()
+    keep_without_args: bool = False
+
+    @property
+    def keep_name(self) -> str:
+        """Internal parser name of the channel-keeping form (``keep_without_args`` modules)."""
+        return f"{QUALIFIED_PREFIX}{self.name}(keep channels)"
 
 
-YAML_MODULES: tuple[YamlModule, ...] = (
-    YamlModule("MLCA", "yolo_attn.nn.mlca:MLCA"),
-    YamlModule("ELA", "yolo_attn.nn.ela:ELA"),
-    YamlModule("ECA", "yolo_attn.nn.eca:ECA"),
-    YamlModule("SE", "yolo_attn.nn.se:SE"),
-    YamlModule("CBAM", "yolo_attn.nn.cbam:CBAM"),
-    YamlModule("CoordAtt", "yolo_attn.nn.coord_att:CoordAtt", aliases=("CA",)),
-    YamlModule("MobileNetV3SE", "yolo_attn.nn.mobilenetv3_se:MobileNetV3SE"),
-    # EPSA rows with arguments ([c2, stride, ...]) replace a conv; `[-1, 1, EPSA, []]` keeps channels (see _rewrite).
-    YamlModule("EPSA", "yolo_attn.nn.epsa:EPSA", conv_family=True, aliases=("PSA",)),
-    YamlModule("MobileNetV3Stem", "yolo_attn.nn.mobilenetv3:MobileNetV3Stem", conv_family=True),
-    YamlModule("MobileNetV3Block", "yolo_attn.nn.mobilenetv3:MobileNetV3Block", conv_family=True, scaled_args=(2,)),
-)
-_EPSA_KEEP = "yolo_attn.EPSA(keep channels)"  # internal name for channel-keeping EPSA rows
+def _yaml_modules() -> tuple[YamlModule, ...]:
+    """Every attention module of the registry, then the MobileNetV3 building blocks of the MAY YAMLs."""
+    from yolo_attn.nn import ATTENTION, MobileNetV3Block, MobileNetV3Stem
+
+    attention = tuple(
+        YamlModule(s.name, s.cls, s.changes_channels, aliases=s.aliases, keep_without_args=s.changes_channels)
+        for s in ATTENTION.values()
+    )
+    blocks = (
+        YamlModule("MobileNetV3Stem", MobileNetV3Stem, conv_family=True),
+        YamlModule("MobileNetV3Block", MobileNetV3Block, conv_family=True, scaled_args=(2,)),
+    )
+    return attention + blocks
+
+
+YAML_MODULES: tuple[YamlModule, ...] = _yaml_modules()
 
 _lock = threading.RLock()
 _state: dict = {"registered": False, "names": {}, "original_parse_model": None}
-
-
-def _import_target(target: str) -> type:
-    import importlib
-
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def _parser_locals(name: str) -> dict:
@@ -273,9 +263,9 @@ def _check_row(tasks, i: int, f, n, name: str, args):
             + f" yolo_attn registers: {', '.join(registered_names(qualified=False))} (also as yolo_attn.<Name>)."
         )
     spec = _state["names"].get(name)
-    if spec is None or name == _EPSA_KEEP:
+    if spec is None or name == spec.keep_name:
         return [f, n, name, args]
-    keeps_channels = not spec.conv_family or (spec.name == "EPSA" and not args)
+    keeps_channels = not spec.conv_family or (spec.keep_without_args and not args)
     if keeps_channels and not isinstance(f, int):
         raise YamlModuleError(
             f"model YAML layer {i} ({name}): a gating module takes exactly one input, got from={f}; "
@@ -286,8 +276,8 @@ def _check_row(tasks, i: int, f, n, name: str, args):
             f"model YAML layer {i} ({name}): n={n} repeats of a channel-changing module would all get the same "
             "input channels; write one row per block (n=1)"
         )
-    if spec.name == "EPSA" and not args:
-        return [f, n, _EPSA_KEEP, args]
+    if spec.keep_without_args and not args:
+        return [f, n, spec.keep_name, args]
     return [f, n, name, args]
 
 
@@ -321,7 +311,7 @@ def _ddp_marker_callback(trainer) -> None:
 
 def registered_names(qualified: bool = True) -> list[str]:
     """Return the YAML names yolo_attn registered (bare names first; ``qualified=False`` drops ``yolo_attn.*``)."""
-    names = [k for k in _state["names"] if k != _EPSA_KEEP]
+    names = [k for k, spec in _state["names"].items() if k != spec.keep_name]
     return [k for k in names if qualified or not k.startswith(QUALIFIED_PREFIX)]
 
 
@@ -360,7 +350,7 @@ def register() -> list[str]:
 
         classes, names = [], {}
         for spec in YAML_MODULES:
-            cls = _import_target(spec.target)
+            cls = spec.cls
             classes.append(cls)
             factory = _conv_entry if spec.conv_family else _gate_entry
             for name in (spec.name, *spec.aliases):
@@ -380,9 +370,10 @@ def register() -> list[str]:
                     continue
                 setattr(tasks, name, factory(spec, cls, name))
                 names[name] = spec
-        keep = next(s for s in YAML_MODULES if s.name == "EPSA")
-        setattr(tasks, _EPSA_KEEP, _gate_entry(keep, _import_target(keep.target), "EPSA"))
-        names[_EPSA_KEEP] = keep
+        for spec in YAML_MODULES:
+            if spec.keep_without_args:
+                setattr(tasks, spec.keep_name, _gate_entry(spec, spec.cls, spec.name))
+                names[spec.keep_name] = spec
         _state["names"] = names
 
         if not getattr(tasks.parse_model, "__yolo_attn__", False):

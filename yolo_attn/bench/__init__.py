@@ -1,0 +1,32 @@
+"""Benchmarks that print numbers (never timed tests).
+
+- ``modules``: each attention module against its literal transcription (params, MACs, forward and forward+backward
+  time): ``yolo-attn bench modules`` / ``python -m yolo_attn.bench modules``. Without a subcommand, ``modules``
+  runs (``python -m yolo_attn.bench --device cuda`` keeps working).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+__all__ = ["BENCHMARKS", "main"]
+
+#: Subcommand -> (module with ``main(argv)``, help).
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "modules": ("yolo_attn.bench.modules", "each attention module vs its literal transcription"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``yolo-attn bench [modules] ...``: run one benchmark; without a known subcommand, ``modules``."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: yolo-attn bench {" + ",".join(BENCHMARKS) + "} [options]\n")
+        for name, (_, help_) in BENCHMARKS.items():
+            print(f"  {name:10s} {help_} (yolo-attn bench {name} --help)")
+        return 0
+    name = argv.pop(0) if argv and argv[0] in BENCHMARKS else "modules"
+    return int(importlib.import_module(BENCHMARKS[name][0]).main(argv) or 0)

@@ -1,0 +1,5 @@
+"""``python -m yolo_attn.bench [modules] ...``."""
+
+from yolo_attn.bench import main
+
+raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Every Ultralytics internal the package uses outside the parser registration, behind one small API.
+
+The rest of yolo_attn calls Ultralytics' public API (``from ultralytics import YOLO``) directly and reaches
+anything below it only through this module, so a new Ultralytics release means one place to look (together with
+``yolo_attn.integration.parser``). Every function imports Ultralytics when called, never at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+__all__ = [
+    "check_dataset",
+    "default_cfg_keys",
+    "detection_model",
+    "image_suffixes",
+    "label_paths",
+    "load_checkpoint",
+    "no_font_download",
+    "run_yolo_cli",
+    "stock_models_dir",
+    "ultralytics_logger",
+    "ultralytics_version",
+    "yaml_model_load",
+]
+
+
+def ultralytics_version() -> str:
+    """The installed Ultralytics version (from its metadata, without importing it); "" when not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("ultralytics")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def stock_models_dir() -> Path | None:
+    """Ultralytics' own ``cfg/models`` folder (found without importing Ultralytics), or None when not installed."""
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models"
+
+
+@contextlib.contextmanager
+def no_font_download() -> Iterator[None]:
+    """Within the block, Ultralytics' dataset check looks for its font locally only and never downloads one.
+
+    ``ultralytics.data.utils.check_det_dataset`` (run by train, val and the scorer) calls ``check_font``, which sends
+    a request and downloads Arial.ttf when it is not found locally. Nothing here draws text, so a missing font is
+    fine. The patch is undone on exit.
+    """
+    import ultralytics.data.utils as du
+    from matplotlib import font_manager
+    from ultralytics.utils import USER_CONFIG_DIR
+
+    original = du.check_font
+
+    def local_font(font: str = "Arial.ttf"):
+        name = Path(font).name
+        if (USER_CONFIG_DIR / name).exists():
+            return USER_CONFIG_DIR / name
+        return next((f.fname for f in font_manager.fontManager.ttflist if font in f.fname), None)
+
+    du.check_font = local_font
+    try:
+        yield
+    finally:
+        du.check_font = original
+
+
+def check_dataset(data: str | Path) -> dict:
+    """Ultralytics' resolved dataset dict of a dataset YAML (``check_det_dataset``), without a font download."""
+    from ultralytics.data.utils import check_det_dataset
+
+    with no_font_download():
+        return check_det_dataset(str(data))
+
+
+def label_paths(images: Sequence[str | Path]) -> list[str]:
+    """The YOLO label file of each image path, by Ultralytics' images/ -> labels/ rule."""
+    from ultralytics.data.utils import img2label_paths
+
+    return img2label_paths([str(p) for p in images])
+
+
+def image_suffixes() -> frozenset[str]:
+    """Image file suffixes Ultralytics reads (lower case, without the dot)."""
+    from ultralytics.data.utils import IMG_FORMATS
+
+    return frozenset(IMG_FORMATS)
+
+
+def yaml_model_load(path: str | Path) -> dict:
+    """Ultralytics' model dict of a model YAML (scale letter from the file name, unified file name resolved)."""
+    from ultralytics.nn.tasks import yaml_model_load as load
+
+    return load(path)
+
+
+def detection_model(cfg: dict | str | Path, ch: int = 3, nc: int | None = None, verbose: bool = False):
+    """Build Ultralytics' ``DetectionModel`` from a model dict or YAML (training mode)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    return DetectionModel(cfg, ch=ch, nc=nc, verbose=verbose)
+
+
+def load_checkpoint(weights: str | Path):
+    """Load an Ultralytics checkpoint: ``(model in FP32 eval mode, EMA preferred; the checkpoint dict)``."""
+    from ultralytics.nn.tasks import load_checkpoint as load
+
+    return load(weights)
+
+
+def default_cfg_keys() -> frozenset[str]:
+    """The names of Ultralytics' train/val/predict arguments (``DEFAULT_CFG_KEYS``)."""
+    from ultralytics.utils import DEFAULT_CFG_KEYS
+
+    return frozenset(DEFAULT_CFG_KEYS)
+
+
+def ultralytics_logger():
+    """Ultralytics' logger (prints to stdout at INFO), for messages that belong beside its own."""
+    from ultralytics.utils import LOGGER
+
+    return LOGGER
+
+
+def run_yolo_cli(argv: Sequence[str]) -> int:
+    """Run Ultralytics' ``yolo`` command line with ``argv`` (yolo_attn registered first); return 0."""
+    from ultralytics.cfg import entrypoint
+
+    from yolo_attn.integration.parser import register
+
+    register()
+    sys.argv[:] = ["yolo", *argv]  # Ultralytics reads ultralytics.utils.ARGV, the same list object as sys.argv
+    entrypoint()
+    return 0

@@ -1,0 +1,194 @@
+"""The module registry: one declaration per attention module, read by everything that lists modules.
+
+The Ultralytics integration (YAML names), the MobileNetV3 attention slot, the model zoo (file tags, hyperparameters per
+family), the benchmark, compare (named sets, attention maps), the weight transfer and the tests all read
+``ATTENTION``. Adding a module is one file in ``yolo_attn/nn/``, one entry here and its literal transcription in
+``yolo_attn/nn/reference.py``; YAMLs, README tables, bench rows, compare sets and parametrised tests follow by
+regeneration. Whether a module fits a slot is decided by building it (its own constructor's validation, see
+``AttentionSpec.fits``), never by a second copy of its rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from .cbam import CBAM
+from .coord_att import CoordAtt
+from .eca import ECA
+from .ela import ELA
+from .epsa import EPSA
+from .mlca import MLCA
+from .mobilenetv3_se import MobileNetV3SE
+from .se import SE
+
+__all__ = ["ATTENTION", "FAMILIES", "AttentionSpec", "attention_classes", "find_attention", "valid_names"]
+
+#: Model families of the zoo whose hyperparameters an entry may choose (``"*"``: any other family).
+FAMILIES = ("may", "mobilenet-yolo", "yolov8", "yolo11")
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    """How one attention module is known to the rest of the package.
+
+    Attributes:
+        name (str): Class name, YAML name and key of ``ATTENTION`` (also registered as ``yolo_attn.<name>``).
+        cls (type[nn.Module]): The module; its constructor takes the input channels first.
+        paper (str): The paper that defines it.
+        official (str): The official code it reproduces (repository and file).
+        tag (str): File-name tag of its zoo YAMLs (``may-<tag>.yaml``); no digit followed by n/s/m/l/x, which
+            Ultralytics would read as a model scale.
+        aliases (tuple[str, ...]): Further YAML names.
+        changes_channels (bool): A convolution replacement (``cls(c1, c2, ...)``; YAML rows ``[c2, ...]``, width
+            scaled like ``Conv``); ``[]`` or an attention slot keeps the channels (``c2 = c1``).
+        gate (bool): ``forward`` returns ``x * a`` with a gate ``a`` in (0, 1) (attention maps show ``a``).
+        hyperparameters (Mapping[str, tuple]): Zoo hyperparameters per family in ``FAMILIES``, ``"*"`` for the rest.
+        label (str): Display name, formatted with the hyperparameters (``"ELA-{0}"`` -> ``ELA-B``).
+        families (tuple[str, ...] | None): Zoo families it appears in (None: every family).
+        passes (tuple[int, int]): Full elementwise passes of its pooling and gating ops per input and per output
+            element (the benchmark's analytic MAC count adds them to the conv/linear MACs).
+    """
+
+    name: str
+    cls: type[nn.Module]
+    paper: str
+    official: str
+    tag: str
+    aliases: tuple[str, ...] = ()
+    changes_channels: bool = False
+    gate: bool = True
+    hyperparameters: Mapping[str, tuple] = field(default_factory=lambda: {"*": ()})
+    label: str = ""
+    families: tuple[str, ...] | None = None
+    passes: tuple[int, int] = (2, 0)
+
+    def hp(self, family: str = "*") -> tuple:
+        """Return the zoo hyperparameters for ``family``."""
+        return tuple(self.hyperparameters.get(family, self.hyperparameters.get("*", ())))
+
+    def display(self, hp: tuple = ()) -> str:
+        """Return the display name with hyperparameters, e.g. ``ELA-B``."""
+        return (self.label or self.name).format(*hp)
+
+    def build(self, c1: int, *hp) -> nn.Module:
+        """Build the module on ``c1`` channels, keeping them (a conv replacement gets ``c2 = c1``)."""
+        return self.cls(c1, c1, *hp) if self.changes_channels else self.cls(c1, *hp)
+
+    def fits(self, c1: int, *hp) -> bool:
+        """Whether the module accepts ``c1`` channels with ``hp``: its own constructor decides (on the meta device,
+        so nothing is allocated)."""
+        try:
+            with torch.device("meta"):
+                self.build(c1, *hp)
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    def in_family(self, family: str) -> bool:
+        """Whether the zoo has a variant of ``family`` with this module."""
+        return self.families is None or family in self.families
+
+
+#: Every attention module, in the zoo's order (baselines first). Keyed by ``AttentionSpec.name``.
+ATTENTION: dict[str, AttentionSpec] = {
+    s.name: s
+    for s in (
+        AttentionSpec(
+            "MobileNetV3SE",
+            MobileNetV3SE,
+            paper='Howard et al., "Searching for MobileNetV3", ICCV 2019 (its squeeze-and-excitation block)',
+            official="MobileNetV3's SE as used by the MLCA paper's MAY code (github.com/wandahangFY/MLCA)",
+            tag="mbse",
+            label="MobileNetV3 SE",
+            families=("may",),
+        ),
+        AttentionSpec(
+            "SE",
+            SE,
+            paper='Hu, Shen, Sun, "Squeeze-and-Excitation Networks", CVPR 2018',
+            official="github.com/hujie-frank/SENet (SE block as in its PyTorch ports)",
+            tag="se",
+        ),
+        AttentionSpec(
+            "ECA",
+            ECA,
+            paper='Wang et al., "ECA-Net: Efficient Channel Attention for Deep CNNs", CVPR 2020',
+            official="github.com/BangguWu/ECANet (models/eca_module.py)",
+            tag="eca",
+        ),
+        AttentionSpec(
+            "CBAM",
+            CBAM,
+            paper='Woo, Park, Lee, Kweon, "CBAM: Convolutional Block Attention Module", ECCV 2018',
+            official="github.com/Jongchan/attention-module (MODELS/cbam.py)",
+            tag="cbam",
+            passes=(6, 0),
+        ),
+        AttentionSpec(
+            "CoordAtt",
+            CoordAtt,
+            paper='Hou, Zhou, Feng, "Coordinate Attention for Efficient Mobile Network Design", CVPR 2021',
+            official="github.com/houqb/CoordAttention (coordatt.py)",
+            tag="coordatt",
+            aliases=("CA",),
+            passes=(4, 0),
+        ),
+        AttentionSpec(
+            "ELA",
+            ELA,
+            paper='Xu, Wan, "ELA: Efficient Local Attention for Deep Convolutional Neural Networks", 2024',
+            official="no official repository; the paper's listing",
+            tag="ela",
+            # The ELA paper: T/B for lightweight networks, S/L for larger ones. MAY's backbone is lightweight (B; T
+            # needs C % 32, which 5 of its 9 slots miss); the necks of the other families are wide (L).
+            hyperparameters={"may": ("B",), "*": ("L",)},
+            label="ELA-{0}",
+            passes=(4, 0),
+        ),
+        AttentionSpec(
+            "MLCA",
+            MLCA,
+            paper='Wan et al., "Mixed local channel attention for object detection", EAAI 2023',
+            official="github.com/wandahangFY/MLCA (MLCA.py, after the Dec-2023 global-branch fix)",
+            tag="mlca",
+            passes=(3, 0),
+        ),
+        AttentionSpec(
+            "EPSA",
+            EPSA,
+            paper='Zhang et al., "EPSANet: An Efficient Pyramid Squeeze Attention Block", ACCV 2022',
+            official="github.com/murufeng/EPSANet (models/epsanet.py: PSAModule, SEWeightModule)",
+            tag="epsa",
+            aliases=("PSA",),
+            changes_channels=True,
+            gate=False,
+            passes=(0, 2),
+        ),
+    )
+}
+
+
+def attention_classes() -> tuple[type[nn.Module], ...]:
+    """Every registered attention class (what counts as an inserted attention layer)."""
+    return tuple(s.cls for s in ATTENTION.values())
+
+
+def find_attention(name: str) -> AttentionSpec:
+    """Return the entry named ``name`` (a name or alias, case-insensitive); ``ValueError`` naming the valid ones."""
+    if isinstance(name, str):
+        key = name.strip().lower()
+        for spec in ATTENTION.values():
+            if key in (spec.name.lower(), *(a.lower() for a in spec.aliases)):
+                return spec
+    raise ValueError(f"unknown attention module {name!r}; valid: {valid_names()}")
+
+
+def valid_names() -> str:
+    """The registered names for messages: ``'MobileNetV3SE', 'SE', ..., 'CoordAtt' (alias 'CA'), ...``."""
+    return ", ".join(
+        repr(s.name) + (f" (alias {', '.join(map(repr, s.aliases))})" if s.aliases else "") for s in ATTENTION.values()
+    )
