@@ -1,6 +1,6 @@
 """Registration into Ultralytics' model-YAML parser: yolo_attn's modules resolvable by name, with the right channels.
 
-Facts relied on: docs/design.md, "Ultralytics' model parser". Ultralytics' ``parse_model``
+Facts relied on: docs/design.md §5. Ultralytics' ``parse_model``
 resolves a YAML module name with ``globals()[name]`` in ``ultralytics.nn.tasks`` and hard-codes channel handling
 in local frozensets, so a third-party module normally gets its YAML arguments verbatim and no input channels.
 Without copying or editing ``parse_model`` we:
