@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._common import check_int, is_channels_last, outer_hw
+from ._common import check_int, is_channels_last, outer_hw, strip_means
 
 __all__ = ["ELA"]
 
@@ -68,8 +68,9 @@ class ELA(nn.Module):
         Returns:
             (torch.Tensor): Gated tensor, same shape.
         """
-        a_h = self._norm(self.conv(x.mean(3))).sigmoid()  # (B, C, H)
-        a_w = self._norm(self.conv(x.mean(2))).sigmoid()  # (B, C, W)
+        z_h, z_w = strip_means(x)  # (B, C, H), (B, C, W)
+        a_h = self._norm(self.conv(z_h)).sigmoid()
+        a_w = self._norm(self.conv(z_w)).sigmoid()
         return x * outer_hw(a_h.to(x.dtype), a_w.to(x.dtype), is_channels_last(x))  # GroupNorm autocasts to fp32
 
     def _norm(self, z: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,19 @@ Paper: "Mixed local channel attention for object detection", Wan, Lv, Qiu, Fu, M
 
 Implementation: both adaptive poolings are separable bin averages, ``adaptive_avg_pool(x)[i, j] = (P_h x P_w^T)[i, j]``
 with ``P[i, s_i:e_i] = 1 / (e_i - s_i)``, ``s_i = floor(i * n_in / n_out)``, ``e_i = ceil((i + 1) * n_in / n_out)``, in
-both directions. They are built from H and W with tensor ops (exact; traceable to ONNX with dynamic H and W;
-``torch.compile`` friendly) and applied as small matmuls, so x is read once to pool and once to gate, and the
-backward never goes through the slow adaptive-pooling-upsample kernel. Eager calls cache the matrices per
-(size, device, dtype).
+both directions. The gate is un-pooled along W only, to an (n, W) map per channel (n / H of the full size), and
+multiplied into x with a broadcast over the rows of each H bin, so no full-size tensor but the output is written:
+
+- H and W multiples of n (every map of a 640 or 320 input): the bins are disjoint blocks; pooling is two strided
+  sums over a view of x, un-pooling along H is that broadcast (each row of x reads its bin's row of the (n, W)
+  map), so the forward reads x twice and writes the output once.
+- any other size (and while tracing or exporting, so that a graph traced at one size stays exact at every size):
+  the bins may overlap; pooling is one matmul over W and a small one over H, and the gate is un-pooled with the
+  bin-average matrices (one full-size gate, then ``x * gate``).
+
+The matrices are built from H and W with tensor ops (exact; traceable to ONNX with dynamic H and W;
+``torch.compile`` friendly) and eager calls cache them per (size, device, dtype). The two 1-channel convolutions
+run through ``channel_conv1d`` (ECA), whose CPU form avoids PyTorch's slow Conv1d backward at batch > 1.
 """
 
 from __future__ import annotations
@@ -29,8 +38,8 @@ import math
 import torch
 import torch.nn as nn
 
-from ._common import check_int, is_channels_last
-from .eca import eca_kernel_size
+from ._common import check_int, exporting, is_channels_last
+from .eca import channel_conv1d, eca_kernel_size
 
 __all__ = ["MLCA", "bin_average_matrix"]
 
@@ -139,21 +148,42 @@ class MLCA(nn.Module):
         b, c, h, w = x.shape
         n = self.local_size
         cl = is_channels_last(x)
-        ph, pw = bin_average_matrix(n, h, x), bin_average_matrix(n, w, x)  # pooling, (n, H) and (n, W)
-        if cl:  # contract NHWC memory without a copy: (B, H, n, C) -> (B, n, n*C)
-            loc = (ph @ (pw @ x.permute(0, 2, 3, 1)).reshape(b, h, n * c)).reshape(b, n * n, c)
-        else:  # (B, C, H, n) -> (B, C, n, n)
-            loc = (ph @ (x @ pw.transpose(0, 1))).flatten(2).transpose(1, 2)
-        # loc: (B, n*n, C), position-major like the official (B, 1, n*n*C) sequence
-        glob = self.conv(loc.mean(1, keepdim=True))  # (B, 1, C), global from the n x n map
-        local = self.conv_local(loc.reshape(b, 1, n * n * c)).reshape(b, n * n, c)
+        general = exporting()  # traced graphs must hold for every size: no branch on H % n
+        loc = self._pool(x, n, cl, general or h % n != 0 or w % n != 0)  # (B, n*n, C), position-major
+        glob = channel_conv1d(self.conv, loc.mean(1, keepdim=True))  # (B, 1, C), global from the n x n map
+        local = channel_conv1d(self.conv_local, loc.reshape(b, 1, n * n * c)).reshape(b, n * n, c)
         att = glob.sigmoid() * (1.0 - self.local_weight) + local.sigmoid() * self.local_weight  # (B, n*n, C)
-        uh, uw = bin_average_matrix(h, n, x), bin_average_matrix(w, n, x)  # un-pooling, (H, n) and (W, n)
-        if cl:  # build the gate NHWC in memory: (B, n, W, C) -> (B, H, W*C)
-            a = (uh @ (uw @ att.reshape(b, n, n, c)).reshape(b, n, w * c)).reshape(b, h, w, c).permute(0, 3, 1, 2)
-        else:  # (B, C, n, W) -> (B, C, H, W)
-            a = uh @ (att.transpose(1, 2).reshape(b, c, n, n) @ uw.transpose(0, 1))
-        return x * a.to(x.dtype)
+        uw = bin_average_matrix(w, n, x)  # un-pooling along W, (W, n)
+        if cl:  # NHWC memory, no copy of x: (B, n, W, C) rows of the gate
+            rows = (uw @ att.reshape(b, n, n, c)).to(x.dtype)
+            xl = x.permute(0, 2, 3, 1)  # (B, H, W, C), contiguous
+            if general or h % n:
+                out = (bin_average_matrix(h, n, x) @ rows.reshape(b, n, w * c)).reshape(b, h, w, c) * xl
+            else:
+                out = (xl.reshape(b, n, h // n, w, c) * rows.unsqueeze(2)).reshape(b, h, w, c)
+            return out.permute(0, 3, 1, 2)
+        rows = (att.transpose(1, 2).reshape(b * c * n, n) @ uw.transpose(0, 1)).reshape(b, c, n, w).to(x.dtype)
+        if general or h % n:
+            return x * (bin_average_matrix(h, n, x) @ rows)
+        return (x.reshape(b, c, n, h // n, w) * rows.unsqueeze(3)).reshape(b, c, h, w)
+
+    @staticmethod
+    def _pool(x: torch.Tensor, n: int, cl: bool, general: bool) -> torch.Tensor:
+        """``adaptive_avg_pool2d(x, n)`` as (B, n*n, C), position-major (row of the n x n map, then column)."""
+        b, c, h, w = x.shape
+        if general:  # overlapping bins: matmuls with the bin-average matrices
+            ph, pw = bin_average_matrix(n, h, x), bin_average_matrix(n, w, x)  # (n, H) and (n, W)
+            if cl:  # contract NHWC memory without a copy: (B, H, n, C) -> (B, n, n*C)
+                return (ph @ (pw @ x.permute(0, 2, 3, 1)).reshape(b, h, n * c)).reshape(b, n * n, c)
+            cols = x.reshape(b * c * h, w) @ pw.transpose(0, 1)  # one matmul: (B*C*H, n)
+            cols = cols.reshape(b * c, h, n).transpose(1, 2).reshape(b * c * n, h)  # small copy: (B*C*n_w, H)
+            return (cols @ ph.transpose(0, 1)).reshape(b, c, n, n).permute(0, 3, 2, 1).reshape(b, n * n, c)
+        scale = 1.0 / ((h // n) * (w // n))  # disjoint blocks: sum each, then scale
+        if cl:
+            blocks = x.permute(0, 2, 3, 1).reshape(b, n, h // n, w, c).sum(2)  # (B, n, W, C)
+            return blocks.reshape(b, n, n, w // n, c).sum(3).reshape(b, n * n, c) * scale
+        blocks = x.reshape(b, c * n, h // n, w).sum(2)  # (B, C*n, W)
+        return blocks.reshape(b, c, n * n, w // n).sum(3).transpose(1, 2) * scale
 
     def extra_repr(self) -> str:
         """Show the hyperparameters in ``print(model)``."""
