@@ -752,3 +752,57 @@ def test_yaml_row_with_a_bad_variant_value_names_module_value_and_choices():
         DetectionModel(d, ch=3, verbose=False)
     for needle in ("CBAM", "spatial_order", "'avg-max'", "'max-mean'", "'mean-max'"):
         assert needle in str(e.value), (needle, str(e.value))
+
+
+# ------------------------------------------------------------------ hand-written backwards (MLCA blocks, CBAM)
+
+
+HAND_BACKWARD = [("MLCA", (), (10, 15)), ("MLCA", (3,), (6, 9)), ("CBAM", (), (6, 7)), ("CBAM", MAY_CBAM, (5, 8))]
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name,args,hw", HAND_BACKWARD, ids=lambda v: None)
+def test_hand_backward_gradcheck(name, args, hw, train, channels_last):
+    """The custom autograd Functions (MLCA on block-divisible maps, CBAM) pass gradcheck for the input and every
+    parameter, in both memory formats, and are what autograd records."""
+    m = randomize_(ATTENTION_MODULES[name](16, *args).double()).train(train)
+    x = rand(2, 16, *hw)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    y = m(x)
+    assert type(y.grad_fn).__name__ == ("_MLCABlocksBackward" if name == "MLCA" else "_CBAMGatesBackward")
+
+    def f(inp, *params):
+        return torch.func.functional_call(
+            m, dict(zip([k for k, _ in m.named_parameters()], params, strict=True)), (inp,)
+        )
+
+    if has_batchnorm(m) and train:  # BatchNorm's running statistics move on every call; gradcheck calls many times
+        m.bn.momentum = 0.0
+    assert torch.autograd.gradcheck(f, (x, *m.parameters()), eps=1e-6, atol=1e-6, rtol=1e-4, fast_mode=True)
+
+
+def test_cbam_hand_backward_with_ties_matches_reference():
+    """Post-ReLU maps tie at 0 (whole channels and whole pixels here): the max gradients go to the first maximum, as
+    the official code's max / max_pool2d backward does."""
+    ours, ref = make_pair("CBAM", (), 32)
+    x = torch.relu(rand(2, 32, 9, 11))
+    with torch.no_grad():
+        x[:, 3] = 0.0  # a dead channel: max over H, W ties everywhere
+        x[:, :, 4, :] = 0.0  # dead pixels: max over C ties
+    x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    g = rand(2, 32, 9, 11, seed=5)
+    ours.train()(x_ours).backward(g)
+    ref.train()(x_ref).backward(g)
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_cbam_hand_backward_updates_batchnorm_once():
+    ours, ref = make_pair("CBAM", (), 32)
+    x = rand(4, 32, 7, 7, requires_grad=True)
+    ours.train()(x).sum().backward()
+    ref.train()(x.detach()).sum()
+    assert int(ours.bn.num_batches_tracked) == int(ref.SpatialGate.spatial.bn.num_batches_tracked) == 1
+    torch.testing.assert_close(ours.bn.running_mean, ref.SpatialGate.spatial.bn.running_mean, rtol=0, atol=1e-15)

@@ -10,7 +10,16 @@ import operator
 
 import torch
 
-__all__ = ["check_bool", "check_int", "exporting", "is_channels_last", "outer_hw", "strip_means"]
+__all__ = [
+    "check_bool",
+    "check_int",
+    "exporting",
+    "hand_backward",
+    "is_channels_last",
+    "outer_hw",
+    "strip_means",
+    "subgraph_grads",
+]
 
 
 def check_int(module: str, name: str, value: object, minimum: int = 1) -> int:
@@ -64,10 +73,34 @@ def reduced_width(module: str, c1: int, reduction: object) -> int:
 
 
 def exporting() -> bool:
-    """True while the forward is traced or scripted (``torch.jit.trace``, the TorchScript ONNX exporter) or exported
-    with ``torch.export``: forwards then take their shape-general path, so a graph traced at one size stays valid at
-    every size (dynamic ONNX axes) and holds standard ops only."""
-    return torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_exporting()
+    """True while the forward is traced (``torch.jit.trace``, the TorchScript ONNX exporter) or exported with
+    ``torch.export``: forwards then take their shape-general path, so a graph traced at one size stays valid at every
+    size (dynamic ONNX axes) and holds standard ops only."""
+    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+
+
+def hand_backward(x: torch.Tensor, module: torch.nn.Module) -> bool:
+    """Whether a gate should run as a custom autograd Function with a hand-written backward.
+
+    True in eager mode when a gradient is needed. Tracing, exporting and ``torch.compile`` (which differentiates and
+    fuses the plain ops itself) take the plain path, as does every call without autograd.
+    """
+    if not torch.is_grad_enabled() or exporting() or torch.compiler.is_compiling():
+        return False
+    return x.requires_grad or any(p.requires_grad for p in module.parameters())
+
+
+def subgraph_grads(
+    outputs: torch.Tensor, grad: torch.Tensor, leaves: tuple[torch.Tensor, ...], params: tuple[torch.Tensor, ...]
+) -> tuple[tuple, tuple]:
+    """Backward through a small sub-graph built in a Function's forward (descriptor -> gate), e.g. an MLP on pooled
+    values: the gradients of its detached input ``leaves`` and of the module ``params`` (None for unused ones).
+
+    The sub-graph is kept (``retain_graph``) until the Function's context is freed with the outer graph, so a backward
+    can run more than once through a graph retained by the caller (``gradcheck`` does).
+    """
+    got = torch.autograd.grad(outputs, (*leaves, *params), grad, allow_unused=True, retain_graph=True)
+    return got[: len(leaves)], got[len(leaves) :]
 
 
 def is_channels_last(x: torch.Tensor) -> bool:

@@ -20,19 +20,20 @@ when CBAM is used on its own; inside any Ultralytics model ``initialize_weights`
 in a YOLO model normalises with eps 1e-3 and updates its running statistics with momentum 0.03.
 
 Speed (all exact): the shared MLP runs once on the stacked [avg; max] descriptors; without autograd the maxima are
-``amax`` (4-6x faster than ``max(dim)``, which also computes indices); with autograd they are ``max(dim)``, whose
-backward scatters to the arg-max instead of comparing the whole tensor with the maximum. When a gradient is needed on
-CPU, the two spatial descriptors are stacked channels-last, where oneDNN's input gradient of the 2 -> 1 channel
-convolution is 10-25x faster than from an NCHW map. As any BatchNorm network, the spatial BatchNorm cannot train on
-a single value per channel (batch 1 with a 1x1 map).
+``amax`` (about 5x faster than ``max(dim)``, which also computes indices) and the spatial convolution runs as a
+2-channel depthwise one on a channels-last map; with autograd the maxima are ``max(dim)``, whose backward goes to the
+arg-max (the first maximum on ties, as in the official code), and in eager mode the whole module runs as one
+autograd Function with a hand-written backward (``_CBAMGates``, six full-size passes instead of about fourteen).
+As any BatchNorm network, the spatial BatchNorm cannot train on a single value per channel (batch 1 with a 1x1 map).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from ._common import check_bool, check_int, reduced_width
+from ._common import check_bool, check_int, exporting, hand_backward, is_channels_last, reduced_width, subgraph_grads
 
 __all__ = ["CBAM"]
 
@@ -106,19 +107,95 @@ class CBAM(nn.Module):
         Returns:
             (torch.Tensor): Gated tensor, same shape.
         """
-        b = x.shape[0]
+        if hand_backward(x, self) and (x.is_contiguous() or is_channels_last(x)):
+            return _CBAMGates.apply(x, self, *self.parameters())
         grad = torch.is_grad_enabled() and (x.requires_grad or self.fc1.weight.requires_grad)
+        b = x.shape[0]
         peak = x.flatten(2).max(2)[0] if grad else x.amax((2, 3))
-        y = self.fc2(self.act(self.fc1(torch.cat((x.mean((2, 3)), peak), 0))))  # the shared MLP, once for both
-        x = x * (y[:b] + y[b:]).sigmoid().to(x.dtype)[..., None, None]
-        peak, mean = (x.max(1)[0] if grad else x.amax(1)), x.mean(1)  # (B, H, W) each
+        x = x * self._channel_gate(x.mean((2, 3)), peak, b).to(x.dtype)[..., None, None]
+        peak = x.max(1)[0] if grad else x.amax(1)
+        return x * self._spatial_gate(peak, x.mean(1), x.device.type == "cpu" and not exporting()).to(x.dtype)
+
+    def _channel_gate(self, mean: torch.Tensor, peak: torch.Tensor, b: int) -> torch.Tensor:
+        """sigmoid(MLP(avg) + MLP(max)), (B, C): the shared MLP runs once on the stacked [avg; max] descriptors."""
+        y = self.fc2(self.act(self.fc1(torch.cat((mean, peak), 0))))
+        return (y[:b] + y[b:]).sigmoid()
+
+    def _spatial_gate(self, peak: torch.Tensor, mean: torch.Tensor, cpu: bool) -> torch.Tensor:
+        """sigmoid(BN(conv([max, mean] or [mean, max]))), (B, 1, H, W), from the (B, H, W) channel-pooled maps.
+
+        On CPU the two maps are stacked channels-last (oneDNN's input gradient of this 2 -> 1 convolution is 4-25x
+        faster than from an NCHW map); without autograd the convolution runs as a 2-channel depthwise one whose two
+        outputs are added (the same sums; 1.3-1.9x faster than the 2 -> 1 kernel on 40-160 px maps).
+        """
         maps = (peak, mean) if self.spatial_order == "max-mean" else (mean, peak)
-        if grad and x.device.type == "cpu":
-            s = torch.stack(maps, -1).permute(0, 3, 1, 2)  # (B, 2, H, W), channels-last in memory
-        else:
-            s = torch.stack(maps, 1)
-        return x * self.bn(self.conv(s)).sigmoid().to(x.dtype)
+        if not cpu:
+            return self.bn(self.conv(torch.stack(maps, 1))).sigmoid()
+        s = torch.stack(maps, -1).permute(0, 3, 1, 2)  # (B, 2, H, W), channels-last in memory
+        if torch.is_grad_enabled() and (s.requires_grad or self.conv.weight.requires_grad):
+            return self.bn(self.conv(s)).sigmoid()
+        k = self.conv.kernel_size
+        y = F.conv2d(s, self.conv.weight.view(2, 1, *k), padding=self.conv.padding, groups=2)
+        return self.bn(y[:, :1] + y[:, 1:]).sigmoid()
 
     def extra_repr(self) -> str:
         """Show the variant in ``print(model)`` when it is not the default."""
         return "" if self.spatial_order == "max-mean" else f"spatial_order={self.spatial_order!r}"
+
+
+class _CBAMGates(torch.autograd.Function):
+    """CBAM with a hand-written backward for its full-size part (used whenever a gradient is needed in eager mode).
+
+    Autograd writes each of the four poolings' gradients out at full size (the two maxima as zero-filled scatters,
+    the two means as broadcast divisions) and adds them up, and it computes each gate's gradient from a separate
+    product: about 14 full-size passes. Here the backward makes six: per gate, ``(grad * input)`` reduced to the gate's
+    shape (two) and ``grad * gate + mean gradient`` as one ``addcmul`` (one), the max gradients added at their arg-max
+    (one value per pooled row, as ``max(dim)``'s backward does; the first maximum on ties). The small parts (the MLP
+    on the pooled descriptors; conv, BatchNorm and sigmoid on the pooled maps) keep their autograd graphs, built in the
+    forward on detached copies of the descriptors (BatchNorm's running statistics update once, there).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, module: CBAM, *params: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        peak_hw, arg_hw = x.flatten(2).max(2)
+        with torch.enable_grad():
+            channel_in = (x.mean((2, 3)).requires_grad_(), peak_hw.requires_grad_())
+            channel = module._channel_gate(*channel_in, b)  # (B, C)
+        scale = channel.detach().to(x.dtype)[..., None, None]
+        x1 = x * scale
+        peak_c, arg_c = x1.max(1)
+        with torch.enable_grad():
+            spatial_in = (peak_c.requires_grad_(), x1.mean(1).requires_grad_())
+            spatial = module._spatial_gate(*spatial_in, x.device.type == "cpu")  # (B, 1, H, W)
+        gate = spatial.detach().to(x.dtype)
+        ctx.save_for_backward(x, x1, arg_hw, arg_c)
+        ctx.graphs = ((channel, channel_in), (spatial, spatial_in))
+        ctx.gates, ctx.params = (scale, gate), params
+        return x1 * gate
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, x1, arg_hw, arg_c = ctx.saved_tensors
+        (channel, channel_in), (spatial, spatial_in) = ctx.graphs
+        scale, gate = ctx.gates
+        b, c, h, w = x.shape
+        # spatial gate: out = x1 * gate
+        grad_gate = (grad * x1).sum(1, keepdim=True)
+        (g_peak_c, g_mean_c), g_params_spatial = subgraph_grads(spatial, grad_gate.to(spatial.dtype), spatial_in,
+                                                                 ctx.params)  # fmt: skip
+        grad_x1 = torch.addcmul((g_mean_c / c).unsqueeze(1).to(grad.dtype), grad, gate)
+        grad_x1.scatter_add_(1, arg_c.unsqueeze(1), g_peak_c.unsqueeze(1).to(grad.dtype))
+        # channel gate: x1 = x * scale
+        grad_scale = (grad_x1 * x).sum((2, 3))
+        (g_mean_hw, g_peak_hw), g_params_channel = subgraph_grads(channel, grad_scale.to(channel.dtype), channel_in,
+                                                                  ctx.params)  # fmt: skip
+        grad_x = torch.addcmul((g_mean_hw / (h * w))[..., None, None].to(grad.dtype), grad_x1, scale)
+        index = (torch.arange(b, device=x.device)[:, None], torch.arange(c, device=x.device), arg_hw // w, arg_hw % w)
+        grad_x.index_put_(index, g_peak_hw.to(grad.dtype), accumulate=True)
+        grad_params = [
+            gc if gs is None else gs if gc is None else gc + gs
+            for gc, gs in zip(g_params_channel, g_params_spatial, strict=True)
+        ]
+        return (grad_x, None, *grad_params)

@@ -77,14 +77,64 @@ def channel_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
         shifted = n > 1 or length > _CPU_CONV1D_MAX_LEN
     if not shifted:
         return F.conv1d(x, weight, padding=conv.padding)
-    k, pad = weight.shape[-1], conv.padding[0]
     dtype = torch.promote_types(x.dtype, weight.dtype)
-    xp = F.pad(x.to(dtype), (pad, pad))
-    taps = weight.to(dtype).reshape(k).unbind(0)
-    y = xp[..., :length] * taps[0]
-    for i in range(1, k):
-        y = torch.addcmul(y, xp[..., i : i + length], taps[i])
-    return y
+    if torch.compiler.is_compiling():  # plain ops, which Inductor fuses (and differentiates) itself
+        k, pad = weight.shape[-1], conv.padding[0]
+        xp = F.pad(x.to(dtype), (pad, pad))
+        taps = weight.to(dtype).reshape(k).unbind(0)
+        y = xp[..., :length] * taps[0]
+        for i in range(1, k):
+            y = torch.addcmul(y, xp[..., i : i + length], taps[i])
+        return y
+    return _FlatConv1d.apply(x.to(dtype), weight, conv.padding[0])
+
+
+class _FlatConv1d(torch.autograd.Function):
+    """``F.conv1d(x, weight, padding=pad)`` for x (N, 1, L) as multiply-adds over one flat, zero-separated sequence.
+
+    The N padded samples are laid end to end in one contiguous buffer, where a 'valid' correlation computes every
+    sample's 'same' outputs at once (a kernel window never crosses into the next sample: k = 2 * pad + 1). Forward: k
+    multiply-adds over that buffer; backward by hand: the weight gradient is k dot products and the input gradient k
+    multiply-adds, all over contiguous memory. Autograd through slices of the padded (N, 1, L) tensor instead costs
+    about 25 passes (a zero-filled pad gradient per tap and a multiply-and-sum per weight), ~4x more.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, pad: int) -> torch.Tensor:
+        n, _, length = x.shape
+        k, row = weight.shape[-1], length + 2 * pad
+        flat = F.pad(x.reshape(n, length), (pad, pad)).reshape(-1)  # (N * row,), zeros between samples
+        valid = flat.numel() - (k - 1)
+        taps = weight.to(x.dtype).reshape(k)
+        out = torch.zeros(n * row, dtype=x.dtype, device=x.device)
+        head = out[:valid]
+        torch.mul(flat[:valid], taps[0], out=head)
+        for i in range(1, k):
+            head.addcmul_(flat[i : i + valid], taps[i])
+        ctx.save_for_backward(flat, weight)
+        ctx.shape = (n, length, pad)
+        return out.view(n, row)[:, :length].reshape(n, 1, length)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        flat, weight = ctx.saved_tensors
+        n, length, pad = ctx.shape
+        k, row = weight.shape[-1], length + 2 * pad
+        valid = flat.numel() - (k - 1)
+        g = F.pad(grad.reshape(n, length).to(flat.dtype), (0, 2 * pad)).reshape(-1)[:valid]  # on the output grid
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.stack([torch.dot(g, flat[i : i + valid]) for i in range(k)]).to(weight.dtype)
+            grad_w = grad_w.reshape(weight.shape)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            taps = weight.to(flat.dtype).reshape(k)
+            gflat = torch.zeros_like(flat)
+            for i in range(k):
+                gflat[i : i + valid].addcmul_(g, taps[i])
+            grad_x = gflat.view(n, row)[:, pad : pad + length].reshape(n, 1, length)
+        return grad_x, grad_w, None
 
 
 class ECA(nn.Module):

@@ -38,7 +38,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ._common import check_int, exporting, is_channels_last
+from ._common import check_int, exporting, hand_backward, is_channels_last, subgraph_grads
 from .eca import channel_conv1d, eca_kernel_size
 
 __all__ = ["MLCA", "bin_average_matrix"]
@@ -149,21 +149,46 @@ class MLCA(nn.Module):
         n = self.local_size
         cl = is_channels_last(x)
         general = exporting()  # traced graphs must hold for every size: no branch on H % n
-        loc = self._pool(x, n, cl, general or h % n != 0 or w % n != 0)  # (B, n*n, C), position-major
+        blocks = not general and h % n == 0 and w % n == 0
+        if blocks and (cl or x.is_contiguous()) and hand_backward(x, self):
+            return _MLCABlocks.apply(x, self, self.conv.weight, self.conv_local.weight)
+        loc = self._pool(x, n, cl, not blocks)  # (B, n*n, C), position-major
+        rows = self._rows(loc, b, c, n, w, cl, general or w % n != 0, x)
+        return self._gate(x, rows, n, cl, general or h % n != 0)
+
+    def _rows(
+        self, loc: torch.Tensor, b: int, c: int, n: int, w: int, cl: bool, by_matrix: bool, like: torch.Tensor
+    ) -> torch.Tensor:
+        """The attention of the pooled map ``loc`` (B, n*n, C), un-pooled along W: (B, C, n, W), or (B, n, W, C) for
+        NHWC inputs, in the input's dtype."""
         glob = channel_conv1d(self.conv, loc.mean(1, keepdim=True))  # (B, 1, C), global from the n x n map
         local = channel_conv1d(self.conv_local, loc.reshape(b, 1, n * n * c)).reshape(b, n * n, c)
         att = glob.sigmoid() * (1.0 - self.local_weight) + local.sigmoid() * self.local_weight  # (B, n*n, C)
-        uw = bin_average_matrix(w, n, x)  # un-pooling along W, (W, n)
-        if cl:  # NHWC memory, no copy of x: (B, n, W, C) rows of the gate
-            rows = (uw @ att.reshape(b, n, n, c)).to(x.dtype)
+        if by_matrix:  # overlapping bins (or traced): the bin-average matrix along W
+            uw = bin_average_matrix(w, n, like)  # (W, n)
+            if cl:
+                rows = uw @ att.reshape(b, n, n, c)
+            else:
+                rows = (att.transpose(1, 2).reshape(b * c * n, n) @ uw.transpose(0, 1)).reshape(b, c, n, w)
+        elif cl:  # disjoint bins: each of the n columns repeated W / n times
+            rows = att.reshape(b, n, n, 1, c).expand(b, n, n, w // n, c).reshape(b, n, w, c)
+        else:
+            rows = att.transpose(1, 2).reshape(b, c, n, n, 1).expand(b, c, n, n, w // n).reshape(b, c, n, w)
+        return rows.to(like.dtype)
+
+    @staticmethod
+    def _gate(x: torch.Tensor, rows: torch.Tensor, n: int, cl: bool, by_matrix: bool) -> torch.Tensor:
+        """``x * gate`` with the gate un-pooled along H from ``rows``: a broadcast over the rows of each H bin, or
+        (overlapping bins, or traced) the full gate from the bin-average matrix along H."""
+        b, c, h, w = x.shape
+        if cl:  # NHWC memory, no copy of x
             xl = x.permute(0, 2, 3, 1)  # (B, H, W, C), contiguous
-            if general or h % n:
+            if by_matrix:
                 out = (bin_average_matrix(h, n, x) @ rows.reshape(b, n, w * c)).reshape(b, h, w, c) * xl
             else:
                 out = (xl.reshape(b, n, h // n, w, c) * rows.unsqueeze(2)).reshape(b, h, w, c)
             return out.permute(0, 3, 1, 2)
-        rows = (att.transpose(1, 2).reshape(b * c * n, n) @ uw.transpose(0, 1)).reshape(b, c, n, w).to(x.dtype)
-        if general or h % n:
+        if by_matrix:
             return x * (bin_average_matrix(h, n, x) @ rows)
         return (x.reshape(b, c, n, h // n, w) * rows.unsqueeze(3)).reshape(b, c, h, w)
 
@@ -188,3 +213,50 @@ class MLCA(nn.Module):
     def extra_repr(self) -> str:
         """Show the hyperparameters in ``print(model)``."""
         return f"local_size={self.local_size}, local_weight={self.local_weight}"
+
+
+class _MLCABlocks(torch.autograd.Function):
+    """MLCA on maps whose H and W are multiples of n, with a hand-written backward for the full-size part.
+
+    Autograd through the block pooling and the row broadcast writes the pooling gradient out at full size, adds it to
+    the gating gradient and computes the gate gradient from a separate product: five full-size passes. Here the
+    backward makes three: ``(grad * x)`` summed over each bin's rows (two), and ``grad * rows + pooled gradient`` as
+    one ``addcmul`` (one). The small part (pooled map -> convs -> sigmoid -> rows) keeps its autograd graph, built in
+    the forward on a detached copy of the pooled map and differentiated in the backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, module: MLCA, *params: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        n = module.local_size
+        cl = is_channels_last(x)
+        loc = module._pool(x, n, cl, False)
+        with torch.enable_grad():
+            leaf = loc.detach().requires_grad_()
+            rows = module._rows(leaf, b, c, n, w, cl, False, x)
+        ctx.save_for_backward(x)
+        ctx.graph, ctx.params, ctx.n, ctx.cl = (rows, leaf), params, n, cl
+        return module._gate(x, rows.detach(), n, cl, False)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        (rows, leaf), n, cl = ctx.graph, ctx.n, ctx.cl
+        b, c, h, w = x.shape
+        qh, qw = h // n, w // n
+        if cl:  # (B, n, qh, W, C): the rows of bin i are axis 2
+            x5, g5, axis = x.permute(0, 2, 3, 1).reshape(b, n, qh, w, c), grad.permute(0, 2, 3, 1), 2
+            g5 = g5.reshape(b, n, qh, w, c)
+        else:  # (B, C, n, qh, W): axis 3
+            x5, g5, axis = x.reshape(b, c, n, qh, w), grad.reshape(b, c, n, qh, w), 3
+        grad_rows = (g5 * x5).sum(axis)
+        (grad_loc,), grad_params = subgraph_grads(rows, grad_rows.to(rows.dtype), (leaf,), ctx.params)
+        scale = 1.0 / (qh * qw)  # each pooled value is the mean of its qh x qw block
+        if cl:
+            pooled = grad_loc.reshape(b, n, n, 1, c).expand(b, n, n, qw, c).reshape(b, n, 1, w, c)
+        else:
+            pooled = grad_loc.transpose(1, 2).reshape(b, c, n, n, 1).expand(b, c, n, n, qw).reshape(b, c, n, 1, w)
+        grad_x = torch.addcmul((pooled * scale).to(grad.dtype), g5, rows.detach().unsqueeze(axis))
+        grad_x = grad_x.reshape(b, h, w, c).permute(0, 3, 1, 2) if cl else grad_x.reshape(b, c, h, w)
+        return (grad_x, None, *grad_params)
