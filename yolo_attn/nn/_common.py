@@ -116,8 +116,9 @@ def strip_means(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The row and column means of x: ``(x.mean(3), x.mean(2))``, shapes (B, C, H) and (B, C, W).
 
     Written as ``sum / n``, the same arithmetic as ``mean``: the backward of ``mean(3)`` divides a gradient broadcast
-    along the innermost axis, a stride-0 loop that measured 3-4x slower than a plain pass on CPU, where ``sum``'s
-    backward is a broadcast view that autograd adds into the input's gradient.
+    along the innermost axis (a stride-0 loop) into a new full-size tensor, where ``sum``'s backward is a broadcast
+    view that autograd adds into the input's gradient; forward+backward of the two means measured 1.3-3.5x faster on
+    CPU at batch 1-8, 10-80 px.
     """
     return x.sum(3) / x.shape[3], x.sum(2) / x.shape[2]
 

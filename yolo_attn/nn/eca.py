@@ -8,7 +8,7 @@ for ``log2``; it gives the same k as the official ``math.log(C, 2)`` for every C
 
 The 1-channel ``Conv1d`` runs through ``channel_conv1d`` (also used by MLCA): on CPU PyTorch's convolution is the
 fastest form at batch 1 but its backward degrades badly from batch 2 or past ~16k positions, where k shifted
-multiply-adds are exact and 4-40x faster (numbers in ``channel_conv1d``).
+multiply-adds are exact and 2-20x faster (numbers in ``channel_conv1d``).
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ def channel_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     The result equals ``conv(x)`` up to the order of the k additions. Measured on CPU (1 thread, torch 2.14, k = 5;
     forward / forward+backward): F.conv1d takes 5-18 / 50-180 us at batch 1 up to L = 14,400, but 127 / 3,200 us at
     (1, 1, 25600), 160 / 1,460 us at (2, 1, 14400) and 430 / 21,000 us at (8, 1, 14400), where the k shifted
-    multiply-adds below take 35-120 / 200-1,600 us. So CPU batch 1 with L <= 16,384 uses F.conv1d and every other
-    CPU case the shifted sum; CUDA (cuDNN), tracing and ONNX export (one ``Conv`` node) use F.conv1d, and
-    ``torch.compile`` the shifted sum, which Inductor fuses into one kernel. The shifted sum runs in the weight's
-    dtype (float32 under autocast: the sequences are C or 25 * C long), and it keeps ``conv.weight`` as the only
-    parameter, so state dicts are those of the ``nn.Conv1d``.
+    multiply-adds take 35-120 / 200-1,600 us. So CPU batch 1 with L <= 16,384 uses F.conv1d and every other CPU case
+    the shifted sum (``_FlatConv1d``, with a hand-written backward); CUDA (cuDNN), tracing and ONNX export (one
+    ``Conv`` node) use F.conv1d, and ``torch.compile`` the shifted sum as plain ops, which Inductor fuses. The shifted
+    sum runs in the weight's dtype (float32 under autocast: the sequences are C or 25 * C long), and ``conv.weight``
+    stays the only parameter, so state dicts are those of the ``nn.Conv1d``.
 
     Args:
         conv (nn.Conv1d): The 1-in, 1-out, bias-free convolution whose weight is used.
