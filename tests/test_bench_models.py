@@ -100,6 +100,15 @@ def test_train_step_rows_and_profiler_share():
 
 
 @pytest.mark.slow
+def test_may_train_step_through_the_hand_written_backwards():
+    """At 160 px every MAY attention map is a multiple of 5: MLCA and CBAM train through their custom Functions,
+    followed by the blocks' in-place activations."""
+    result = bench.run_benchmark("may", imgsz=160, batch=2, train=True, rounds=3, warmup=0, variants=["mlca", "cbam"],
+                                 share_passes=1)  # fmt: skip
+    _check_result(result, ["may-none", "may-cbam", "may-mlca", bench.AA_NAME], {"may-cbam", "may-mlca"})
+
+
+@pytest.mark.slow
 def test_onnxruntime_rows_and_share_from_node_names():
     pytest.importorskip("onnxruntime")
     result = bench.run_benchmark("may", imgsz=64, runtime="onnxruntime", rounds=3, warmup=0, variants=["eca"],

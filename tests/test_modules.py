@@ -806,3 +806,29 @@ def test_cbam_hand_backward_updates_batchnorm_once():
     ref.train()(x.detach()).sum()
     assert int(ours.bn.num_batches_tracked) == int(ref.SpatialGate.spatial.bn.num_batches_tracked) == 1
     torch.testing.assert_close(ours.bn.running_mean, ref.SpatialGate.spatial.bn.running_mean, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("attention", ["MLCA", "CBAM", ["CBAM", *MAY_CBAM]], ids=["MLCA", "CBAM", "CBAM-MAY"])
+def test_hand_backward_inside_a_block_with_inplace_activation(attention, monkeypatch):
+    """In a MobileNetV3 block an in-place activation overwrites the attention's output; the hand-written backwards
+    save only their inputs, so gradients equal plain autograd's (forced through the same modules)."""
+    import yolo_attn.nn.cbam as cbam_mod
+    import yolo_attn.nn.mlca as mlca_mod
+    from yolo_attn.nn import MobileNetV3Block
+
+    torch.manual_seed(0)
+    blk = randomize_(MobileNetV3Block(24, 40, 96, 5, 2, attention, "HS").double()).train()
+    x = rand(2, 24, 40, 40)  # stride 2: the attention sees 20 x 20, MLCA's block-divisible case
+
+    def grads():
+        xi = x.clone().requires_grad_()
+        blk.zero_grad()
+        blk(xi).square().mean().backward()
+        return [xi.grad] + [p.grad.clone() for p in blk.parameters()]
+
+    fused = grads()
+    monkeypatch.setattr(mlca_mod, "hand_backward", lambda *a: False)
+    monkeypatch.setattr(cbam_mod, "hand_backward", lambda *a: False)
+    plain = grads()
+    for a, b in zip(fused, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)

@@ -238,7 +238,14 @@ class _MLCABlocks(torch.autograd.Function):
             rows = module._rows(leaf, b, c, n, w, cl, False, x)
         ctx.save_for_backward(x)
         ctx.graph, ctx.params, ctx.n, ctx.cl = (rows, leaf), params, n, cl
-        return module._gate(x, rows.detach(), n, cl, False)
+        # written into a fresh tensor, not returned as a view of one: the block's in-place activation may follow
+        out = torch.empty_like(x)  # x's memory format
+        if cl:
+            x5, o5, r5 = x.permute(0, 2, 3, 1), out.permute(0, 2, 3, 1), rows.detach().unsqueeze(2)
+            torch.mul(x5.reshape(b, n, h // n, w, c), r5, out=o5.view(b, n, h // n, w, c))
+        else:
+            torch.mul(x.view(b, c, n, h // n, w), rows.detach().unsqueeze(3), out=out.view(b, c, n, h // n, w))
+        return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
