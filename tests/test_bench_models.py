@@ -67,6 +67,8 @@ def _check_result(result: dict, names: list[str], attention_rows: set[str]) -> N
     assert aa["name"] == bench.AA_NAME and aa["params"] == base["params"] and aa["gflops"] == base["gflops"]
     for r in rows:
         assert r["params"] > 0 and r["gflops"] > 0 and r["wall_ms"] > 0 and r["cpu_ms"] >= 0
+        assert len(r["rounds_wall_ms"]) == len(r["rounds_cpu_ms"]) == 3
+        assert r["wall_ms"] == pytest.approx(sorted(r["rounds_wall_ms"])[1], rel=1e-3)  # the median of 3 rounds
         for key in ("wall_ratio", "cpu_ratio"):
             if r is not base:
                 med, lo, hi = r[key]

@@ -16,7 +16,9 @@ Design (a shared machine drifts; a benchmark that visits the baseline between ev
 -16% to +11% on its own A/A control where this design held it within +-4%):
 
 - every model runs once per round; the order is reversed every other round, and the A/A copy runs last in the
-  forward order (farthest from the baseline, so its ratio is the noisiest pairing there is);
+  forward order (farthest from the baseline, so its ratio is the noisiest pairing there is); between rounds one
+  untimed call of a middle model keeps the reversal from timing a model right after itself (its weights then sit
+  in cache: 2-3% faster, which biased every ratio against the baseline at the round boundary);
 - each round gives one ratio per variant, ``time(variant) / time(baseline)`` in that round; the table shows the
   median of these per-round ratios over 30+ rounds and a percentile-bootstrap 95% interval of that median;
 - wall time and the process's CPU time (``time.process_time``) are both recorded; CPU time is what the process
@@ -33,7 +35,7 @@ all graph optimisations.
 
 Attention share: the fraction of a variant's time spent inside its attention layers (``yolo_attn.nn.ATTENTION``
 classes), measured on separate passes after the timed rounds: eval PyTorch with forward pre/post hooks around each
-attention layer (wall clock, median over ``--share-passes``); ``--train`` with the PyTorch profiler, counting each
+attention layer (process CPU time on CPU, synchronised wall time on CUDA; median over ``--share-passes``); ``--train`` with the PyTorch profiler, counting each
 attention layer's forward ops and the backward nodes those ops created (matched by autograd sequence number), over
 the profiled step (profiler overhead weighs on small ops, so this share leans high); ONNX Runtime from its profiler,
 the kernel time of the nodes exported inside each attention layer (node names carry the module path) over the
@@ -257,14 +259,16 @@ def _share_eval_hooks(model: nn.Module, call: Callable[[], None], dev: torch.dev
     if not layers:
         return 0.0
     inside: list[float] = []
+    # CPU: process CPU time, which time taken by other processes does not inflate; CUDA: wall time after a sync
+    clock = time.process_time if dev.type == "cpu" else time.perf_counter
 
     def pre(module, args):
         _sync(dev)
-        module._yolo_attn_t0 = time.perf_counter()
+        module._yolo_attn_t0 = clock()
 
     def post(module, args, out):
         _sync(dev)
-        inside.append(time.perf_counter() - module._yolo_attn_t0)
+        inside.append(clock() - module._yolo_attn_t0)
 
     handles = [h for m in layers.values() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     shares = []
@@ -272,10 +276,10 @@ def _share_eval_hooks(model: nn.Module, call: Callable[[], None], dev: torch.dev
         for _ in range(max(1, passes)):
             inside.clear()
             _sync(dev)
-            t0 = time.perf_counter()
+            t0 = clock()
             call()
             _sync(dev)
-            shares.append(sum(inside) / (time.perf_counter() - t0))
+            shares.append(sum(inside) / (clock() - t0))
     finally:
         for h in handles:
             h.remove()
@@ -431,8 +435,9 @@ def run_benchmark(
 
     Returns:
         (dict): ``{"meta": {...}, "rows": [...]}``; one row per model (baseline first, A/A control last) with
-            name, attention, params, gflops, share, wall_ms, cpu_ms, and for all but the baseline wall_ratio and
-            cpu_ratio as (median, ci_low, ci_high); ``meta`` names the setup and the machine.
+            name, attention, params, gflops, share, wall_ms, cpu_ms (medians), rounds_wall_ms and rounds_cpu_ms
+            (every round), and for all but the baseline wall_ratio and cpu_ratio as (median, ci_low, ci_high);
+            ``meta`` names the setup and the machine.
 
     Examples:
         >>> result = run_benchmark("may", imgsz=128, rounds=5, variants=["mlca"])
@@ -512,8 +517,11 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
 
     wall = {n: [] for n in names}
     cpu = {n: [] for n in names}
+    spacer = names[len(names) // 2]  # a middle model: never the first of the next round's order
     for r in range(warmup + rounds):
         order = names if r % 2 == 0 else names[::-1]
+        if r:
+            calls[spacer]()  # untimed: the reversal would otherwise run the last model again first (weights in cache)
         for n in order:
             _sync(dev)
             w0, c0 = time.perf_counter(), time.process_time()
@@ -530,6 +538,8 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         row = rows[n]
         row["wall_ms"] = statistics.median(wall[n]) * 1e3
         row["cpu_ms"] = statistics.median(cpu[n]) * 1e3
+        row["rounds_wall_ms"] = [round(t * 1e3, 4) for t in wall[n]]  # per round, in timing order
+        row["rounds_cpu_ms"] = [round(t * 1e3, 4) for t in cpu[n]]
         if n != base:
             row["wall_ratio"] = _median_ci([a / b for a, b in zip(wall[n], wall[base], strict=True)], seed + i)
             row["cpu_ratio"] = _median_ci([a / b for a, b in zip(cpu[n], cpu[base], strict=True) if b > 0], seed + i)
