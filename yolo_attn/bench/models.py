@@ -34,12 +34,12 @@ the fused eval model exported to ONNX (TorchScript exporter, opset 18, static sh
 all graph optimisations.
 
 Attention share: the fraction of a variant's time spent inside its attention layers (``yolo_attn.nn.ATTENTION``
-classes), measured on separate passes after the timed rounds: eval PyTorch with forward pre/post hooks around each
-attention layer (process CPU time on CPU, synchronised wall time on CUDA; median over ``--share-passes``); ``--train`` with the PyTorch profiler, counting each
-attention layer's forward ops and the backward nodes those ops created (matched by autograd sequence number), over
-the profiled step (profiler overhead weighs on small ops, so this share leans high); ONNX Runtime from its profiler,
-the kernel time of the nodes exported inside each attention layer (node names carry the module path) over the
-kernel time of the run.
+classes), measured on separate passes after the timed rounds. Eval PyTorch: forward pre/post hooks around each
+attention layer (process CPU time on CPU, synchronised wall time on CUDA; median over ``--share-passes``).
+``--train``: the PyTorch profiler, counting each attention layer's forward ops and the backward nodes those ops
+created (matched by autograd sequence number) over the profiled step (profiler overhead weighs on small ops, so this
+share leans high). ONNX Runtime: its profiler, the kernel time of the nodes exported inside each attention layer
+(node names carry the module path) over the kernel time of the run.
 """
 
 from __future__ import annotations
