@@ -36,10 +36,12 @@ all graph optimisations.
 Attention share: the fraction of a variant's time spent inside its attention layers (``yolo_attn.nn.ATTENTION``
 classes), measured on separate passes after the timed rounds. Eval PyTorch: forward pre/post hooks around each
 attention layer (process CPU time on CPU, synchronised wall time on CUDA; median over ``--share-passes``).
-``--train``: the PyTorch profiler, counting each attention layer's forward ops and the backward nodes those ops
-created (matched by autograd sequence number) over the profiled step (profiler overhead weighs on small ops, so this
-share leans high). ONNX Runtime: its profiler, the kernel time of the nodes exported inside each attention layer
-(node names carry the module path) over the kernel time of the run.
+``--train``: by replay, each attention layer's forward and backward re-run on its own on the input it received in
+the step (deep copies in train mode, so the model's BatchNorm statistics stay untouched; process CPU time), over
+the step's time (the profiler's per-op overhead tripled a MAY step and inflated this share; hooks cannot time a
+backward that an in-place activation follows). A replay runs with warm caches, so it can read lower than the
+layer's cost inside the model; the interleaved ratio is the arbiter. ONNX Runtime: its profiler, the kernel time of
+the nodes exported inside each attention layer (node names carry the module path) over the kernel time of the run.
 """
 
 from __future__ import annotations
@@ -288,64 +290,51 @@ def _share_eval_hooks(model: nn.Module, call: Callable[[], None], dev: torch.dev
     return statistics.median(shares)
 
 
-def _share_train_profiler(model: nn.Module, call: Callable[[], None], dev: torch.device, passes: int) -> float:
-    """Median over profiled steps of (attention forward + the backward of its ops) / (step), see the module doc."""
-    from torch.profiler import ProfilerActivity, profile, record_function
-
+def _share_train_replay(model: nn.Module, call: Callable[[], None], dev: torch.device, passes: int, dtype) -> float:
+    """Attention share of a training step by replay (see the module docstring): median over ``passes``."""
     layers = _attention_layers(model)
     if not layers:
         return 0.0
-    tag = "yolo_attn.attention::"
-    open_ranges: dict[int, object] = {}
+    captured: list[tuple[nn.Module, torch.Tensor]] = []
 
-    def pre(module, args):
-        rf = record_function(tag + type(module).__name__)
-        rf.__enter__()
-        open_ranges[id(module)] = rf
+    def grab(module, args):
+        captured.append((module, args[0].detach().clone()))
 
-    def post(module, args, out):
-        open_ranges.pop(id(module)).__exit__(None, None, None)
-
-    cuda = dev.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    handles = [h for m in layers.values() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
-    shares = []
+    handles = [m.register_forward_pre_hook(grab) for m in layers.values()]
     try:
-        for _ in range(max(1, passes)):
-            with profile(activities=activities) as prof:
-                call()
-                _sync(dev)
-            shares.append(_attention_fraction(prof.events(), tag, cuda))
+        call()
     finally:
         for h in handles:
             h.remove()
+    g = torch.Generator(device=dev).manual_seed(0)
+    replays = []
+    for module, x in captured:
+        copy_ = copy.deepcopy(module).train()  # BatchNorm statistics of the model stay untouched
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            y = copy_(x)
+        grad = torch.randn(y.shape, generator=g, device=dev, dtype=y.dtype)
+        replays.append((copy_, x.requires_grad_(), grad))
+
+    def replay() -> None:
+        for m, x, grad in replays:
+            x.grad = None
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                y = m(x)
+            y.backward(grad)
+
+    clock = time.process_time if dev.type == "cpu" else time.perf_counter
+    replay()  # warm
+    shares = []
+    for _ in range(max(1, passes)):
+        _sync(dev)
+        t0 = clock()
+        call()
+        _sync(dev)
+        t1 = clock()
+        replay()
+        _sync(dev)
+        shares.append((clock() - t1) / (t1 - t0))
     return statistics.median(shares)
-
-
-def _attention_fraction(events, tag: str, cuda: bool) -> float:
-    """Share of the profiled time in attention ranges and in the backward nodes their forward ops created."""
-
-    def cost(e) -> float:
-        return e.device_time_total if cuda else e.cpu_time_total
-
-    def top_level(e) -> bool:
-        return e.cpu_parent is None
-
-    def under_attention(e) -> bool:
-        p = e.cpu_parent
-        while p is not None:
-            if p.name.startswith(tag):
-                return True
-            p = p.cpu_parent
-        return False
-
-    forward = sum(cost(e) for e in events if e.name.startswith(tag) and not under_attention(e))
-    seqs = {e.sequence_nr for e in events if e.sequence_nr >= 0 and under_attention(e)}
-    backward = sum(
-        cost(e) for e in events if e.name.startswith("autograd::engine::evaluate_function: ") and e.sequence_nr in seqs
-    )
-    total = sum(cost(e) for e in events if top_level(e))
-    return (forward + backward) / total if total > 0 else float("nan")
 
 
 def _onnx_scope(module_path: str) -> str:
@@ -548,7 +537,7 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
             src = base if n == AA_NAME else n
             row["share"] = _share_ort(built[src], paths[n], feeds[n], threads, dev, share_passes, tmp)
         elif train:
-            row["share"] = _share_train_profiler(runners[n], calls[n], dev, share_passes)
+            row["share"] = _share_train_replay(runners[n], calls[n], dev, share_passes, amp)
         else:
             row["share"] = _share_eval_hooks(runners[n], calls[n], dev, share_passes)
 
@@ -635,7 +624,11 @@ def format_table(result: dict) -> str:
     note = (
         "Ratios: median over rounds of time(model) / time(baseline) in the same round, with a 95% percentile "
         "bootstrap interval. Attention share: time inside the attention layers / the model's time"
-        + (" (profiler: forward ops and the backward nodes they created)" if "train" in meta["mode"] else "")
+        + (
+            " (train: each attention layer's forward+backward replayed on its step input)"
+            if "train" in meta["mode"]
+            else ""
+        )
         + "."
     )
     lines.append(note)
