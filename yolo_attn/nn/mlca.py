@@ -201,7 +201,7 @@ class MLCA(nn.Module):
             ph, pw = bin_average_matrix(n, h, x), bin_average_matrix(n, w, x)  # (n, H) and (n, W)
             if cl:  # contract NHWC memory without a copy: (B, H, n, C) -> (B, n, n*C)
                 return (ph @ (pw @ x.permute(0, 2, 3, 1)).reshape(b, h, n * c)).reshape(b, n * n, c)
-            cols = x.reshape(b * c * h, w) @ pw.transpose(0, 1)  # one matmul: (B*C*H, n)
+            cols = x @ pw.transpose(0, 1)  # (B, C, H, n): one matmul (no reshape of x, which ONNX Runtime copies)
             cols = cols.reshape(b * c, h, n).transpose(1, 2).reshape(b * c * n, h)  # small copy: (B*C*n_w, H)
             return (cols @ ph.transpose(0, 1)).reshape(b, c, n, n).permute(0, 3, 2, 1).reshape(b, n * n, c)
         scale = 1.0 / ((h // n) * (w // n))  # disjoint blocks: sum each, then scale
