@@ -7,7 +7,8 @@
       labels/{train,val,test}/<year>_<id>.txt   YOLO labels "cls xc yc w h" (normalised), difficult objects dropped
       annotations/{train,val,test}.json         evaluation ground truth, COCO format, difficult objects KEPT
       data.yaml                                 Ultralytics dataset YAML with an absolute `path:` (use as data=...)
-      prepared.json                             written last: settings, counts, skipped inputs (completion marker)
+      prepared.json                             written last: the completion record (settings, counts, skipped
+                                                inputs, and every file and folder written, see "Ownership")
 
 Split rule (default): every `test` set given goes to `val` and `test`; every other set goes to `train`. With no
 `test` set, the `val` sets go to `val`/`test` instead. `splits=` overrides this. The defaults give the papers' setup:
@@ -27,10 +28,24 @@ Evaluation ground truth (`annotations/<split>.json`) is a COCO dataset dict: `im
 `difficult`, so pycocotools treats difficult objects as ignore regions). `yolo_attn.metrics` reads this file.
 
 Bad input (missing image or XML, unreadable or malformed XML, unreadable image, size mismatch between XML and image,
-unknown class name, box outside the image, missing or empty set file) raises `BadVOCInput` naming the file; with
-`skip_bad=True` the image (or set file) is skipped and reported instead. The devkit is only read. The result is
-built in a hidden temporary sibling of `out` and renamed into place at the end, so an interrupted run never leaves
-a dataset that looks complete, and re-running replaces a previous result with an identical one.
+unknown class name, box outside the image, missing or empty set file, a linked input that points into the output
+folder) raises `BadVOCInput` naming the file; with `skip_bad=True` the image (or set file) is skipped and reported
+instead.
+
+Ownership. The devkit is only read: images are linked (a hard link is a second name for the same file; nothing is
+ever opened for writing outside the new folder). The result is built in a hidden sibling `.<out>.partial-<token>`
+and renamed into place at the end, so an interrupted run never leaves a dataset that looks complete. `prepared.json`
+names its writer, format version and a random token and lists every file written (size and SHA-256, or inode and
+mtime for a hard link, or the target for a symlink) and every folder. An existing `out` is replaced only when it is
+empty or that record proves it is an unchanged earlier result: a folder with files the record does not list (for
+instance files a user added) or with changed files is refused with `FileExistsError` naming them, and nothing is
+touched; the old result is then deleted entry by entry, only what it lists. One exception, by design: the caches
+Ultralytics writes into a dataset it trains on (`labels/<split>.cache`, and `images/<split>/*.npy` with
+`cache=disk`; NumPy files at exactly those paths) are derived from it and would be stale: they go with it. `--out` and `--devkit` (and the devkit's
+`Annotations`/`JPEGImages`/`ImageSets/Main` folders, after following symlinks) must not contain each other. A
+symlinked `--out` is followed: the real folder is the output. Leftovers of killed runs next to `out` are removed only
+when provably ours (see `yolo_attn.data._fs`); anything else is left and reported.
+
 
 Examples:
     >>> from yolo_attn.data.voc import prepare_voc
@@ -41,20 +56,31 @@ Examples:
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import re
+import warnings
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yolo_attn.data._fs import swap_into_place
+from yolo_attn.data._fs import (
+    NotOurs,
+    Owner,
+    TreeWriter,
+    clean_stale,
+    discard_partial,
+    new_partial,
+    read_record,
+    refusal,
+    swap_into_place,
+)
 from yolo_attn.data.sample import sample_info
 
 __all__ = [
     "DEFAULT_SETS",
     "PREPARED_MARKER",
+    "PREPARE_OWNER",
     "SPLITS",
     "VOC_CLASSES",
     "BadVOCInput",
@@ -77,9 +103,43 @@ VOC_CLASSES: tuple[str, ...] = (
 #: The papers' sets: VOC2007 trainval + VOC2012 trainval for training, VOC2007 test for validation and test.
 DEFAULT_SETS: tuple[tuple[str, str], ...] = (("2007", "trainval"), ("2012", "trainval"), ("2007", "test"))
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-#: Written last into a prepared dataset; its presence means the dataset is complete.
+#: Written last into a prepared dataset: the completion record, listing every file written.
 PREPARED_MARKER = "prepared.json"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the record lists every file written (1 did not, so a version-1 dataset is never replaced)
+_OUT_FILE = re.compile(r"images/(train|val|test)/[^/]+\.jpg|labels/(train|val|test)/[^/]+\.txt|annotations/\w+\.json")
+_OUT_DIRS = frozenset({"images", "labels", "annotations"} | {f"{a}/{s}" for a in ("images", "labels") for s in SPLITS})
+
+
+def _prepare_layout(rel: str, is_dir: bool) -> bool:
+    return rel in _OUT_DIRS if is_dir else rel == "data.yaml" or _OUT_FILE.fullmatch(rel) is not None
+
+
+_ULTRALYTICS_CACHE = re.compile(r"labels/(train|val|test)\.cache|images/(train|val|test)/[^/]+\.npy")
+
+
+def _ultralytics_cache(rel: str, path: Path) -> bool:
+    """A label cache (`labels/<split>.cache`) or `cache=disk` image (`images/<split>/*.npy`) Ultralytics wrote.
+
+    Both are NumPy files at those exact paths; they are derived from the dataset and stale once it is rewritten.
+    """
+    if not _ULTRALYTICS_CACHE.fullmatch(rel) or path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(6) == b"\x93NUMPY"
+    except OSError:
+        return False
+
+
+#: `prepare_voc` as an owner of folders (`yolo_attn.data._fs`): what it may replace and clean up.
+PREPARE_OWNER = Owner(
+    "yolo_attn.data.voc.prepare_voc",
+    PREPARED_MARKER,
+    _FORMAT_VERSION,
+    "`yolo-attn voc prepare`",
+    _prepare_layout,
+    _ultralytics_cache,
+)
 
 
 class BadVOCInput(ValueError):
@@ -259,9 +319,16 @@ class _Record:
         return f"{self.year}_{self.image_id}"
 
 
-def _load_record(voc_dir: Path, year: str, image_id: str, class_index: Mapping[str, int]) -> _Record:
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _load_record(voc_dir: Path, year: str, image_id: str, class_index: Mapping[str, int], out: Path) -> _Record:
     xml = voc_dir / "Annotations" / f"{image_id}.xml"
     img = voc_dir / "JPEGImages" / f"{image_id}.jpg"
+    for p in (xml, img):
+        if p.is_symlink() and _inside(p.resolve(), out):
+            raise BadVOCInput(p, f"is a link into the output folder {out}; replacing the output would remove it")
     ann = read_voc_xml(xml)
     w, h = _image_size(img)
     if (ann.width, ann.height) not in ((0, 0), (w, h)):
@@ -297,22 +364,6 @@ def _read_set(voc_dir: Path, name: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------- writing
-def _link(src: Path, dst: Path) -> str:
-    """Hard link, else symlink, else copy; never move. Returns the mode used."""
-    try:
-        os.link(src, dst)
-        return "hardlink"
-    except OSError:
-        pass
-    try:
-        os.symlink(src.resolve(), dst)
-        return "symlink"
-    except OSError:
-        pass
-    shutil.copyfile(src, dst)
-    return "copy"
-
-
 def _label_text(rec: _Record) -> str:
     lines = []
     for c, o in rec.objects:
@@ -383,9 +434,16 @@ def _yaml_text(out: Path, classes: Sequence[str], devkit: Path, splits: Mapping[
 
 
 def is_prepared(out: str | Path) -> bool:
-    """True when `out` holds a complete dataset written by `prepare_voc` (its completion marker is present)."""
+    """True when `out` holds a complete dataset written by `prepare_voc` (a valid completion record and data.yaml).
+
+    This reads the record only; `prepare_voc` checks every listed file before it replaces a folder.
+    """
     out = Path(out)
-    return (out / PREPARED_MARKER).is_file() and (out / "data.yaml").is_file()
+    try:
+        read_record(out, PREPARE_OWNER)
+    except (NotOurs, OSError):
+        return False
+    return (out / "data.yaml").is_file()
 
 
 def ground_truth_path(out: str | Path, split: str = "test") -> Path:
@@ -399,29 +457,52 @@ def _default_splits(sets: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str
     return {"train": train, "val": held, "test": held}
 
 
+def _year_dirs(folder: Path) -> list[Path]:
+    """The `VOC<year>` folders of a devkit: named VOC..., holding Annotations, JPEGImages or ImageSets."""
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if p.name.startswith("VOC")
+        and p.is_dir()
+        and any((p / sub).is_dir() for sub in ("Annotations", "JPEGImages", "ImageSets"))
+    ]
+
+
 def _resolve_devkit(devkit: Path) -> Path:
-    if not devkit.is_dir():
+    if not devkit.exists():
         raise FileNotFoundError(f"VOC devkit folder not found: {devkit}")
-    if not any(devkit.glob("VOC*")) and (devkit / "VOCdevkit").is_dir():
+    if not devkit.is_dir():
+        raise NotADirectoryError(f"VOC devkit {devkit} is a file; give the VOCdevkit folder")
+    if not _year_dirs(devkit) and (devkit / "VOCdevkit").is_dir():
         devkit = devkit / "VOCdevkit"
-    if not any(p.is_dir() for p in devkit.glob("VOC*")):
-        raise FileNotFoundError(f"{devkit} holds no VOC<year> folder; point --devkit at the VOCdevkit folder")
+    if not _year_dirs(devkit):
+        raise FileNotFoundError(
+            f"{devkit} holds no VOC<year> folder (such as VOC2007 with Annotations, JPEGImages and ImageSets); "
+            "point --devkit at the VOCdevkit folder"
+        )
     return devkit
 
 
-def _clean_stale(out: Path) -> None:
-    """Remove temporary folders left by killed runs (their process is gone)."""
-    for p in out.parent.glob(f".{out.name}.partial-*"):
-        try:
-            pid = int(p.name.rsplit("-", 1)[1])
-            os.kill(pid, 0)
-            alive = pid != os.getpid()
-        except (ValueError, ProcessLookupError):
-            alive = False
-        except PermissionError:
-            alive = True
-        if not alive:
-            shutil.rmtree(p, ignore_errors=True)
+def _check_paths(devkit: Path, out: Path, years: Iterable[str]) -> None:
+    """Refuse any overlap of the output folder with the devkit or the folders it reads (after symlinks)."""
+    if _inside(out, devkit):
+        raise ValueError(
+            f"output folder {out} is inside the devkit {devkit}; the devkit is read only: choose another --out"
+        )
+    if _inside(devkit, out):
+        raise ValueError(
+            f"the devkit {devkit} is inside the output folder {out}; replacing the output could remove it: "
+            "choose an --out that does not contain the devkit"
+        )
+    for year in sorted(set(years)):
+        for sub in ("", "Annotations", "JPEGImages", "ImageSets/Main"):
+            given = devkit / f"VOC{year}" / sub
+            real = given.resolve()
+            if _inside(real, out) or _inside(out, real):
+                raise ValueError(
+                    f"the devkit folder {given} is (through a symlink) {real}, which overlaps the output folder "
+                    f"{out}; choose an --out apart from every devkit folder"
+                )
 
 
 def prepare_voc(
@@ -437,26 +518,30 @@ def prepare_voc(
 
     Args:
         devkit (str | Path): The `VOCdevkit` folder (or its parent).
-        out (str | Path): Output folder. Replaced atomically if it holds an earlier `prepare_voc` result; any other
-            non-empty folder is refused.
+        out (str | Path): Output folder. Replaced only if it is empty or provably an unchanged earlier
+            `prepare_voc` result; anything else is refused, naming the foreign files.
         sets (str | Sequence | None): `"2007:trainval,2012:trainval,2007:test"` or a list of `(year, set)`. None:
             the generator's sets for a generated devkit (`yolo_attn.data.sample`), else `DEFAULT_SETS`.
         classes (Sequence[str] | None): Class names in label order. None: the generator's classes for a generated
             devkit, else `VOC_CLASSES`.
         skip_bad (bool): Skip (and report) bad images and set files instead of raising `BadVOCInput`.
         splits (Mapping | None): Explicit `{"train": sets, "val": sets, "test": sets}`; overrides the split rule.
-        log (Callable | None): Where the summary goes (default `print`); None for silence.
+        log (Callable | None): Where the summary and warnings go (default `print`); None for silence (warnings then
+            go to `warnings.warn`).
 
     Returns:
         (PrepareResult): Paths, counts and the skipped inputs.
 
     Raises:
         BadVOCInput: A bad devkit file (without `skip_bad`), or no usable image left in a split.
+        ValueError: Bad arguments, or overlapping devkit and output folders.
+        FileExistsError: `out` exists and is not provably an unchanged earlier result (the message names the
+            foreign or changed entries); it is left as it was.
+        OSError: Writing failed (e.g. the disk is full); an earlier result in `out` is left as it was.
     """
-    devkit = _resolve_devkit(Path(devkit).resolve())
-    out = Path(out).resolve()
-    if out == devkit or devkit in out.parents:
-        raise ValueError(f"output folder {out} is inside the devkit {devkit}; the devkit is read-only")
+    devkit = _resolve_devkit(Path(devkit).expanduser().resolve())
+    out = Path(out).expanduser().resolve()
+    _check_paths(devkit, out, ())
     info = sample_info(devkit)
     if classes is None:
         classes = tuple(info["classes"]) if info else VOC_CLASSES
@@ -474,13 +559,11 @@ def prepare_voc(
         split_sets = _default_splits(parse_sets(sets))
         if not split_sets["train"] or not split_sets["val"]:
             raise ValueError(f"sets {sets!r} give no training set or no test/val set; e.g. 2007:trainval,2007:test")
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not is_prepared(out):
-        raise FileExistsError(
-            f"{out} exists, is not empty and is not a dataset written by `voc prepare`; "
-            "choose another output folder or remove it"
-        )
+    _check_paths(devkit, out, (y for s in SPLITS for y, _ in split_sets[s]))
+    hint = "Choose another --out, or remove it yourself."
+    why = refusal(out, PREPARE_OWNER, hint)
+    if why is not None:
+        raise FileExistsError(why)
 
     class_index = {n: i for i, n in enumerate(classes)}
     skipped: list[BadVOCInput] = []
@@ -508,38 +591,42 @@ def prepare_voc(
                     continue
                 seen.add(key)
                 if key not in records:
-                    records[key] = guarded(_load_record, voc_dir, year, image_id, class_index)
+                    records[key] = guarded(_load_record, voc_dir, year, image_id, class_index, out)
                 if records[key] is not None:
                     chosen.append(records[key])
         if not chosen:
             raise BadVOCInput(devkit, f"no usable image for split {split!r} (sets {split_sets[split]})")
         split_records[split] = chosen
 
+    def warn(msg: str) -> None:
+        if log is not None:
+            log(f"warning: {msg}")
+        else:
+            warnings.warn(msg, stacklevel=3)
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    clean_stale(out.parent, out.name, PREPARE_OWNER, warn)
+    tmp, token = new_partial(out.parent, out.name, PREPARE_OWNER)
     modes: Counter[str] = Counter()
     counts = {s: 0 for s in SPLITS}
     difficult = {s: 0 for s in SPLITS}
     try:
+        tw = TreeWriter(tmp)
+        for d in ("images", "labels", "annotations"):
+            tw.mkdir(d)
         for split in SPLITS:
-            img_dir, lbl_dir = tmp / "images" / split, tmp / "labels" / split
-            img_dir.mkdir(parents=True)
-            lbl_dir.mkdir(parents=True)
+            tw.mkdir(f"images/{split}")
+            tw.mkdir(f"labels/{split}")
             for rec in split_records[split]:
-                modes[_link(rec.image, img_dir / f"{rec.stem}.jpg")] += 1
-                (lbl_dir / f"{rec.stem}.txt").write_text(_label_text(rec))
+                modes[tw.link(rec.image, f"images/{split}/{rec.stem}.jpg")] += 1
+                tw.write_text(f"labels/{split}/{rec.stem}.txt", _label_text(rec))
                 counts[split] += sum(not o.difficult for _, o in rec.objects)
                 difficult[split] += sum(o.difficult for _, o in rec.objects)
-            (tmp / "annotations").mkdir(exist_ok=True)
             gt = _coco_json(split_records[split], classes, split)
-            (tmp / "annotations" / f"{split}.json").write_text(json.dumps(gt, separators=(",", ":")) + "\n")
-        (tmp / "data.yaml").write_text(_yaml_text(out, classes, devkit, split_sets))
-        marker = {
-            "writer": "yolo_attn.data.voc.prepare_voc",
-            "format_version": _FORMAT_VERSION,
+            tw.write_text(f"annotations/{split}.json", json.dumps(gt, separators=(",", ":")) + "\n")
+        tw.write_text("data.yaml", _yaml_text(out, classes, devkit, split_sets))
+        record = {
+            "token": token,
             "devkit": str(devkit),
             "splits": {s: [f"{y}:{n}" for y, n in split_sets[s]] for s in SPLITS},
             "classes": list(classes),
@@ -548,11 +635,12 @@ def prepare_voc(
             "difficult": difficult,
             "skip_bad": skip_bad,
             "skipped": [{"path": str(e.path), "reason": e.reason} for e in skipped],
+            "link_modes": dict(modes),
         }
-        (tmp / PREPARED_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        swap_into_place(tmp, out)
+        tw.write_record(PREPARE_OWNER, record)
+        swap_into_place(tmp, out, token, PREPARE_OWNER, hint, warn)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_partial(tmp, PREPARE_OWNER, warn)
         raise
     result = PrepareResult(
         out, out / "data.yaml", {s: len(split_records[s]) for s in SPLITS}, counts, difficult, skipped, dict(modes)
