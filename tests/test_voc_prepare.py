@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from yolo_attn.data import voc as voc_mod
 from yolo_attn.data._fs import OWNER_FILE, TreeWriter
 from yolo_attn.data.sample import SAMPLE_CLASSES, SAMPLE_MARKER, make_sample_dataset
 from yolo_attn.data.voc import (
@@ -384,14 +383,14 @@ def test_shipped_dataset_yamls_point_at_prepared_data_and_never_download(name, c
 def test_unreadable_annotation_file_is_named(devkit, tmp_path, monkeypatch):
     # Root ignores file permissions, so simulate what chmod 000 does to a normal user.
     bad = devkit / "VOC2007" / "Annotations" / f"{first_trainval(devkit)}.xml"
-    real_parse = voc_mod.ET.parse
+    real_read = Path.read_bytes
 
-    def parse(source, *a, **k):
-        if Path(source) == bad:
-            raise PermissionError(13, "Permission denied", str(source))
-        return real_parse(source, *a, **k)
+    def read_bytes(self):
+        if self == bad:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
 
-    monkeypatch.setattr(voc_mod.ET, "parse", parse)
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
     with pytest.raises(BadVOCInput, match="unreadable annotation file") as err:
         prepare_voc(devkit, tmp_path / "out", log=None)
     assert err.value.path == bad

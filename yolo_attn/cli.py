@@ -70,10 +70,26 @@ VAL_KEYS = {
 }
 
 
+def _int_in(lo: int, hi: int | None):
+    """An argparse type: an integer from lo to hi (None: no upper bound), with a message naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            valid = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer {valid}")
+        return value
+
+    return parse
+
+
 def _cmd_data_sample(args: argparse.Namespace) -> int:
     from yolo_attn.data.sample import make_sample_dataset
 
-    devkit = make_sample_dataset(args.out, images=args.images, seed=args.seed, imgsz=args.imgsz)
+    devkit = make_sample_dataset(args.out, images=args.images, seed=args.seed, imgsz=args.imgsz, log=print)
     print(f"wrote {devkit}\nnext: yolo-attn voc prepare --devkit {devkit} --out <dataset folder>")
     return 0
 
@@ -127,22 +143,32 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("sample", help="write the generated VOC-format sample dataset (VOCdevkit layout)")
     p.add_argument("--out", required=True, help="folder; the devkit is written to OUT/VOCdevkit")
-    p.add_argument("--images", type=int, default=300, help="number of images (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
-    p.add_argument("--imgsz", type=int, default=160, help="long image side in pixels (default 160)")
+    p.add_argument("--images", type=_int_in(4, 100_000), default=300, help="number of images, 4-100000 (default 300)")
+    p.add_argument(
+        "--seed", type=_int_in(0, None), default=0, help="random seed >= 0; same seed, same bytes (default 0)"
+    )
+    p.add_argument(
+        "--imgsz", type=_int_in(32, 4096), default=160, help="long image side in pixels, 32-4096 (default 160)"
+    )
     p.set_defaults(func=_cmd_data_sample)
 
     voc = sub.add_parser("voc", help="Pascal VOC").add_subparsers(dest="voc_command", required=True)
     p = voc.add_parser("prepare", help="VOCdevkit -> Ultralytics layout + devkit-metric ground truth + data YAML")
     p.add_argument("--devkit", required=True, help="the VOCdevkit folder (read only: images are linked, not moved)")
-    p.add_argument("--out", required=True, help="output dataset folder")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output dataset folder: new, empty, or an unchanged earlier result (else refused, naming the files)",
+    )
     p.add_argument(
         "--sets",
         default=None,
         help="YEAR:SET list, e.g. 2007:trainval,2012:trainval,2007:test (default: that, or the "
         "generated devkit's own sets)",
     )
-    p.add_argument("--skip-bad", action="store_true", help="skip and report bad images/XML instead of failing")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="skip and report bad images/XML/set-file lines instead of failing"
+    )
     p.set_defaults(func=_cmd_voc_prepare)
 
     p = sub.add_parser("val", help="Ultralytics val plus VOC07/VOC12/COCO scores of one model, named by protocol")

@@ -21,9 +21,10 @@ Box and flag semantics:
 - an object with fewer than 12 visible pixels is not annotated (it is effectively gone).
 
 A file `VOCdevkit/yolo_attn_sample.json` records the generator's settings, the class list and the image sets, so
-`yolo_attn.data.voc.prepare_voc` run on this devkit picks the right classes and sets without being told. The same
-record lists every file and folder written, with its size and SHA-256: `make_sample_dataset` replaces an earlier
-devkit only when that proves the devkit is its own and unchanged; a real devkit, a devkit with files added or edited, or one without a valid
+`yolo_attn.data.voc.prepare_voc` run on this devkit picks the right classes and sets without being told; a corrupt
+one (not JSON, not an object, wrong types) is refused with `BadVOCInput` naming it. The same record lists every file
+and folder written, with its size and SHA-256: `make_sample_dataset` replaces an earlier devkit only when that proves
+the devkit is its own and unchanged; a real devkit, a devkit with files added or edited, or one without a valid
 record is refused (`FileExistsError`) naming what is foreign, and nothing is touched (see `yolo_attn.data._fs`).
 The same seed gives byte-identical files (NumPy's PCG64 seeded per image, OpenCV drawing and JPEG encoding are
 deterministic for a given OpenCV build).
@@ -38,6 +39,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -309,11 +311,49 @@ def _annotation_xml(image_id: str, width: int, height: int, objects: list[Sample
 
 
 def sample_info(devkit: str | Path) -> dict | None:
-    """The generator record of a generated devkit (classes, sets, settings), or None for any other devkit."""
+    """The generator record of a generated devkit (classes, sets, settings), or None for any other devkit.
+
+    Raises:
+        BadVOCInput: The record exists but is unreadable, not JSON, not an object, or has wrong types.
+    """
+    from yolo_attn.data.voc import BadVOCInput, parse_sets
+
     marker = Path(devkit) / SAMPLE_MARKER
-    if not marker.is_file():
+    if not os.path.lexists(marker):
         return None
-    return json.loads(marker.read_text())
+    fix = "regenerate the devkit with `yolo-attn data sample`, or delete this file if the devkit is not a generated one"
+    if not marker.is_file():
+        raise BadVOCInput(marker, f"generated-devkit record is not a regular file; {fix}")
+    try:
+        info = json.loads(marker.read_bytes())
+    except OSError as e:
+        raise BadVOCInput(marker, f"unreadable generated-devkit record ({e})") from None
+    except ValueError as e:  # bad JSON or bad UTF-8
+        raise BadVOCInput(marker, f"generated-devkit record is not valid JSON ({e}); {fix}") from None
+    if not isinstance(info, dict):
+        raise BadVOCInput(marker, f"generated-devkit record is a JSON {type(info).__name__}, not an object; {fix}")
+    writer = info.get("writer", info.get("generator"))  # "generator" in format version 1
+    if writer != _WRITER:
+        raise BadVOCInput(marker, f"generated-devkit record names the writer {writer!r}, not {_WRITER!r}; {fix}")
+    classes = info.get("classes")
+    if (
+        not isinstance(classes, list)
+        or not classes
+        or not all(isinstance(c, str) and c and c.strip() == c for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        raise BadVOCInput(marker, f"'classes' is {classes!r}, not a list of unique non-empty names; {fix}")
+    sets = info.get("sets")
+    if not isinstance(sets, list) or not sets or not all(isinstance(x, str) for x in sets):
+        raise BadVOCInput(marker, f"'sets' is {sets!r}, not a list of YEAR:SET strings; {fix}")
+    try:
+        parse_sets(sets)
+    except ValueError as e:
+        raise BadVOCInput(marker, f"'sets' is {sets!r}: {e}; {fix}") from None
+    for key in ("images", "seed", "imgsz"):
+        if key in info and type(info[key]) is not int:
+            raise BadVOCInput(marker, f"{key!r} is {info[key]!r}, not an integer; {fix}")
+    return info
 
 
 def _check_int(name: str, value, lo: int, hi: int | None) -> None:
@@ -369,8 +409,11 @@ def make_sample_dataset(
     if not real or not 0 < test_fraction < 1:  # NaN fails the comparison too
         raise ValueError(f"make_sample_dataset: test_fraction must be a number in (0, 1), got {test_fraction!r}")
     out = Path(out).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"output folder {out} is a file, not a folder")
+    for folder in (out, *out.parents):  # the first that exists must be a folder
+        if os.path.lexists(folder):
+            if not folder.is_dir():
+                raise NotADirectoryError(f"output folder {out}: {folder} is a file, not a folder")
+            break
     devkit = out / "VOCdevkit"
     hint = "Choose another output folder, or remove it yourself."
     why = refusal(devkit, SAMPLE_OWNER, hint)
