@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from yolo_attn.data.sample import make_sample_dataset
@@ -40,9 +42,8 @@ def sample_devkit(dest: Path, images: int = 24, imgsz: int = 64) -> Path:
     """A private copy (at ``dest/VOCdevkit``) of a generated devkit made once per session and size."""
     key = (images, imgsz)
     if key not in _CACHE:
-        import tempfile
-
         base = Path(tempfile.mkdtemp(prefix="yolo_attn_hostile_"))
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
         _CACHE[key] = make_sample_dataset(base, images=images, seed=0, imgsz=imgsz)
     dest.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copytree(_CACHE[key], dest / "VOCdevkit"))

@@ -8,9 +8,11 @@ so every run checks the same cases; the report counts them.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -298,6 +300,7 @@ def test_sets_argument_parses_to_safe_names_or_is_refused(text):
 
 
 _SET_ROOT = Path(tempfile.mkdtemp(prefix="yolo_attn_sets_"))
+atexit.register(shutil.rmtree, _SET_ROOT, ignore_errors=True)
 (_SET_ROOT / "VOC2007" / "ImageSets" / "Main").mkdir(parents=True)
 
 
