@@ -39,8 +39,11 @@ Protocols, each named in the output:
   COCOeval overwrites an `ignore` key with `iscrowd`, so `iscrowd` is what counts). pycocotools matches a detection
   to the best *unmatched* non-ignored box and scores ignore regions by intersection over the detection's area, so
   with overlapping ground truth or difficult boxes its AP50 differs from the devkit's slightly. Per-class AP is the
-  mean of the precision entries > -1 for that class; the mean is over classes with ground truth. `coco_ap_small`,
-  `coco_ap_medium`, `coco_ap_large` and `coco_ar100` are COCOeval.summarize()'s AP_S, AP_M, AP_L and AR@100.
+  mean of the precision entries > -1 for that class; the mean is over classes with ground truth. As in pycocotools,
+  an unmatched detection whose area lies outside the area range is ignored, not a false positive (for the AP over
+  all areas that takes a box of more than 1e5² px²; for AP_S it is every unmatched detection above 32² px²).
+  `coco_ap_small`, `coco_ap_medium`, `coco_ap_large` and `coco_ar100` are COCOeval.summarize()'s AP_S, AP_M, AP_L
+  and AR@100.
 - `ultralytics_map50`, `ultralytics_map50_95`: Ultralytics' own `model.val()` (difficult boxes absent from its
   labels, so detections of them count as false positives; 101-point curve with trapezoid integration).
 
@@ -212,7 +215,11 @@ def metric(key: str) -> Metric:
 #: Keys of a detection (a COCO result) and of the ground-truth dict, as checked by `check_detections` and
 #: `check_ground_truth`.
 DETECTION_KEYS = ("image_id", "category_id", "bbox", "score")
-_BOX_HELP = "4 finite numbers [x, y, w, h]"
+#: Largest absolute box coordinate or size accepted (pixels): far beyond any image, small enough that sums and areas
+#: stay finite and exact enough (1e300-sized boxes would make IoUs inf - inf = NaN, which pycocotools counts as a
+#: match).
+MAX_COORD = 1e12
+_BOX_HELP = f"4 finite numbers [x, y, w, h] with |value| <= {MAX_COORD:g}"
 
 
 def _is_int(v: Any) -> bool:
@@ -229,15 +236,19 @@ def _box(box: Any, what: str, min_size_exclusive: bool) -> list[float]:
     if isinstance(box, np.ndarray):
         box = box.tolist()
     if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise ValueError(f"{what}: bbox {box!r} is not {_BOX_HELP} with {size}")
+        raise ValueError(f"{what}: bbox {box!r} is not {_BOX_HELP} and {size}")
     if not all(_is_real(v) for v in box):
-        raise ValueError(f"{what}: bbox {box!r} holds a non-number; bbox must be {_BOX_HELP} with {size}")
+        raise ValueError(f"{what}: bbox {box!r} holds a non-number; bbox must be {_BOX_HELP} and {size}")
     out = [float(v) for v in box]
     if not all(math.isfinite(v) for v in out):
-        raise ValueError(f"{what}: bbox {box!r} holds a non-finite value; bbox must be {_BOX_HELP} with {size}")
+        raise ValueError(f"{what}: bbox {box!r} holds a non-finite value; bbox must be {_BOX_HELP} and {size}")
+    if not all(abs(v) <= MAX_COORD for v in out):
+        raise ValueError(
+            f"{what}: bbox {box!r} holds a value beyond {MAX_COORD:g}; bbox must be {_BOX_HELP} and {size}"
+        )
     w, h = out[2], out[3]
     if (w <= 0 or h <= 0) if min_size_exclusive else (w < 0 or h < 0):
-        raise ValueError(f"{what}: bbox {box!r} has width {w:g}, height {h:g}; bbox must be {_BOX_HELP} with {size}")
+        raise ValueError(f"{what}: bbox {box!r} has width {w:g}, height {h:g}; bbox must be {_BOX_HELP} and {size}")
     return out
 
 
@@ -282,6 +293,15 @@ def check_ground_truth(ground_truth: str | Path | Mapping[str, Any]) -> dict:
         ValueError: Naming the first offending item (list, index, ids, value) and what would be valid.
     """
     gt = load_ground_truth(ground_truth)
+    try:
+        return _check_ground_truth(gt)
+    except ValueError as e:
+        if isinstance(ground_truth, (str, Path)):  # name the file too
+            raise ValueError(f"ground-truth file {str(ground_truth)!r}: {e}") from None
+        raise
+
+
+def _check_ground_truth(gt: dict) -> dict:
     for key in ("images", "categories", "annotations"):
         if key not in gt:
             raise ValueError(f"ground truth has no {key!r} list (needs 'images', 'categories' and 'annotations')")
