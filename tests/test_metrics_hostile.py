@@ -163,7 +163,11 @@ BAD_GROUND_TRUTH = [
     ("image-id-float", setitem(("images", 1, "id"), 2.0), ["images[1]", "id 2.0"]),
     ("image-id-bool", setitem(("images", 0, "id"), True), ["images[0]", "id True"]),
     ("image-id-dup", setitem(("images", 1, "id"), 1), ["images[1]", "id 1 is used by an earlier image"]),
-    ("image-w-nan", setitem(("images", 1, "width"), NAN), ["images[1] (id 2)", "width nan", "finite number > 0"]),
+    (
+        "image-w-nan",
+        setitem(("images", 1, "width"), NAN),
+        ["images[1] (id 2)", "width nan", "not a number in (0, 1e+12]"],
+    ),
     ("image-h-inf", setitem(("images", 0, "height"), INF), ["images[0] (id 1)", "height inf"]),
     ("image-w-zero", setitem(("images", 0, "width"), 0), ["images[0]", "width 0"]),
     ("image-w-neg", setitem(("images", 0, "width"), -100), ["images[0]", "width -100"]),

@@ -267,15 +267,15 @@ def load_ground_truth(ground_truth: str | Path | Mapping[str, Any]) -> dict:
         ValueError: The file is not JSON, or the value is neither a path nor a dict.
     """
     if isinstance(ground_truth, (str, Path)):
-        path = Path(ground_truth)
+        name, path = str(ground_truth), Path(ground_truth)
         if not path.is_file():
-            raise FileNotFoundError(f"ground-truth file {str(path)!r} not found")
+            raise FileNotFoundError(f"ground-truth file {name!r} not found (a str or Path is the path of a JSON file)")
         try:
             ground_truth = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"ground-truth file {str(path)!r} is not valid JSON: {e}") from None
+            raise ValueError(f"ground-truth file {name!r} is not valid JSON: {e}") from None
         if not isinstance(ground_truth, Mapping):
-            raise ValueError(f"ground-truth file {str(path)!r} holds a {type(ground_truth).__name__}, not a COCO dict")
+            raise ValueError(f"ground-truth file {name!r} holds a {type(ground_truth).__name__}, not a COCO dict")
     if not isinstance(ground_truth, Mapping):
         raise ValueError(f"ground truth must be a COCO dict or the path of its JSON, got {type(ground_truth).__name__}")
     return dict(ground_truth)
@@ -284,10 +284,11 @@ def load_ground_truth(ground_truth: str | Path | Mapping[str, Any]) -> dict:
 def check_ground_truth(ground_truth: str | Path | Mapping[str, Any]) -> dict:
     """Load (`load_ground_truth`) and check a COCO ground truth; return it with its lists as lists.
 
-    Every image needs an integer `id` (unique) and finite `width`, `height` > 0; every category an integer `id` and a
-    non-empty `name` (both unique: per-class results are keyed by name); every annotation an `image_id` and a
-    `category_id` that exist, a `bbox` of 4 finite numbers with w, h > 0, `difficult` / `iscrowd` (when given) 0 or 1,
-    and `area` (when given) finite and >= 0. Annotation `id`s are not read (pycocotools gets fresh ones).
+    Every image needs an integer `id` (unique) and `width`, `height` in (0, MAX_COORD]; every category an integer
+    `id` and a non-empty `name` (both unique: per-class results are keyed by name); every annotation an `image_id`
+    and a `category_id` that exist, a `bbox` of 4 finite numbers of at most MAX_COORD with w, h > 0, `difficult` /
+    `iscrowd` (when given) 0 or 1, and `area` (when given) finite and >= 0. Annotation `id`s are not read
+    (pycocotools gets fresh ones). Box corners outside the image are accepted (scoring never reads image sizes).
 
     Raises:
         ValueError: Naming the first offending item (list, index, ids, value) and what would be valid.
@@ -321,8 +322,8 @@ def _check_ground_truth(gt: dict) -> dict:
         image_ids.add(img["id"])
         for key in ("width", "height"):
             v = img[key]
-            if not _is_real(v) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"{what} (id {img['id']!r}): {key} {v!r} is not a finite number > 0")
+            if not _is_real(v) or not math.isfinite(v) or not 0 < v <= MAX_COORD:
+                raise ValueError(f"{what} (id {img['id']!r}): {key} {v!r} is not a number in (0, {MAX_COORD:g}]")
     cat_ids: set = set()
     names: set = set()
     for i, cat in enumerate(gt["categories"]):
