@@ -434,3 +434,17 @@ def test_evaluate_model_end_to_end(tmp_path):
     assert "VOC2007 devkit 11-point" in text and "mAP50-95 UL" in text and "values in %" in text
     back = json.loads(save_metrics(res, tmp_path / "metrics.json").read_text())
     assert set(METRIC_KEYS) <= set(back)
+
+
+def test_coco_scale_ranges_are_pycocotools_inclusive_ones_also_without_detections():
+    # pycocotools' area ranges are closed: small [0, 32²], medium [32², 96²], large [96², 1e5²], so a box of area
+    # exactly 32² (32 x 32) is a small AND a medium object. Without detections every range that holds a positive
+    # scores 0 and the others are undefined (-1 in COCOeval, NaN here), from COCOeval itself on an empty result set.
+    gt = make_gt({1: [(1, [0, 0, 32, 32], 0)], 2: [(2, [0, 0, 200, 200], 1)]}, size=(300, 300))
+    r = evaluate_coco([], gt)
+    assert r["coco_ap_small"] == 0 and r["coco_ap_medium"] == 0 and math.isnan(r["coco_ap_large"])
+    assert r["coco_ar100"] == 0 and r["coco_ap50_95"] == 0
+    # and with the perfect detection: 1 in both ranges it belongs to
+    r = evaluate_coco([det(1, 1, [0, 0, 32, 32], 0.9)], gt)
+    assert r["coco_ap_small"] == pytest.approx(1, abs=1e-12) and r["coco_ap_medium"] == pytest.approx(1, abs=1e-12)
+    assert math.isnan(r["coco_ap_large"])
