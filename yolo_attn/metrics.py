@@ -374,26 +374,51 @@ def check_detections(detections: Iterable[Mapping[str, Any]], ground_truth: Mapp
     image_ids = {img["id"] for img in ground_truth["images"]}
     cat_ids = {c["id"] for c in ground_truth["categories"]}
     out = []
+    plain, lim = (int, float), MAX_COORD
     for i, d in enumerate(dets):
-        if not isinstance(d, Mapping):
-            raise ValueError(f"detection {i} is a {type(d).__name__}, not a dict with keys {', '.join(DETECTION_KEYS)}")
-        missing = [k for k in DETECTION_KEYS if k not in d]
-        if missing:
-            raise ValueError(
-                f"detection {i} has no {', '.join(map(repr, missing))} (needs {', '.join(DETECTION_KEYS)})"
-            )
-        img, cat, score = d["image_id"], d["category_id"], d["score"]
-        what = f"detection {i} (image_id {img!r}, category_id {cat!r})"
-        if not _is_int(img) or img not in image_ids:
-            raise ValueError(f"{what}: image_id {img!r} is not the id of an image in the ground truth")
-        if not _is_int(cat) or cat not in cat_ids:
-            raise ValueError(f"{what}: category_id {cat!r} is not the id of a category in the ground truth")
-        if not _is_real(score) or not math.isfinite(score):
-            raise ValueError(f"{what}: score {score!r} is not a finite number")
-        out.append(
-            {"image_id": int(img), "category_id": int(cat), "bbox": _box(d["bbox"], what, False), "score": float(score)}
-        )
+        # Fast path for what predict_detections and json.load give (plain dicts, ints, floats); anything else, and
+        # any doubt (NaN and inf fail every comparison), goes through the full check that names the problem.
+        if type(d) is dict and "bbox" in d and "image_id" in d and "category_id" in d and "score" in d:
+            img, cat, box, score = d["image_id"], d["category_id"], d["bbox"], d["score"]
+            if type(img) is int and type(cat) is int and type(box) is list and len(box) == 4 and type(score) in plain:
+                x, y, w, h = box
+                if (
+                    type(x) in plain
+                    and type(y) in plain
+                    and type(w) in plain
+                    and type(h) in plain
+                    and -lim <= x <= lim
+                    and -lim <= y <= lim
+                    and 0 <= w <= lim
+                    and 0 <= h <= lim
+                    and -math.inf < score < math.inf
+                    and img in image_ids
+                    and cat in cat_ids
+                ):
+                    out.append(
+                        {"image_id": img, "category_id": cat, "bbox": [float(v) for v in box], "score": float(score)}
+                    )
+                    continue
+        out.append(_check_detection(i, d, image_ids, cat_ids))
     return out
+
+
+def _check_detection(i: int, d: Any, image_ids: set, cat_ids: set) -> dict:
+    """One detection, fully checked; ValueError naming it (index, ids, value) otherwise."""
+    if not isinstance(d, Mapping):
+        raise ValueError(f"detection {i} is a {type(d).__name__}, not a dict with keys {', '.join(DETECTION_KEYS)}")
+    missing = [k for k in DETECTION_KEYS if k not in d]
+    if missing:
+        raise ValueError(f"detection {i} has no {', '.join(map(repr, missing))} (needs {', '.join(DETECTION_KEYS)})")
+    img, cat, score = d["image_id"], d["category_id"], d["score"]
+    what = f"detection {i} (image_id {img!r}, category_id {cat!r})"
+    if not _is_int(img) or img not in image_ids:
+        raise ValueError(f"{what}: image_id {img!r} is not the id of an image in the ground truth")
+    if not _is_int(cat) or cat not in cat_ids:
+        raise ValueError(f"{what}: category_id {cat!r} is not the id of a category in the ground truth")
+    if not _is_real(score) or not math.isfinite(score):
+        raise ValueError(f"{what}: score {score!r} is not a finite number")
+    return {"image_id": int(img), "category_id": int(cat), "bbox": _box(d["bbox"], what, False), "score": float(score)}
 
 
 def _check_iou_thr(iou_thr: Any) -> float:
