@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 # Subcommands implemented here; anything else is handed to Ultralytics' `yolo` entry point unchanged.
-OWN_COMMANDS = ("data", "voc", "val", "compare", "demo")
+OWN_COMMANDS = ("data", "voc", "score", "compare", "demo")
 # Subcommands whose module has its own `main(argv)`: `yolo-attn bench --help` shows their options.
 DELEGATED = {
     "bench": ("yolo_attn.bench", "benchmarks: attention modules vs their literal forms (modules)"),
@@ -55,8 +56,18 @@ def report_error(command: str, exc: BaseException) -> int:
     return status
 
 
-# `yolo-attn val key=value ...`: the keys it takes (same spelling as `yolo val`) and their types.
-VAL_KEYS = {
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v not in {"true", "false", "1", "0"}:
+        raise ValueError(value)
+    return v in {"true", "1"}
+
+
+_bool.__name__ = "bool (True or False)"
+
+# `yolo-attn score key=value ...`: the keys it takes and their types (shared ones spelled as in `yolo val`).
+# `yolo-attn val` is Ultralytics' own val, unchanged; our scorer has its own verb so no argument can clash.
+SCORE_KEYS = {
     "model": str,
     "data": str,
     "split": str,
@@ -66,7 +77,8 @@ VAL_KEYS = {
     "iou": float,
     "max_det": int,
     "device": str,
-    "save_json": str,
+    "ultralytics_val": _bool,
+    "out": str,
 }
 
 
@@ -115,17 +127,19 @@ def parse_key_values(items: list[str], keys: dict[str, type], command: str) -> d
     return out
 
 
-def _cmd_val(args: argparse.Namespace) -> int:
+def _cmd_score(args: argparse.Namespace) -> int:
     from yolo_attn.metrics import evaluate_model, format_metrics, save_metrics
 
-    kv = parse_key_values(args.pairs, VAL_KEYS, "val")
+    kv = parse_key_values(args.pairs, SCORE_KEYS, "score")
     if "model" not in kv or "data" not in kv:
-        raise ValueError("model=... and data=... are required")
-    save_json = kv.pop("save_json", None)
+        raise ValueError("model=... and data=... are required, e.g. yolo-attn score model=best.pt data=data.yaml")
+    out = kv.pop("out", None)
+    if out and Path(out).is_dir():  # found now, not after minutes of inference
+        raise IsADirectoryError(f"out={out!r} is a folder; give the path of the JSON file to write")
     result = evaluate_model(kv.pop("model"), kv.pop("data"), **kv)
     print(format_metrics(result))
-    if save_json:
-        print(f"saved {save_metrics(result, save_json)}")
+    if out:
+        print(f"saved {save_metrics(result, out)} (values as fractions of 1, not %)")
     return 0
 
 
@@ -171,9 +185,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_voc_prepare)
 
-    p = sub.add_parser("val", help="Ultralytics val plus VOC07/VOC12/COCO scores of one model, named by protocol")
-    p.add_argument("pairs", nargs="*", metavar="key=value", help=f"same spelling as `yolo val`: {', '.join(VAL_KEYS)}")
-    p.set_defaults(func=_cmd_val)
+    p = sub.add_parser(
+        "score",
+        help="score one model with every protocol (VOC07, VOC12, COCO, Ultralytics val), each named; "
+        "`yolo-attn val` is Ultralytics' own val",
+        description="Score one model on a dataset split with the VOC2007 and VOC2010+ devkit rules, pycocotools and "
+        "Ultralytics' val. Prints the numbers in %; out=FILE saves them as JSON in fractions of 1. "
+        "Example: yolo-attn score model=runs/detect/train/weights/best.pt data=datasets/voc/data.yaml split=test "
+        "out=metrics.json",
+    )
+    p.add_argument(
+        "pairs",
+        nargs="*",
+        metavar="key=value",
+        help=f"{', '.join(SCORE_KEYS)} (model, data required; split default test, imgsz 640, "
+        "conf 0.001, iou 0.7, max_det 300 as for `yolo val`; ultralytics_val=False skips Ultralytics' val)",
+    )
+    p.set_defaults(func=_cmd_score)
 
     # compare's arguments live beside its code (yolo_attn/compare/cli.py); they are registered here.
     from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments

@@ -656,7 +656,7 @@ def _yaml_text(out: Path, classes: Sequence[str], devkit: Path, splits: Mapping[
         f"# Devkit: {json.dumps(str(devkit))}\n"  # quoted: a newline in a path cannot end the comment
         f"# Sets: {src}\n"
         "# Training labels drop difficult objects; annotations/<split>.json keeps them for the VOC devkit metric\n"
-        "# (`yolo-attn val`). Nothing here downloads anything.\n"
+        "# (`yolo-attn score`). Nothing here downloads anything.\n"
         f"path: {json.dumps(str(out))}\n"
         "train: images/train\n"
         "val: images/val\n"
