@@ -18,8 +18,8 @@ import pytest
 
 from yolo_attn.compare import models as cmodels
 from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, compare_main, demo_main, parse_train_args
-from yolo_attn.compare.report import RESULT_COLUMNS, aggregate
 from yolo_attn.compare.plan import settle as _settings
+from yolo_attn.compare.report import RESULT_COLUMNS, aggregate
 from yolo_attn.compare.sweep import compare, parse_seeds, sweep_status
 
 REPO = Path(__file__).resolve().parents[1]
