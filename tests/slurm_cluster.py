@@ -248,3 +248,38 @@ def slurm_cluster():
             else:
                 os.environ[k] = v
         shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+def _bench(repeats: int = 5) -> None:
+    """Fixed start-up cost of a submitit submission to this single-node cluster: submit a trivial function, time
+    until it runs (from inside the job) and until its result file exists."""
+    import logging
+
+    import submitit
+
+    logging.getLogger("submitit").setLevel(logging.ERROR)  # no sacct without accounting: status warnings
+    cluster = start_slurm_cluster()
+    os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]
+    os.environ["PATH"] = cluster.env["PATH"]
+    try:
+        folder = cluster.root / "bench"
+        executor = submitit.SlurmExecutor(folder=folder / "%j")
+        executor.update_parameters(partition=cluster.partition, time=5, cpus_per_task=1)
+        for _ in range(repeats):
+            t0 = time.time()
+            job = executor.submit(time.time)
+            t_submit = time.time() - t0
+            while not job.paths.result_pickle.exists():
+                time.sleep(0.02)
+            t_result = time.time() - t0
+            print(
+                f"submit() returned after {t_submit:.3f} s; the function ran {job.result() - t0:.2f} s after "
+                f"submit(); its result was on disk after {t_result:.2f} s"
+            )
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+if __name__ == "__main__":  # python tests/slurm_cluster.py: the submission start-up benchmark
+    _bench()

@@ -184,6 +184,7 @@ def worker_env(slot: Slot) -> dict:
     env.setdefault("MPLBACKEND", "Agg")
     if slot.visible is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot.visible
+    env["YOLO_ATTN_SWEEP_PID"] = str(os.getpid())  # worker.PARENT_PID_ENV: the worker exits when this process dies
     return env
 
 
@@ -532,7 +533,7 @@ def _reap(active, claims, keeper, settings, state, counts, durations, say, total
         changed = True
         if rec.ok:
             counts["ok"] += 1
-            durations.append(rec.duration_s or took)
+            durations.append(max(rec.duration_s or 0.0, took))  # with the interpreter start-up
             value = rec.metrics.get(settings.metric)
             shown = f"{100 * value:.2f}" if isinstance(value, (int, float)) else "n/a"
             say(

@@ -329,7 +329,7 @@ def run_on_slurm(
         gpus = f"{opts.gpus_per_run} GPU(s)" if opts.gpus_per_run else "no GPU"
         say(
             f"[compare] submitted Slurm job {job}: {n} array task(s) for {len(todo)} run(s) on partition "
-            f"{opts.partition} ({gpus}, {opts.cpus} CPU(s), time {opts.time} each); task logs in {out / 'slurm' / job}"
+            f"{opts.partition} ({gpus}, {opts.cpus} CPU(s), time {opts.time} each); task logs in {out / 'slurm' / job}_<task>/"
         )
     if not wait:
         say(

@@ -46,6 +46,8 @@ from yolo_attn.compare.records import (
 
 __all__ = ["run_worker"]
 
+#: Environment variable through which the sweep process tells its worker its pid.
+PARENT_PID_ENV = "YOLO_ATTN_SWEEP_PID"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -115,11 +117,15 @@ def _watch_parent() -> None:
     that keeps writing into a run folder the next sweep will use)."""
     import threading
 
-    parent = os.getppid()
+    # the sweep passes its pid: a sweep killed while this interpreter was still starting is noticed too
+    expected = os.environ.get(PARENT_PID_ENV, "")
+    parent = int(expected) if expected.isdigit() else os.getppid()
+    if os.getppid() != parent:
+        os._exit(3)
 
     def watch():
         while True:
-            time.sleep(2.0)
+            time.sleep(1.0)
             if os.getppid() != parent:
                 os._exit(3)
 
