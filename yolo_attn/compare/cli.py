@@ -248,8 +248,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 
 def _run(fn, command: str = "compare", no_wait: bool = False, **kw) -> int:
     """Run ``fn(**kw)`` (compare, demo or report_only) and map its outcome to the documented exit status."""
-    from yolo_attn.cli import exit_status, report_error
     from yolo_attn.compare.sweep import sweep_status
+    from yolo_attn.exits import exit_status, report_error
 
     try:
         out = fn(**kw)

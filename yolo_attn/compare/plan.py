@@ -127,11 +127,10 @@ def data_split(data: Path, split: str | None) -> str:
 
 def _check_train_arg_keys(train_args: dict) -> None:
     """Unknown Ultralytics train arguments would fail every run after its start: refuse them now."""
-    try:
-        from ultralytics.cfg import DEFAULT_CFG_DICT  # Ultralytics' table of valid train/val/predict arguments
-    except ImportError:
-        return
-    unknown = sorted(k for k in train_args if k not in DEFAULT_CFG_DICT)
+    from yolo_attn.integration.internals import default_cfg_keys
+
+    valid = default_cfg_keys()
+    unknown = sorted(k for k in train_args if k not in valid)
     if unknown:
         raise ValueError(
             f"unknown Ultralytics train argument(s) {', '.join(map(repr, unknown))}; see `yolo cfg` for the valid "
