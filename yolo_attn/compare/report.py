@@ -309,7 +309,7 @@ def _summary(
     agg: list[dict],
     baseline: str,
     metric: str,
-    settings: dict,
+    settings: SweepSettings,
     plot_files: list[Path],
     final: bool,
 ) -> str:
@@ -319,7 +319,8 @@ def _summary(
     pending = [r for r in rows if r["status"] not in ("ok", "failed", "stale")]
     gpu = any(r.get("gpu_latency_ms") not in (None, "") for r in ok)
     first = ok[0] if ok else (rows[0] if rows else {})
-    imgsz = settings.get("imgsz")
+    fp = settings.fingerprint
+    imgsz = fp.imgsz
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"# Comparison: {out.name}", ""]
     if not final or pending:
@@ -328,19 +329,20 @@ def _summary(
             "rewritten after every run.",
             "",
         ]
-    ta = settings.get("train_args") or {}
+    ta = fp.train_args
     hyper = ", ".join(f"{k}={v}" for k, v in ta.items()) or "Ultralytics defaults"
     lines += [
-        f"- **Data:** `{settings.get('data')}`, scored on the `{settings.get('split')}` split "
-        f"({first.get('eval_images') or '?'} images) with `{settings.get('weights')}.pt` of each run",
-        f"- **Training:** {settings.get('epochs')} epochs, imgsz {imgsz}, batch {settings.get('batch')}, "
+        f"- **Data:** `{fp.data}`, scored on the `{fp.split}` split "
+        f"({first.get('eval_images') or '?'} images) with `{fp.weights}.pt` of each run",
+        f"- **Training:** {fp.epochs} epochs, imgsz {imgsz}, batch {fp.batch}, "
         f"seeds {', '.join(map(str, seeds))}, from scratch; {hyper}"
-        + (f" (preset `{settings['preset']}`)" if settings.get("preset") else ""),
+        + (f" (preset `{settings.preset}`)" if settings.preset else ""),
         f"- **Device:** training on {first.get('device_name') or '?'} ({first.get('train_device') or '?'}); "
-        f"CPU latency on {first.get('cpu_name') or '?'} with {first.get('cpu_threads') or '?'} torch thread(s)",
+        f"CPU latency on {first.get('cpu_name') or '?'} with {first.get('cpu_threads') or '?'} torch thread(s)"
+        + (f"; {len(settings.devices)} runs at a time on {', '.join(settings.devices)}" if settings.devices else ""),
         f"- **Versions:** python {first.get('python')}, torch {first.get('torch')}, ultralytics "
         f"{first.get('ultralytics')}, yolo_attn {first.get('yolo_attn')}",
-        f"- **Primary metric:** `{metric}` = {METRICS[metric].protocol}, on the `{settings.get('split')}` split. Models are "
+        f"- **Primary metric:** `{metric}` = {METRICS[metric].protocol}, on the `{fp.split}` split. Models are "
         "ranked by its mean over seeds (higher is better); ± is the sample standard deviation over seeds.",
         f"- **Baseline:** `{baseline}`. Δ = model − baseline in percentage points of the primary metric, paired by "
         "seed (mean ± std of the per-seed differences).",
@@ -429,7 +431,7 @@ def _summary(
 
 
 def _settings_view(settings: SweepSettings) -> dict:
-    """The settings as the summary and the plots show them."""
+    """The settings as the plots show them (plots.py reads a plain dict)."""
     fp = settings.fingerprint
     return {
         "data": fp.data,
@@ -472,7 +474,7 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
         from yolo_attn.compare.plots import write_plots
 
         plot_files = write_plots(out, rows, agg, baseline, metric, view)
-    write_text(out / "summary.md", _summary(out, rows, agg, baseline, metric, view, plot_files, final))
+    write_text(out / "summary.md", _summary(out, rows, agg, baseline, metric, settings, plot_files, final))
     if say:
         gpu = any(r.get("gpu_latency_ms") not in (None, "") for r in rows if r["status"] == "ok")
         say("")

@@ -25,6 +25,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -339,6 +340,8 @@ def run_worker(spec_path: str | Path) -> int:
         os.environ.setdefault(k, v)
     _install_tee(run_dir / "log.txt")
     _watch_parent()
+    if hasattr(signal, "SIGUSR2"):  # Slurm's time-limit / pre-emption warning: the sweep process requeues, not us
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     from yolo_attn.compare.measure import versions
 
     t0 = time.time()
