@@ -294,3 +294,74 @@ def test_edited_yaml_refused_reported_stale_and_rerun_on_request(parallel):
     assert len(aside) == 1 and (aside[0] / "run.json").read_bytes() == before
     assert "run 2/2: tiny-att seed 0" in r2.stdout and "run 1/2" not in r2.stdout
     assert [x["status"] for x in _rows(out)] == ["ok", "ok"]
+
+
+# ------------------------------------------------------------------------------ units: claims, slots, ETA
+
+
+def test_claims_exclusive_lease_and_takeover(tmp_path):
+    from yolo_attn.compare.claims import Claims
+
+    claims = Claims(tmp_path, lease_s=60)
+    a = claims.acquire("m", 0, is_done=lambda: False, slot="cpu")
+    assert a is not None and claims.acquire("m", 0, is_done=lambda: False) is None  # held by a live process
+    assert claims.acquire("m", 1, is_done=lambda: True) is None  # a finished run is never claimed
+    assert claims.heartbeat(a) and Claims.still_mine(a.path, a.token)
+    # the holder stalls past its lease: the next process takes the run over, the old holder learns it lost it
+    data = json.loads(Path(a.path).read_text())
+    data["heartbeat_at"] -= 61
+    Path(a.path).write_text(json.dumps(data))
+    seen = []
+    b = claims.acquire("m", 0, is_done=lambda: False, on_takeover=seen.append)
+    assert b is not None and b.token != a.token and seen[0].token == a.token and seen[0].expired()
+    assert not claims.heartbeat(a) and not Claims.still_mine(a.path, a.token)
+    claims.release(a)  # releasing a lost claim leaves the new holder's
+    assert claims.holder("m", 0).token == b.token
+    claims.release(b)
+    assert claims.holder("m", 0) is None
+
+
+def test_claim_of_dead_processes_on_this_host_is_taken_over_at_once(tmp_path):
+    from yolo_attn.compare.claims import Claims
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claims = Claims(tmp_path, lease_s=3600)
+    a = claims.acquire("m", 0, is_done=lambda: False)
+    data = json.loads(Path(a.path).read_text())
+    data["pids"] = [[dead.pid, 0.0]]  # a holder (and worker) that died without releasing: no lease to wait for
+    Path(a.path).write_text(json.dumps(data))
+    assert claims.holder("m", 0).processes_gone() and not claims.holder("m", 0).expired()
+    assert claims.acquire("m", 0, is_done=lambda: False) is not None
+
+
+def test_parse_devices_slots(monkeypatch):
+    from yolo_attn.compare import executors
+
+    s = executors.parse_devices("cpu,cpu")
+    assert [(x.name, x.device, x.visible) for x in s] == [("cpu", "cpu", ""), ("cpu#2", "cpu", "")]
+    assert [x.name for x in executors.parse_devices(None, "cpu")] == ["cpu"]
+    with pytest.raises(ValueError, match="not both"):
+        executors.parse_devices("cpu", "cpu")
+    with pytest.raises(ValueError, match="an empty entry"):
+        executors.parse_devices("cpu,,cpu")
+    # GPU slots, with the GPU count of a 4-GPU machine (this machine may have none) and a parent that sees 4 of 8
+    monkeypatch.setattr(executors, "_cuda_count", lambda: 4)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    s = executors.parse_devices("0,cuda:3,0")
+    assert [(x.name, x.device, x.visible) for x in s] == [
+        ("cuda:0", "0", "4"),
+        ("cuda:3", "0", "7"),
+        ("cuda:0#2", "0", "4"),
+    ]
+    with pytest.raises(ValueError, match="has 4 CUDA GPU"):
+        executors.parse_devices("4")
+
+
+def test_eta_spreads_runs_over_slots():
+    from yolo_attn.compare.executors import schedule_eta
+
+    assert schedule_eta(None, [], 3, 2) is None
+    assert schedule_eta(10.0, [], 4, 2) == 20.0  # 4 runs of 10 s on 2 slots
+    assert schedule_eta(10.0, [4.0], 1, 2) == 10.0  # the active run needs 6 s more; the pending one starts now
+    assert schedule_eta(10.0, [4.0, 8.0], 2, 2) == 16.0
