@@ -510,6 +510,9 @@ def _reap(active, claims, keeper, settings, state, counts, durations, say, total
         if a.lost:
             continue  # not ours any more: no record, no release
         rec = RunRecord.read(a.run.run_dir)
+        if rec is None and not Claims.still_mine(a.claim.path, a.claim.token):
+            say(f"[compare] {a.run.name}: its claim was taken over by another process; that one finishes it")
+            continue  # the worker saw it first (exit status 3): no record, nothing to release
         if rec is None and code in _INTERRUPT_CODES:
             claims.release(a.claim)
             say(f"[compare] run {a.run.index}/{total} {a.run.name}: stopped (resumable)")
