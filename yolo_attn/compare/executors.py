@@ -38,7 +38,7 @@ from yolo_attn.compare.records import (
     read_json,
 )
 
-__all__ = ["Slot", "SweepInterrupted", "parse_devices", "run_slots"]
+__all__ = ["Slot", "SweepInterrupted", "parse_devices", "progress_of", "run_slots"]
 
 _INTERRUPT_CODES = (-signal.SIGINT, 130, -signal.SIGTERM, 128 + signal.SIGTERM)  # stopped, not failed: resumable
 
@@ -551,11 +551,13 @@ def _reap(active, claims, keeper, settings, state, counts, durations, say, total
     return changed
 
 
-def _progress_of(run_dir: Path) -> str:
+def progress_of(run_dir: Path) -> str:
     p = read_json(run_dir / PROGRESS)
-    if isinstance(p, dict) and p.get("epoch") is not None:
-        return f"epoch {p.get('epoch')}/{p.get('epochs')}"
-    return "starting"
+    if not isinstance(p, dict):
+        return "starting"
+    if p.get("state") == "scoring":
+        return "scoring"
+    return f"epoch {p.get('epoch')}/{p.get('epochs')}" if p.get("epoch") is not None else "starting"
 
 
 def _say_status(runs, active, settings, state, durations, n_slots, t_start, say) -> None:
@@ -563,7 +565,7 @@ def _say_status(runs, active, settings, state, durations, n_slots, t_start, say)
     done = sum(1 for r in runs if _final(r, settings, state))
     now = time.time()
     parts = [
-        f"{a.run.name} on {a.slot.name}: {_progress_of(a.run.run_dir)}, {fmt_duration(now - a.t0)}"
+        f"{a.run.name} on {a.slot.name}: {progress_of(a.run.run_dir)}, {fmt_duration(now - a.t0)}"
         for a in sorted(active.values(), key=lambda a: a.run.index)
     ]
     mean_run = sum(durations) / len(durations) if durations else None
@@ -580,7 +582,7 @@ def _say_waiting(pending, claims, say) -> None:
     held = []
     for r in pending:
         c = claims.holder(r.spec.label, r.seed)
-        held.append(f"{r.name} ({c.describe() + ': ' + _progress_of(r.run_dir)})" if c else r.name)
+        held.append(f"{r.name} ({c.describe() + ': ' + progress_of(r.run_dir)})" if c else r.name)
     say(f"[compare] waiting for {len(pending)} run(s) held by other processes: " + "; ".join(held))
 
 

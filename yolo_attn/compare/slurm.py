@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yolo_attn.compare.claims import Claims
-from yolo_attn.compare.executors import Slot, run_slots
+from yolo_attn.compare.executors import Slot, progress_of, run_slots, schedule_eta
 from yolo_attn.compare.plan import planned_runs
 from yolo_attn.compare.records import RunRecord, SweepSettings, fmt_duration, read_json, write_json
 
@@ -258,6 +258,11 @@ def _unfinished(out: Path, settings: SweepSettings, initial: dict) -> list:
     return todo
 
 
+def _ok_duration(run_dir: Path) -> float | None:
+    rec = RunRecord.read(run_dir)
+    return rec.duration_s if rec is not None and rec.ok else None
+
+
 def _free_dead_claims(out: Path, runs, say) -> None:
     """Release claims whose Slurm task is no longer in the queue (cancelled or killed before it could release)."""
     claims = Claims(out)
@@ -353,23 +358,22 @@ def run_on_slurm(
             break
         if time.time() - last_status > progress_every:
             last_status = time.time()
-            running = []
+            running, elapsed = [], []
             for r in todo:
                 c = claims.holder(r.spec.label, r.seed)
                 if c is not None and not c.stale():
-                    p = read_json(r.run_dir / "progress.json")
-                    ep = (
-                        f"epoch {p.get('epoch')}/{p.get('epochs')}"
-                        if isinstance(p, dict) and p.get("epoch")
-                        else "starting"
-                    )
-                    running.append(f"{r.name} ({c.slurm_job or c.host}: {ep})")
-            queued = sum(1 for s in states.values() if s for line in s if "PENDING" in line)
+                    running.append(f"{r.name} ({c.slurm_job or c.host}: {progress_of(r.run_dir)})")
+                    elapsed.append(time.time() - c.claimed_at)
+            lines = [line for s in states.values() if s for line in s]
+            queued = sum(1 for line in lines if "PENDING" in line)
+            durations = [d for d in (_ok_duration(r.run_dir) for r in runs) if d]
+            mean_run = sum(durations) / len(durations) if durations else None
+            eta = schedule_eta(mean_run, elapsed, max(len(todo) - len(running), 0), max(len(lines), 1))
             say(
                 f"[compare] {done}/{len(runs)} done, {len(running)} running"
                 + (": " + "; ".join(running) if running else "")
                 + (f", {queued} task(s) queued" if queued else "")
-                + f" | elapsed {fmt_duration(time.time() - t_start)}"
+                + f" | elapsed {fmt_duration(time.time() - t_start)}, ~{fmt_duration(eta)} left"
             )
         time.sleep(poll_s)
     todo = _unfinished(out, settings, initial)

@@ -13,7 +13,7 @@ or an out-of-memory kill of one variant cannot take down the sweep. The worker:
    now). Exit status 0 for ok, 1 for failed, 3 for a lost claim; a worker stopped by SIGINT writes nothing (the run
    resumes).
 
-While training it writes ``progress.json`` (epoch, epochs) after every epoch for the sweep's status lines.
+It writes ``progress.json`` (training epoch k of n, then scoring) for the sweep's status lines.
 """
 
 from __future__ import annotations
@@ -173,7 +173,13 @@ class _Progress:
         self.images = 0
         self._t0 = None
 
+    def _mark(self, state: str, **kw) -> None:
+        """``progress.json`` for the sweep's status lines (never fatal)."""
+        with contextlib.suppress(OSError):
+            write_json(Path(self.spec.run_dir) / PROGRESS, {"state": state, "time": time.time(), **kw})
+
     def on_train_epoch_start(self, trainer) -> None:
+        self._mark("training", epoch=trainer.epoch + 1, epochs=trainer.epochs)
         threads = self.spec.cpu_threads
         if threads and getattr(trainer.device, "type", "") == "cpu":
             import torch
@@ -196,11 +202,6 @@ class _Progress:
         done = trainer.epoch + 1
         now = time.time()
         run_elapsed = now - self.run_start
-        with contextlib.suppress(OSError):  # for the sweep's status lines; never fatal
-            write_json(
-                Path(self.spec.run_dir) / PROGRESS,
-                {"epoch": done, "epochs": trainer.epochs, "run_elapsed_s": run_elapsed, "time": now},
-            )
         start = int(getattr(trainer, "start_epoch", 0) or 0)  # > 0 when this worker resumed the training
         frac = max((done - start) / max(trainer.epochs - start, 1), 1e-6)
         run_left = run_elapsed / frac - run_elapsed + float(self.p.get("mean_eval_s") or 0.0)
@@ -294,6 +295,8 @@ def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunR
     from yolo_attn.compare.measure import device_name, latency_ms, profile
     from yolo_attn.metrics import METRIC_KEYS, evaluate_model, save_metrics
 
+    with contextlib.suppress(OSError):
+        write_json(run_dir / PROGRESS, {"state": "scoring", "time": time.time()})
     weights_dir = run_dir / "train" / "weights"
     weights = weights_dir / f"{spec.weights}.pt"
     if not weights.is_file():
