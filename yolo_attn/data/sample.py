@@ -36,7 +36,6 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
@@ -51,6 +50,7 @@ import cv2
 import numpy as np
 
 from yolo_attn.data._fs import Owner, TreeWriter, clean_stale, discard_partial, new_partial, refusal, swap_into_place
+from yolo_attn.data.devkit import SAMPLE_MARKER, SAMPLE_WRITER, sample_info
 
 __all__ = [
     "SAMPLE_CLASSES",
@@ -67,10 +67,7 @@ __all__ = [
 SAMPLE_CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "star", "ring", "cross")
 #: Image sets to prepare for the generated dataset (train on trainval, validate and test on test).
 SAMPLE_SETS: tuple[tuple[str, str], ...] = (("2007", "trainval"), ("2007", "test"))
-#: File at the devkit root that marks a generated devkit and records its settings.
-SAMPLE_MARKER = "yolo_attn_sample.json"
-
-_WRITER = "yolo_attn.data.sample"
+_WRITER = SAMPLE_WRITER  # the record (yolo_attn.data.devkit.SAMPLE_MARKER) names this writer
 _FORMAT_VERSION = 2  # 2: the record lists every file written (1 did not, so a version-1 devkit is never replaced)
 _MAX_IMAGES = 100_000
 _MAX_IMGSZ = 4096
@@ -308,52 +305,6 @@ def _annotation_xml(image_id: str, width: int, height: int, objects: list[Sample
             ET.SubElement(box, k).text = str(getattr(o, k))
     ET.indent(root, space="\t")
     return ET.tostring(root, encoding="unicode") + "\n"
-
-
-def sample_info(devkit: str | Path) -> dict | None:
-    """The generator record of a generated devkit (classes, sets, settings), or None for any other devkit.
-
-    Raises:
-        BadVOCInput: The record exists but is unreadable, not JSON, not an object, or has wrong types.
-    """
-    from yolo_attn.data.voc import BadVOCInput, parse_sets
-
-    marker = Path(devkit) / SAMPLE_MARKER
-    if not os.path.lexists(marker):
-        return None
-    fix = "regenerate the devkit with `yolo-attn data sample`, or delete this file if the devkit is not a generated one"
-    if not marker.is_file():
-        raise BadVOCInput(marker, f"generated-devkit record is not a regular file; {fix}")
-    try:
-        info = json.loads(marker.read_bytes())
-    except OSError as e:
-        raise BadVOCInput(marker, f"unreadable generated-devkit record ({e})") from None
-    except ValueError as e:  # bad JSON or bad UTF-8
-        raise BadVOCInput(marker, f"generated-devkit record is not valid JSON ({e}); {fix}") from None
-    if not isinstance(info, dict):
-        raise BadVOCInput(marker, f"generated-devkit record is a JSON {type(info).__name__}, not an object; {fix}")
-    writer = info.get("writer", info.get("generator"))  # "generator" in format version 1
-    if writer != _WRITER:
-        raise BadVOCInput(marker, f"generated-devkit record names the writer {writer!r}, not {_WRITER!r}; {fix}")
-    classes = info.get("classes")
-    if (
-        not isinstance(classes, list)
-        or not classes
-        or not all(isinstance(c, str) and c and c.strip() == c for c in classes)
-        or len(set(classes)) != len(classes)
-    ):
-        raise BadVOCInput(marker, f"'classes' is {classes!r}, not a list of unique non-empty names; {fix}")
-    sets = info.get("sets")
-    if not isinstance(sets, list) or not sets or not all(isinstance(x, str) for x in sets):
-        raise BadVOCInput(marker, f"'sets' is {sets!r}, not a list of YEAR:SET strings; {fix}")
-    try:
-        parse_sets(sets)
-    except ValueError as e:
-        raise BadVOCInput(marker, f"'sets' is {sets!r}: {e}; {fix}") from None
-    for key in ("images", "seed", "imgsz"):
-        if key in info and type(info[key]) is not int:
-            raise BadVOCInput(marker, f"{key!r} is {info[key]!r}, not an integer; {fix}")
-    return info
 
 
 def _check_int(name: str, value, lo: int, hi: int | None) -> None:

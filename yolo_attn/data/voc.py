@@ -96,7 +96,7 @@ from yolo_attn.data._fs import (
     refusal,
     swap_into_place,
 )
-from yolo_attn.data.sample import sample_info
+from yolo_attn.data.devkit import BadVOCInput, parse_sets, sample_info
 
 __all__ = [
     "DEFAULT_SETS",
@@ -131,8 +131,6 @@ PREPARED_MARKER = "prepared.json"
 _FORMAT_VERSION = 2  # 2: the record lists every file written (1 did not, so a version-1 dataset is never replaced)
 _MAX_XML_BYTES = 16 << 20
 _MAX_SET_BYTES = 64 << 20
-_YEAR = re.compile(r"[A-Za-z0-9-]+")  # no "_": `<year>_<id>` file names stay unique
-_SET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ID = re.compile(r"\w[\w.-]*")  # a plain file name: no separators, no leading dot
 _MAX_ID = 200
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -170,15 +168,6 @@ PREPARE_OWNER = Owner(
     _prepare_layout,
     _ultralytics_cache,
 )
-
-
-class BadVOCInput(ValueError):
-    """A devkit file that cannot be used; `path` names it and `reason` says why."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -252,43 +241,6 @@ def yolo_to_voc_box(xc: float, yc: float, w: float, h: float, width: int, height
 
 
 # ----------------------------------------------------------------------------------------------------- sets
-def parse_sets(spec: str | Iterable[str | tuple[str, str]]) -> list[tuple[str, str]]:
-    """Parse `"2007:trainval,2012:trainval,2007:test"` (or a list of such items or tuples) to (year, set) tuples.
-
-    YEAR is letters, digits and `-` (the folder is `VOC<YEAR>`); SET is a file name in `ImageSets/Main` without
-    `.txt` (letters, digits, `_ . -`). Raises `ValueError` naming a bad item.
-    """
-    if isinstance(spec, str):
-        items: list = spec.split(",")
-    elif isinstance(spec, Iterable):
-        items = list(spec)
-    else:
-        raise ValueError(f"VOC sets must be a string like '2007:trainval,2007:test' or a list, got {spec!r}")
-    out: list[tuple[str, str]] = []
-    for item in items:
-        if isinstance(item, str):
-            item = item.strip()
-            if not item:
-                continue
-            year, sep, name = item.partition(":")
-            year, name = year.strip(), name.strip()
-            if not sep:
-                raise ValueError(f"bad VOC set {item!r}: expected YEAR:SET, e.g. 2007:trainval")
-        elif isinstance(item, tuple | list) and len(item) == 2:
-            year, name = (str(x).strip() for x in item)
-        else:
-            raise ValueError(f"bad VOC set {item!r}: expected 'YEAR:SET' or a (year, set) pair, e.g. ('2007', 'test')")
-        if not _YEAR.fullmatch(year) or not _SET.fullmatch(name):
-            raise ValueError(
-                f"bad VOC set {year}:{name!r}: expected YEAR:SET with YEAR of letters, digits and '-' (the folder "
-                "VOC<YEAR>) and SET a set-file name (letters, digits, '_', '.', '-'), e.g. 2007:trainval"
-            )
-        out.append((year, name))
-    if not out:
-        raise ValueError(f"no VOC sets given ({spec!r}); e.g. 2007:trainval,2007:test")
-    return out
-
-
 def _read_set(voc_dir: Path, name: str) -> tuple[list[str], list[BadVOCInput]]:
     """The image ids of a set file, and the errors of single lines (each skippable alone).
 
