@@ -178,13 +178,22 @@ class SlurmOptions:
         return params
 
 
+# squeue still lists a task for a while after its program ended (COMPLETING) or when it just ended: such a task
+# can claim no more runs, so a sweep must not attach to it (it would wait for nothing, then find runs unfinished).
+_ENDING_STATES = frozenset(
+    {"COMPLETING", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+     "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED", "STOPPED"}
+)  # fmt: skip
+
+
 def squeue_alive(job: str) -> list[str] | None:
-    """``<task> <state>`` of the job's (or array task's) entries still in the queue; [] when none; None when squeue
-    cannot answer (controller unreachable: treat the job as alive)."""
+    """``<task> <state>`` of the job's (or array task's) entries still queued or running; [] when none (ending states
+    such as COMPLETING do not count); None when squeue cannot answer (controller unreachable: treat the job as alive)."""
     r = subprocess.run(["squeue", "-h", "-j", job, "-o", "%i %T"], capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         return [] if "Invalid job id" in (r.stderr + r.stdout) else None
-    return [line.strip() for line in r.stdout.splitlines() if line.strip()]
+    entries = [line.split() for line in r.stdout.splitlines() if line.strip()]
+    return [" ".join(e) for e in entries if len(e) < 2 or e[1] not in _ENDING_STATES]
 
 
 class SlurmTask:
