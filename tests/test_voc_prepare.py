@@ -359,7 +359,9 @@ def test_sets_argument_and_split_rule(devkit, tmp_path):
         prepare_voc(devkit, tmp_path / "c", sets="2007trainval", log=None)
 
 
-@pytest.mark.parametrize(("name", "classes"), [("VOC.yaml", VOC_CLASSES), ("VOC-sample.yaml", SAMPLE_CLASSES)])
+@pytest.mark.parametrize(
+    ("name", "classes"), [("yolo-attn-voc.yaml", VOC_CLASSES), ("yolo-attn-sample.yaml", SAMPLE_CLASSES)]
+)
 def test_shipped_dataset_yamls_point_at_prepared_data_and_never_download(name, classes, prepared, tmp_path):
     import yaml
     from ultralytics.data.utils import check_det_dataset

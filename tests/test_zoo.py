@@ -98,8 +98,8 @@ def test_zoo_contents():
     mods = ("se", "eca", "cbam", "coordatt", "ela", "mlca", "epsa")
     assert {f"may-{t}.yaml" for t in ("none", "mbse", *mods)} <= names
     assert {f"mobilenet-yolo-{t}.yaml" for t in ("none", *mods)} <= names
-    assert {f"{p}-{t}.yaml" for p in ("yolov8", "yolo11") for t in mods} <= names
-    assert len(names) == 9 + 8 + 14
+    assert {f"{p}-{t}.yaml" for p in ("yolov8", "yolo11", "yolo12", "yolo26") for t in mods} <= names
+    assert len(names) == 9 + 8 + 4 * 7
 
 
 def _normalize(v):

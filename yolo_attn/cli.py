@@ -196,6 +196,9 @@ def _ultralytics(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run ``yolo-attn``; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from yolo_attn.integration.compat import allow_full_checkpoint_load
+
+    allow_full_checkpoint_load()  # Ultralytics < 8.2.64 under torch >= 2.6 cannot load checkpoints otherwise
     if not argv or argv[0] in {"-h", "--help"}:
         build_parser().print_help()
         return 0

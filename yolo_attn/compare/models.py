@@ -60,14 +60,14 @@ class ModelSpec:
 
 
 def find_models_dir() -> Path | None:
-    """Return the zoo's ``cfg/models`` folder (working directory first, then the source tree), or None."""
-    import yolo_attn
+    """Return the zoo's ``cfg/models`` folder (working directory first, then the source tree or the installed
+    wheel's copy), or None."""
+    from yolo_attn.integration.lookup import cfg_dir
 
-    for root in (Path.cwd(), Path(yolo_attn.__file__).resolve().parent.parent):
-        d = root / "cfg" / "models"
-        if d.is_dir() and any(d.glob("*.yaml")):
-            return d
-    return None
+    d = Path.cwd() / "cfg" / "models"
+    if d.is_dir() and any(d.glob("*.yaml")):
+        return d
+    return cfg_dir("models")
 
 
 def _ultralytics_stock(name: str) -> Path | None:

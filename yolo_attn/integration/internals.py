@@ -117,7 +117,9 @@ def load_checkpoint(weights: str | Path):
     here). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for anything that is
     not an Ultralytics checkpoint (garbage, a bare state dict, a truncated file).
     """
-    from ultralytics.nn.tasks import load_checkpoint as load
+    import ultralytics.nn.tasks as tasks
+
+    load = getattr(tasks, "load_checkpoint", None) or tasks.attempt_load_one_weight  # older releases: the old name
 
     path = Path(weights)
     if not path.is_file():

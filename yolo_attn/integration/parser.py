@@ -31,11 +31,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from yolo_attn.integration.compat import SUPPORTED_ULTRALYTICS, check_model_dict, check_supported
 from yolo_attn.integration.errors import UltralyticsCompatibilityError, UnknownModuleError, YamlModuleError
+from yolo_attn.integration.lookup import install as install_lookup
+from yolo_attn.integration.lookup import uninstall as uninstall_lookup
 
 LOGGER = logging.getLogger("yolo_attn")
 
-SUPPORTED_ULTRALYTICS = "ultralytics>=8.4.0,<8.5 (tested with 8.4.190)"
 QUALIFIED_PREFIX = "yolo_attn."
 _PARSER_LOCALS = ("ch", "f", "i", "n", "width", "max_channels")  # parse_model locals the entries read
 
@@ -371,6 +373,8 @@ def _make_wrapper(original):
 
     @functools.wraps(original)
     def parse_model(d, ch, verbose=True):
+        psa = _state["names"].get("PSA")
+        check_model_dict(d, psa_is_ours=psa is not None and psa.name != "PSA")
         return original(_rewrite(d, tasks), ch, verbose)
 
     parse_model.__yolo_attn__ = True
@@ -420,8 +424,15 @@ def register() -> list[str]:
     with _lock:
         if _state["registered"]:
             return registered_names()
-        import ultralytics.nn.tasks as tasks  # may run the autoload hook, which calls register() re-entrantly
-        from ultralytics.utils.callbacks import base as callbacks_base
+        version = check_supported()  # before any Ultralytics import: an old release fails here, named
+        try:
+            import ultralytics.nn.tasks as tasks  # may run the autoload hook, which calls register() re-entrantly
+            from ultralytics.utils.callbacks import base as callbacks_base
+        except ImportError as e:
+            raise UltralyticsCompatibilityError(
+                f"yolo_attn cannot import ultralytics {version} ({type(e).__name__}: {e}). "
+                f"Supported: {SUPPORTED_ULTRALYTICS}."
+            ) from e
 
         if _state["registered"]:
             return registered_names()
@@ -461,6 +472,7 @@ def register() -> list[str]:
 
         if not getattr(tasks.parse_model, "__yolo_attn__", False):
             tasks.parse_model = _make_wrapper(original)
+        install_lookup()  # the shipped model and dataset YAMLs by bare name
         torch.serialization.add_safe_globals(_checkpoint_classes(classes))  # loads under ULTRALYTICS_SAFE_LOAD=1
         hooks = callbacks_base.default_callbacks.setdefault("on_pretrain_routine_start", [])
         if _ddp_marker_callback not in hooks:
@@ -485,6 +497,7 @@ def unregister() -> None:
                 delattr(tasks, name)
         if getattr(tasks.parse_model, "__yolo_attn__", False):
             tasks.parse_model = tasks.parse_model.__wrapped__
+        uninstall_lookup()
         hooks = callbacks_base.default_callbacks.get("on_pretrain_routine_start", [])
         if _ddp_marker_callback in hooks:
             hooks.remove(_ddp_marker_callback)
