@@ -52,7 +52,8 @@ class AttentionSpec:
         label (str): Display name, formatted with the hyperparameters (``"ELA-{0}"`` -> ``ELA-B``).
         families (tuple[str, ...] | None): Zoo families it appears in (None: every family).
         passes (tuple[int, int]): Full elementwise passes of its pooling and gating ops per input and per output
-            element (the benchmark's analytic MAC count adds them to the conv/linear MACs).
+            element, plus the MACs per element of convolutions it calls functionally (which no module hook sees);
+            the benchmark's analytic MAC count adds them to the conv/linear MACs.
     """
 
     name: str
@@ -181,7 +182,7 @@ ATTENTION: dict[str, AttentionSpec] = {
             # are 16 to 576 wide and 32 divides only 4 of them; 8 (their greatest common divisor) is the largest group
             # count that fills all 9 slots, so may-ema compares like for like with the other modules.
             hyperparameters={"may": (8,), "*": (32,)},
-            label="EMA (G={0})",
+            label="EMA G={0}",
             # strip means 2, gating x 1, GroupNorm 2, the x21-weighted channel sum 1, output gate 1, and the folded
             # 3x3 conv (cg -> 1 channel per group, called functionally so no hook counts it) 9 per input element
             passes=(16, 0),
@@ -196,7 +197,7 @@ ATTENTION: dict[str, AttentionSpec] = {
             # "imagenet-*-simam-param0.1") and its COCO detection configs (mmdetection/configs/_base_/models/
             # *_r50simam_fpn.py: attention_param=0.1) use 0.1. The zoo's models are detectors: 0.1 in every family.
             hyperparameters={"*": (0.1,)},
-            label="SimAM (λ={0:g})",
+            label="SimAM lambda={0:g}",
             passes=(5, 0),  # mean, (x - mean)^2, mean of d, the energy, the gate
         ),
     )
