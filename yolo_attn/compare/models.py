@@ -26,7 +26,7 @@ __all__ = ["DEMO_MODELS", "NAMED_SETS", "ModelSpec", "default_baseline", "find_m
 
 #: Named sets and what they hold (the text is shown by ``--help``).
 NAMED_SETS: dict[str, str] = {
-    "may": "every MAY variant, may-*.yaml (none = SEOFF baseline first, then MobileNetV3 SE and the seven modules)",
+    "may": "every MAY variant, may-*.yaml (none = SEOFF baseline first, then MobileNetV3 SE and every other module)",
     "may-demo": "the demo's MAY variants: none, MobileNetV3 SE, MLCA, ECA, ELA",
     "mobilenet-neck": "MobileNet-YOLO with attention in the neck, mobilenet-yolo-*.yaml (baseline first)",
     "yolov8[nslmx]": "Ultralytics' yolov8<scale>.yaml, then yolov8<scale>-<module>.yaml for every module (scale n "
