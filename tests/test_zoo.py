@@ -106,7 +106,7 @@ def test_zoo_contents():
     assert {f"mobilenet-yolo-{t}.yaml" for t in ("none", *mods)} <= names
     assert {f"{p}-{t}.yaml" for p in ("yolov8", "yolo11", "yolo12", "yolo26") for t in mods} <= names
     # one file per registered module and family it is declared for, plus the two unscaled baselines
-    scaled = tuple(zoo._STOCK)  # the families derived from Ultralytics' YAMLs
+    scaled = tuple(zoo._stock_families())  # the families derived from the installed Ultralytics YAMLs
     n = {f: sum(s.in_family(f) for s in ATTENTION.values()) for f in ("may", "mobilenet-yolo", *scaled)}
     assert len(names) == (1 + n["may"]) + (1 + n["mobilenet-yolo"]) + sum(n[f] for f in scaled)
 
