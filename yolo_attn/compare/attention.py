@@ -15,7 +15,7 @@ output over channels, scaled to [0, 1], and ``is_gate`` is False.
 Used by ``notebooks/attention_maps.ipynb``:
 
     >>> from yolo_attn.compare.attention import capture_gates, plot_gates, load_image
-    >>> img = load_image("datasets/yolo_attn_sample/voc/images/test/2007_000001.jpg", 160)
+    >>> img = load_image("datasets/VOC-sample/images/test/2007_000001.jpg", 160)
     >>> gates = capture_gates(YOLO("runs/compare/demo/runs/may-mlca/seed0/train/weights/last.pt").model, img)
     >>> fig = plot_gates(img, gates, "may-mlca")
 """
