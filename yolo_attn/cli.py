@@ -74,6 +74,47 @@ def _int_in(lo: int, hi: int | None):
     return parse
 
 
+def _torch_build() -> str:
+    """torch's version with its build (``2.14.1+cu130, CUDA 13.0 build`` / ``2.14.1+cpu, CPU build``), read from
+    ``torch/version.py`` without importing torch."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return "not installed"
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text(encoding="utf-8")
+    except OSError:
+        return "unknown"
+    version = re.search(r"^__version__\s*=\s*'([^']+)'", text, re.M)
+    cuda = re.search(r"^cuda(?::[^=]*)?=\s*'([^']+)'", text, re.M)
+    rocm = re.search(r"^hip(?::[^=]*)?=\s*'([^']+)'", text, re.M)
+    build = f"CUDA {cuda.group(1)} build" if cuda else f"ROCm {rocm.group(1)} build" if rocm else "CPU build"
+    return f"{version.group(1) if version else 'unknown'}, {build}"
+
+
+def version_text() -> str:
+    """``yolo-attn --version``: this package's version and those of the libraries it runs on (read from the
+    installed distributions, so nothing heavy is imported)."""
+    import platform
+    from importlib import metadata
+
+    from yolo_attn import __version__
+
+    def dist(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"yolo-attn {__version__} (ultralytics {dist('ultralytics')}, torch {_torch_build()}, "
+        f"torchvision {dist('torchvision')}, Python {platform.python_version()})"
+    )
+
+
 def _cmd_data_sample(args: argparse.Namespace) -> int:
     from yolo_attn.data.sample import make_sample_dataset
 
@@ -125,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="yolo-attn",
         description="yolo_attn commands. Any other command (train, val, predict, export, ...) takes the same "
         "key=value arguments as Ultralytics' `yolo` and runs with yolo_attn's modules registered.",
+    )
+    parser.add_argument(
+        "-V",
+        "--version",
+        action="version",
+        version=version_text(),
+        help="print the versions of yolo-attn, Ultralytics, torch, torchvision and Python, and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_) in DELEGATED.items():
@@ -201,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     allow_full_checkpoint_load()  # Ultralytics < 8.2.64 under torch >= 2.6 cannot load checkpoints otherwise
     if not argv or argv[0] in {"-h", "--help"}:
         build_parser().print_help()
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        print(version_text())
         return 0
     if argv[0] not in OWN_COMMANDS and argv[0] not in DELEGATED:
         return _ultralytics(argv)

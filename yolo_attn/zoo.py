@@ -650,7 +650,7 @@ def render_list() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``list``, ``write DIR``, ``check DIR``, ``table DIR [--scales nsmlx] [--imgsz 640]``."""
-    parser = argparse.ArgumentParser(prog="python -m yolo_attn.zoo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="yolo-attn models", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="print the model and dataset YAMLs shipped with yolo_attn, usable by name")
     for cmd, help_ in (

@@ -329,8 +329,10 @@ def format_table(rows: list[dict]) -> str:
     lines = []
     if meta:
         shape = "x".join(map(str, meta["shape"]))
+        lo, hi = min(3, meta["repeats"]), meta["repeats"]
+        calls = f"{hi} call{'s' if hi != 1 else ''}" if lo == hi else f"{lo} to {hi} calls"
         lines.append(
-            f"Input {shape}, {meta['dtype']}, median of 3 to {meta['repeats']} calls ({meta['budget_s']:g} s budget "
+            f"Input {shape}, {meta['dtype']}, median of {calls} ({meta['budget_s']:g} s budget "
             f"each) after {meta['warmup']} warm-up, "
             f"torch {meta['torch']}, {meta['device']}."
         )
