@@ -35,9 +35,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m yolo_attn.bench
 
-# JupyterLab on notebooks/ (the notebooks extra comes with the dev extra), showing COMPARE_DIR.
+# JupyterLab on notebooks/ (the notebooks extra comes with the dev extra), showing COMPARE_DIR. Jupyter refuses to
+# run as root unless told: containers often are root.
 notebooks: $(STAMP)
-	YOLO_ATTN_COMPARE_DIR=$(COMPARE_DIR) $(BIN)/jupyter lab notebooks/
+	YOLO_ATTN_COMPARE_DIR=$(COMPARE_DIR) $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP)
 	$(BIN)/ruff check yolo_attn tests notebooks
