@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 ZOO = REPO / "cfg" / "models"
 
 # Every named set and a spread of single names: the zoo's files, scaled YOLO variants and Ultralytics' stock models.
-SETS = ["may", "may-demo", "mobilenet-neck", "yolov8-all", "yolov8s-all", "yolo11m-all", "yolo11x-all"]
+SETS = ["may", "may-demo", "mobilenet-neck", "yolov8-all", "yolov8s-all", "yolo11m-all", "yolo12s-all", "yolo26x-all"]
 NAMES = [
     "may-none",
     "may-mlca",
