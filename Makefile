@@ -5,13 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.yolo_attn-installed
 TORCH := torch==2.14.1 torchvision==0.29.1
+# Where torch comes from: PyPI by default (on Linux its CUDA build, ~5 GB with the nvidia-* and triton wheels). On a
+# machine without a GPU, the CPU build of the same version is far smaller:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+# The compare folder `make notebooks` opens.
+COMPARE_DIR ?= runs/compare/demo
 
-.PHONY: install test test-fast demo bench lint clean
+.PHONY: install test test-fast demo bench notebooks lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
@@ -28,6 +34,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m yolo_attn.bench
+
+# JupyterLab on notebooks/ (the notebooks extra comes with the dev extra), showing COMPARE_DIR. Jupyter refuses to
+# run as root unless told: containers often are root.
+notebooks: $(STAMP)
+	YOLO_ATTN_COMPARE_DIR=$(COMPARE_DIR) $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP)
 	$(BIN)/ruff check yolo_attn tests notebooks

@@ -221,28 +221,28 @@ def test_ddp_child_builds_our_model(work, tmp_path, autoload):
         script.with_suffix(".pt").unlink(missing_ok=True)
 
 
-def test_yolo_attn_val_names_every_protocol(work):
-    out = work["root"] / "metrics.json"
-    r = run(
-        [
-            BIN / "yolo-attn",
-            "val",
-            f"model={work['best']}",
-            f"data={work['data']}",
-            "split=val",
-            "imgsz=64",
-            "batch=4",
-            "device=cpu",
-            f"save_json={out}",
-        ],
-        cwd=work["root"],
-    )
+def test_yolo_attn_score_names_every_protocol_and_val_is_ultralytics(work):
     import json
 
+    root = work["root"]
+    out = root / "metrics.json"
+    common = (f"model={work['best']}", f"data={work['data']}", "split=val", "imgsz=64", "batch=4", "device=cpu")
+    r = run([BIN / "yolo-attn", "score", *common, f"out={out}"], cwd=root)
     result = json.loads(out.read_text())
+    assert result["unit"].startswith("fraction of 1")  # the file says its unit; the table says %
     for key in ("voc07_map50", "voc12_map50", "coco_ap50", "coco_ap50_95", "ultralytics_map50", "ultralytics_map50_95"):
         assert 0.0 <= result[key] <= 1.0, key
+    assert "all values in %" in r.stdout and "fractions of 1" in r.stdout
     assert "voc07" in r.stdout.lower() and "ultralytics" in r.stdout.lower()
+    # `yolo-attn val` is Ultralytics' val with its own arguments and their meaning (it was our scorer before:
+    # plots=False was refused and save_json=True wrote a file named "True").
+    r = run(
+        [BIN / "yolo-attn", "val", *common, "plots=False", "save_json=True", f"project={root / 'runs'}", "name=v"],
+        cwd=root,
+    )
+    assert "all" in r.stdout + r.stderr  # Ultralytics' per-class table
+    assert not (root / "True").exists()
+    assert (root / "runs" / "v" / "predictions.json").is_file()
 
 
 def test_data_sample_and_voc_prepare_commands(tmp_path):
@@ -257,9 +257,9 @@ def test_data_sample_and_voc_prepare_commands(tmp_path):
     )
     assert bad.returncode == 2 and "missing" in bad.stderr and "Traceback" not in bad.stderr
     bad = subprocess.run(
-        [BIN / "yolo-attn", "val", "model=a.pt", "bogus=1"], cwd=tmp_path, capture_output=True, text=True
+        [BIN / "yolo-attn", "score", "model=a.pt", "bogus=1"], cwd=tmp_path, capture_output=True, text=True
     )
-    assert bad.returncode != 0 and "bogus=1" in bad.stderr and "data=..." in bad.stderr
+    assert bad.returncode == 2 and "bogus=1" in bad.stderr and "data=..." in bad.stderr
 
 
 def test_delegated_subcommands(tmp_path):

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,8 +19,9 @@ import pytest
 
 from yolo_attn.compare import models as cmodels
 from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, compare_main, demo_main, parse_train_args
+from yolo_attn.compare.plan import settle as _settings
 from yolo_attn.compare.report import RESULT_COLUMNS, aggregate
-from yolo_attn.compare.sweep import _settings, compare, parse_seeds, sweep_status
+from yolo_attn.compare.sweep import compare, parse_seeds, sweep_status
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -227,7 +229,7 @@ def test_broken_yaml_reported(sweep):
     assert (out / "runs" / "broken" / "seed0" / "log.txt").is_file()
     summary = (out / "summary.md").read_text()
     assert "## Failed runs (1)" in summary and "NoSuchModule" in summary
-    assert sweep_status(out) == {"ok": 2, "failed": 1, "pending": 0}
+    assert sweep_status(out) == {"ok": 2, "failed": 1, "stale": 0, "pending": 0}
 
 
 def test_summary_md(sweep):
@@ -278,10 +280,11 @@ def test_all_failed_exit_status(sweep, tmp_path):
 
     parser = argparse.ArgumentParser()
     add_compare_arguments(parser)
+    (tmp_path / "broken.yaml").write_text(BROKEN)  # found, but fails in its worker
     args = parser.parse_args(
         [
             "--models",
-            str(tmp_path / "missing.yaml"),
+            str(tmp_path / "broken.yaml"),
             "--data",
             str(sweep["data"]),
             "--epochs",
@@ -296,7 +299,7 @@ def test_all_failed_exit_status(sweep, tmp_path):
     assert args.func is compare_command
     assert args.func(args) == 1  # nothing succeeded
     row = _rows(tmp_path / "out")[0]
-    assert row["status"] == "failed" and "model YAML not found" in row["error"]
+    assert row["status"] == "failed" and "NoSuchModule" in row["error"]
 
 
 # ----------------------------------------------------------------------------------------------------- units
@@ -311,14 +314,15 @@ def test_named_sets_and_globs(tmp_path):
         (d / f"yolov8-{tag}.yaml").write_text(TINY_NONE)
     labels = [s.label for s in cmodels.resolve_models(["may"], d)]
     assert labels == ["may-none", "may-mbse", "may-eca", "may-mlca", "may-zzz"]
-    specs = cmodels.resolve_models(["yolov8s"], d)
+    specs = cmodels.resolve_models(["yolov8s-all"], d)
     assert [s.label for s in specs] == ["yolov8s", "yolov8s-se", "yolov8s-mlca"]
     assert specs[0].model == "yolov8s.yaml" and specs[0].file.endswith("yolov8.yaml") and not specs[0].error
     assert specs[2].model.endswith("yolov8s-mlca.yaml") and specs[2].file == str((d / "yolov8-mlca.yaml").resolve())
     assert cmodels.default_baseline(specs) == "yolov8s"
-    globbed = cmodels.resolve_models([str(d / "may-m*.yaml"), str(d / "may-none.yaml"), "nope.yaml"])
-    assert [s.label for s in globbed] == ["may-mbse", "may-mlca", "may-none", "nope"]
-    assert globbed[-1].error.startswith("model YAML not found")
+    globbed = cmodels.resolve_models([str(d / "may-m*.yaml"), str(d / "may-none.yaml")])
+    assert [s.label for s in globbed] == ["may-mbse", "may-mlca", "may-none"]
+    with pytest.raises(ValueError, match="unknown model 'nope.yaml'"):  # names: tests/test_names.py
+        cmodels.resolve_models([str(d / "may-none.yaml"), "nope.yaml"])
     assert cmodels.default_baseline(globbed) == "may-none"
     assert cmodels.default_baseline(globbed, "may-mlca.yaml") == "may-mlca"
     with pytest.raises(ValueError, match="matches no file"):
@@ -424,6 +428,235 @@ def test_argparse_hooks():
         with pytest.raises(SystemExit) as e:
             main(["--help"])
         assert e.value.code == 0
-    with pytest.raises(SystemExit) as e:
-        compare_main(["--data", "d.yaml"])  # --models missing
-    assert e.value.code == 2
+    assert compare_main(["--data", "d.yaml"]) == 2  # --models missing: exit status 2, no traceback
+
+
+# ----------------------------------------------------------------------------------------------------- hostile input
+# Each bad input through both entry points: compare() raises ValueError (or FileNotFoundError) with the message, and
+# `yolo-attn compare` (yolo_attn.cli.main) exits with status 2 and prints it without a traceback; nothing is written.
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    data = tmp_path / "data.yaml"
+    data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames:\n  0: a\n")
+    model = tmp_path / "tiny-none.yaml"
+    model.write_text(TINY_NONE)
+    return {"root": tmp_path, "data": data, "model": model, "out": tmp_path / "out"}
+
+
+def _bad(kind: str, root: Path) -> tuple[dict, list[str], str]:
+    """(compare() keyword changes, CLI argument changes, message regex) for one kind of bad input."""
+    if kind == "seeds-abc":
+        return {"seeds": "abc"}, ["--seeds", "abc"], r"seeds 'abc': 'abc' is not a seed or a range"
+    if kind == "seeds-down":
+        return {"seeds": "2-0"}, ["--seeds", "2-0"], r"range '2-0' is empty"
+    if kind == "seeds-negative":
+        return {"seeds": [-1]}, ["--seeds", "-1"], r"seeds"
+    if kind == "train-arg-unknown":
+        return {"train_args": {"nosuch": 1}}, ["--train-arg", "nosuch=1"], r"unknown Ultralytics train argument.*nosuch"
+    if kind == "train-arg-reserved":
+        return {"train_args": {"epochs": 3}}, ["--train-arg", "epochs=3"], r"may not set epochs"
+    if kind in ("data-list", "data-invalid", "data-empty", "data-no-split"):
+        text = {
+            "data-list": "- a\n- b\n",
+            "data-invalid": "path: [unclosed\n",
+            "data-empty": "",
+            "data-no-split": "train: images/train\nnames: {0: a}\n",
+        }[kind]
+        bad = root / f"{kind}.yaml"
+        bad.write_text(text)
+        msg = {
+            "data-list": r"holds a list, not a mapping",
+            "data-invalid": r"is not valid YAML",
+            "data-empty": r"is empty",
+            "data-no-split": r"has no 'val' split",
+        }[kind]
+        return {"data": bad}, ["--data", str(bad)], rf"{kind}\.yaml.*{msg}|{msg}"
+    if kind == "device-unknown":
+        return {"devices": "tpu"}, ["--devices", "tpu"], r"unknown device 'tpu'; valid: cpu, mps, or a CUDA GPU index"
+    if kind == "device-gpu-missing":
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        msg = "this machine has no CUDA GPU; use cpu" if n == 0 else f"this machine has {n} CUDA GPU"
+        return {"devices": f"cpu,{n}"}, ["--devices", f"cpu,{n}"], msg
+    raise AssertionError(kind)
+
+
+BAD_KINDS = [
+    "seeds-abc",
+    "seeds-down",
+    "seeds-negative",
+    "train-arg-unknown",
+    "train-arg-reserved",
+    "data-list",
+    "data-invalid",
+    "data-empty",
+    "data-no-split",
+    "device-unknown",
+    "device-gpu-missing",
+]
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_bad_input_compare_api(inputs, kind):
+    kw, _, msg = _bad(kind, inputs["root"])
+    args = {"models": [str(inputs["model"])], "data": inputs["data"], "out": inputs["out"], "log": None, **kw}
+    with pytest.raises(ValueError, match=msg):
+        compare(**args)
+    assert not inputs["out"].exists(), "bad input must write nothing"
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_bad_input_cli(inputs, kind, capsys):
+    from yolo_attn.cli import main
+
+    _, argv, msg = _bad(kind, inputs["root"])
+    base = ["compare", "--models", str(inputs["model"]), "--data", str(inputs["data"]), "--out", str(inputs["out"])]
+    assert main(base + argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(msg, err) and "Traceback" not in err, err
+    assert not inputs["out"].exists()
+
+
+@pytest.mark.parametrize(
+    "item",
+    ["lr0", "=0.01", "lr0=", "1x=2", "lr 0=1", "a=1 a=2"],
+    ids=["no-eq", "no-key", "no-value", "bad-key", "space", "twice"],
+)
+def test_bad_train_arg_syntax(inputs, item, capsys):
+    from yolo_attn.cli import main
+
+    base = ["compare", "--models", str(inputs["model"]), "--data", str(inputs["data"]), "--out", str(inputs["out"])]
+    assert main(base + ["--train-arg", item]) == 2
+    err = capsys.readouterr().err
+    assert ("is not KEY=VALUE" in err or "given twice" in err) and "Traceback" not in err, err
+    assert not inputs["out"].exists()
+    with pytest.raises(ValueError):
+        parse_train_args([item])
+
+
+@pytest.mark.parametrize(
+    "where,text,msg",
+    [
+        ("run", "[1, 2]", r"a JSON list, expected an object"),
+        ("run", '"ok"', r"a JSON str, expected an object"),
+        ("run", "{not json", r"invalid JSON"),
+        ("run", '{"format_version": 1, "status": "ok"}', r"format version 1, written by an older yolo_attn"),
+        ("run", '{"status": "ok"}', r"format version None"),
+        ("run", '{"format_version": 99}', r"written by a newer yolo_attn"),
+        ("sweep", "null", r"a JSON NoneType, expected an object"),
+        ("sweep", "[]", r"a JSON list, expected an object"),
+    ],
+)
+def test_malformed_records_refused(inputs, where, text, msg, capsys):
+    from yolo_attn.cli import main
+
+    out = inputs["out"]
+    path = out / "runs" / "tiny-none" / "seed0" / "run.json" if where == "run" else out / "sweep.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    before = _snapshot(out)
+    with pytest.raises(ValueError, match=msg):
+        compare([str(inputs["model"])], inputs["data"], out=out, log=None)
+    argv = ["compare", "--models", str(inputs["model"]), "--data", str(inputs["data"]), "--out", str(out)]
+    assert main(argv) == 2
+    assert main(["compare", "--report-only", "--out", str(out)]) == 2 or where == "run"
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err, err
+    assert _snapshot(out) == before, "a malformed record was modified"
+
+
+def test_slurm_missing_is_bad_input(inputs, monkeypatch, capsys, tmp_path):
+    from yolo_attn.cli import main
+
+    argv = ["compare", "--models", str(inputs["model"]), "--data", str(inputs["data"]), "--out", str(inputs["out"])]
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no sbatch, squeue, sinfo
+    assert main(argv + ["--executor", "slurm", "--slurm-partition", "gpu"]) == 2
+    assert "Slurm's client commands, not found on PATH: sbatch, squeue, sinfo, scancel" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "submitit", None)  # submitit not installed
+    with pytest.raises(ValueError, match=r"needs submitit: pip install 'yolo-attn\[slurm\]'"):
+        compare([str(inputs["model"])], inputs["data"], out=inputs["out"], executor="slurm", log=None)
+    assert main(argv + ["--slurm-partition", "gpu"]) == 2  # slurm options without --executor slurm
+    assert "add --executor slurm" in capsys.readouterr().err
+    assert not inputs["out"].exists()
+
+
+def test_report_only_needs_a_sweep(tmp_path, capsys):
+    from yolo_attn.cli import main
+
+    assert main(["compare", "--report-only", "--out", str(tmp_path / "none")]) == 2
+    assert "no compare sweep in" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
+# ----------------------------------------------------------------------------------------------------- out of disk
+
+
+def _enospc_on(monkeypatch, name: str) -> list[str]:
+    """Make writing a file called ``name`` fail with ENOSPC (the real error a full disk gives), from the lowest
+    write of the compare folder's files."""
+    import errno
+
+    from yolo_attn.compare import records
+
+    real = records.write_bytes
+    hits: list[str] = []
+
+    def write_bytes(path, data):
+        if Path(path).name == name:
+            hits.append(str(path))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(records, "write_bytes", write_bytes)
+    return hits
+
+
+def test_out_of_disk_while_reporting_is_exit_1(sweep, monkeypatch, capsys):
+    from yolo_attn.cli import main
+
+    out = sweep["out"]
+    before = (out / "results.csv").read_bytes()
+    hits = _enospc_on(monkeypatch, "results.csv")
+    args = ["--epochs", "1", "--imgsz", "64", "--batch", "8", "--device", "cpu", "--no-val", "--keep-failed"]
+    with pytest.raises(OSError) as e:
+        compare(
+            sweep["files"],
+            sweep["data"],
+            epochs=1,
+            imgsz=64,
+            batch=8,
+            device="cpu",
+            out=out,
+            val=False,
+            retry_failed=False,
+            log=None,
+        )
+    assert e.value.errno == 28 and not isinstance(e.value, ValueError)
+    argv = ["compare", "--models", *sweep["files"], "--data", str(sweep["data"]), "--out", str(out), *args]
+    assert main(argv) == 1  # not 2: the arguments were fine, the disk was not
+    err = capsys.readouterr().err
+    assert "error (OSError): [Errno 28] No space left on device" in err and "Traceback" not in err
+    assert len(hits) == 2 and (out / "results.csv").read_bytes() == before  # the old report is intact
+    assert not list(out.glob(".results.csv.tmp-*"))
+
+
+def test_out_of_disk_before_a_run_is_exit_1_and_resumable(inputs, monkeypatch, capsys, tmp_path):
+    from yolo_attn.cli import main
+
+    root = inputs["root"]
+    data = root / "voc.yaml"  # a real split is not needed: the sweep stops before the worker starts
+    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: a\n")
+    hits = _enospc_on(monkeypatch, "spec.json")
+    out = inputs["out"]
+    with pytest.raises(OSError, match="No space left on device"):
+        compare([str(inputs["model"])], data, out=out, log=None)
+    assert main(["compare", "--models", str(inputs["model"]), "--data", str(data), "--out", str(out)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert len(hits) == 2
+    assert (out / "sweep.json").is_file() and not list(out.rglob("run.json"))  # the run stays to do
+    assert not list((out / "claims").rglob("*.json")), "the claim of the run that could not start was kept"

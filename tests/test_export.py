@@ -116,3 +116,17 @@ def test_mlca_dynamic_graph_has_no_baked_sizes_after_onnxslim(tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "mlca_slim.onnx"), providers=["CPUExecutionProvider"])
     for shape in [(2, c, 20, 20), (1, c, 13, 17), (3, c, 3, 40)]:
         check(sess, m, shape)
+
+
+@pytest.mark.parametrize("name,args", [("EMA", ()), ("EMA", (8,)), ("SimAM", (0.1,))], ids=["EMA", "EMA-8", "SimAM"])
+def test_size_dependent_graphs_stay_dynamic_after_onnxslim(name, args, tmp_path):
+    """EMA splits its strips at H and W and divides by H*W; SimAM divides by n = H*W - 1 (1 on a 1x1 map): after
+    Ultralytics' onnxslim pass the dynamic graph must still compute these from the input's shape."""
+    onnxslim = pytest.importorskip("onnxslim")
+    m, c = build(name, args)
+    path = tmp_path / "m.onnx"
+    export(m, torch.randn(2, c, 20, 20), path, dynamic=True)
+    onnx.save(onnxslim.slim(onnx.load(str(path))), str(tmp_path / "slim.onnx"))
+    sess = ort.InferenceSession(str(tmp_path / "slim.onnx"), providers=["CPUExecutionProvider"])
+    for shape in [(2, c, 20, 20), (1, c, 13, 17), (3, c, 3, 40), (1, c, 1, 1), (2, c, 1, 7)]:
+        check(sess, m, shape)

@@ -23,6 +23,7 @@ from yolo_attn.nn.reference import (
     KEY_MAPS,
     MAY_CA,
     MAY_CBAM,
+    REFERENCES,
     CBAMRef,
     ECARef,
     EPSARef,
@@ -58,6 +59,8 @@ def is_valid(name: str, args: tuple, c: int) -> bool:
     if name == "EPSA":
         c2 = args[0] if args and args[0] is not None else c
         return c % 16 == 0 and c2 % 64 == 0
+    if name == "EMA":  # C split into `factor` groups
+        return c % (args[0] if args else 32) == 0
     return True
 
 
@@ -128,7 +131,9 @@ def out_channels(name: str, args: tuple, c: int) -> int:
 # ------------------------------------------------------------------ equality with the literal transcription
 
 
-MAIN_VARIANTS = {"SE", "ECA", "CBAM", "CoordAtt", "ELA-T", "ELA-S", "MLCA", "EPSA", "MobileNetV3SE"}
+# every module's first (default) variant, and ELA-S (the grouped-conv ELA)
+MAIN_VARIANTS = {vid for (n, args), vid in zip(VARIANTS, VARIANT_IDS, strict=True) if args == REFERENCE_VARIANTS[n][0]}
+MAIN_VARIANTS.add("ELA-S")
 MAIN_CASES = [(c, s) for c in (16, 64) for s in SHAPES] + [
     (96, (2, 13, 17)),
     (128, (3, 3, 40)),
@@ -163,7 +168,12 @@ def test_matches_reference_float64(name, args, c, shape, train):
     x_ours = rand(*shape, requires_grad=train)
     x_ref = rand(*shape, requires_grad=train)
     y_ours = ours(x_ours)
-    if name == "ELA" and shape[0] == 1 and min(shape[2:]) == 1 and c == (32 if args[0] == "T" else 16):
+    if name == "SimAM" and shape[2] * shape[3] == 1:
+        # the official n = H*W - 1 is 0 on a 1x1 map: 0/0, NaN; d = 0 there, so any finite variance gives
+        # e_inv = 0.5, which is ours (see simam.py)
+        assert torch.isnan(ref(x_ref)).all()
+        y_ref = x_ref * torch.sigmoid(torch.tensor(0.5, dtype=torch.float64))
+    elif name == "ELA" and shape[0] == 1 and min(shape[2:]) == 1 and c == (32 if args[0] == "T" else 16):
         # the listing's nn.GroupNorm refuses a one-value group at batch 1 (ours does not, see ela.py); GroupNorm
         # statistics are per sample, so the reference's answer for this sample is its answer within a batch of two
         with pytest.raises(ValueError, match="more than 1 value per channel"):
@@ -243,6 +253,11 @@ def closed_form_params(name: str, args: tuple, c: int) -> int:
         s = c2 // 4
         convs = sum(c // g * s * k * k for k, g in zip((3, 5, 7, 9), (1, 4, 8, 16), strict=True))
         return convs + s * (s // 16) + s // 16 + (s // 16) * s + s
+    if name == "EMA":  # per group of cg = C / factor channels: GroupNorm(cg, cg), Conv1x1 and Conv3x3 with biases
+        cg = c // (args[0] if args else 32)
+        return 2 * cg + (cg * cg + cg) + (9 * cg * cg + cg)
+    if name == "SimAM":  # parameter-free
+        return 0
     raise AssertionError(name)
 
 
@@ -449,7 +464,7 @@ def test_autocast_forward_backward_close_to_fp32(name, args, dtype):
     y32 = m(x32)
     y32.float().pow(2).sum().backward()
     g32 = x32.grad
-    p32 = torch.cat([p.grad.flatten() for p in m.parameters()])
+    p32 = torch.cat([torch.zeros(0), *(p.grad.flatten() for p in m.parameters())])
     x = x32.detach().clone().requires_grad_()
     m.zero_grad()
     with torch.autocast("cpu", dtype=dtype):
@@ -462,7 +477,7 @@ def test_autocast_forward_backward_close_to_fp32(name, args, dtype):
     assert _rel(y, y32) < 2e-2  # worst seen over 30 seeds: 8e-3 (CBAM)
     # over all parameters at once: a parameter whose exact gradient is 0 (a bias before BatchNorm, EPSA's last SE
     # bias under the softmax) has only rounding noise in both, which a per-parameter ratio would blow up
-    assert _rel(torch.cat([p.grad.flatten() for p in m.parameters()]), p32) < 0.1  # worst seen: 0.04
+    assert _rel(torch.cat([torch.zeros(0), *(p.grad.flatten() for p in m.parameters())]), p32) < 0.1  # worst seen: 0.04
     if name != "CBAM":  # CBAM's max-pooling gradients jump to another element when low precision flips an argmax
         assert _rel(x.grad, g32) < 0.1  # worst seen: 0.063 (CoordAtt, BatchNorm on 2 x 30 strip values)
 
@@ -520,6 +535,8 @@ CLASS_PATHS = {
     "MLCA": "yolo_attn.nn.mlca",
     "EPSA": "yolo_attn.nn.epsa",
     "MobileNetV3SE": "yolo_attn.nn.mobilenetv3_se",
+    "EMA": "yolo_attn.nn.ema",
+    "SimAM": "yolo_attn.nn.simam",
 }
 
 
@@ -832,3 +849,163 @@ def test_hand_backward_inside_a_block_with_inplace_activation(attention, monkeyp
     plain = grads()
     for a, b in zip(fused, plain, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------ EMA and SimAM (added through the registry)
+
+EMA, SimAM = ATTENTION_MODULES["EMA"], ATTENTION_MODULES["SimAM"]
+EMARef, SimAMRef = REFERENCES["EMA"], REFERENCES["SimAM"]
+
+
+@pytest.mark.parametrize(
+    "module,expected",
+    [
+        (lambda: EMA(64), 48),  # cg = 2: GroupNorm 4, Conv1x1 6, Conv3x3 38
+        (lambda: EMA(64, 8), 672),  # cg = 8: 16 + 72 + 584
+        (lambda: EMA(1024), 10368),  # cg = 32: 64 + 1056 + 9248
+        (lambda: SimAM(64), 0),
+    ],
+    ids=["EMA-64", "EMA-64-8", "EMA-1024", "SimAM"],
+)
+def test_ema_simam_param_counts(module, expected):
+    assert sum(p.numel() for p in module().parameters()) == expected
+
+
+def test_ema_state_dict_is_the_official_layout():
+    """Same tensor names and shapes as the official module (no key map): its checkpoints load with strict=True."""
+    assert EMARef not in KEY_MAPS
+    official = randomize_(EMARef(64, 8).double(), seed=3)
+    ours = EMA(64, 8).double()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in official.state_dict().items()}
+    ours.load_state_dict(official.state_dict(), strict=True)
+    x = rand(2, 64, 9, 11)
+    torch.testing.assert_close(ours(x), official(x), rtol=0, atol=1e-12)
+
+
+def test_ema_1x1_branch_channel_weights_are_the_groupnorm_bias():
+    """The identity EMA's forward relies on: in the official code, agp(x1) (the input of x11's softmax) is exactly
+    the GroupNorm bias for every input, because a normalised channel has mean 0."""
+    _, ref = make_pair("EMA", (8,), 64)
+    seen = []
+    ref.gn.register_forward_hook(lambda mod, inp, out: seen.append(out))
+    for shape in [(2, 64, 13, 17), (1, 64, 1, 1), (3, 64, 2, 40)]:
+        ref(rand(*shape, seed=shape[2]) * 5 + 3)
+        means = seen.pop().mean((2, 3))  # (B * G, cg)
+        torch.testing.assert_close(means, ref.gn.bias.expand_as(means), rtol=0, atol=1e-11)  # rounding only
+
+
+def test_ema_matches_official_at_many_small_sizes():
+    """The border-sum form of mean(conv3x3(x)) at every map size with 1-6 rows and columns, several group sizes."""
+    for factor, c in [(8, 16), (4, 32), (2, 6), (1, 3)]:
+        ours, ref = make_pair("EMA", (factor,), c, seed=factor)
+        for h in range(1, 7):
+            for w in range(1, 7):
+                b = 2 if factor == 1 and h * w == 1 else 1  # official GroupNorm refuses 1 value at batch 1, 1 group
+                x = rand(b, c, h, w, seed=10 * h + w)
+                torch.testing.assert_close(ours(x), ref(x), rtol=0, atol=1e-12, msg=f"factor {factor}, {h}x{w}")
+
+
+def test_ema_groups_share_weights_and_samples_do_not_mix():
+    ours, _ = make_pair("EMA", (8,), 64)
+    x = rand(3, 64, 13, 17)
+    y = ours(x)
+    perm = torch.tensor([3, 0, 7, 1, 6, 2, 5, 4])  # reorder the 8 groups of 8 channels: the output follows
+    idx = (perm[:, None] * 8 + torch.arange(8)).flatten()
+    torch.testing.assert_close(ours(x[:, idx]), y[:, idx], rtol=0, atol=1e-13)
+    x2 = x.clone()
+    x2[1:] = rand(2, 64, 13, 17, seed=7)  # the official reshape (B * G, ...) keeps samples apart; so does ours
+    torch.testing.assert_close(ours(x2)[0], y[0], rtol=0, atol=1e-14)
+
+
+def test_ema_channels_must_divide_into_groups_as_in_the_official_code():
+    """The constructor refuses exactly the channel counts the official forward cannot run."""
+    for c in (48, 40, 96 + 8):
+        with pytest.raises(RuntimeError):  # the official reshape(b * groups, -1, h, w) fails
+            EMARef(c)(torch.randn(2, c, 5, 5))
+        with pytest.raises(ValueError, match=f"c1={c}"):
+            EMA(c)
+    with pytest.raises(AssertionError):  # fewer channels than groups: the official assert
+        EMARef(16)
+    with pytest.raises(ValueError, match="c1=16"):
+        EMA(16)
+    assert EMA(96)(torch.randn(1, 96, 4, 4)).shape == (1, 96, 4, 4)
+
+
+def test_ema_in_every_may_slot_with_the_zoo_factor():
+    """The registry's MAY choice (8 groups) fits all 9 SE slots; the official 32 fits only 4 (see registry.py)."""
+    from yolo_attn.zoo import MAY_BLOCKS
+
+    spec = ATTENTION["EMA"]
+    widths = [hidden for _, hidden, _, _, use_se, _ in MAY_BLOCKS if use_se]
+    assert len(widths) == 9
+    assert all(spec.fits(c, *spec.hp("may")) for c in widths)
+    assert sum(spec.fits(c, 32) for c in widths) == 4
+
+
+def test_simam_variance_is_unbiased_not_the_circulating_mean():
+    ours = SimAM(64)
+    x = rand(2, 64, 3, 4)  # n = 11 vs 12: the two variances differ by 9%
+    torch.testing.assert_close(ours(x), SimAMRef(64)(x), rtol=0, atol=1e-12)
+    assert _max_diff(ours(x), SimAMRef(64, variance="biased")(x)) > 1e-3
+    assert _max_diff(ours(x), SimAM(64, 0.1)(x)) > 1e-3  # lambda is used
+
+
+def test_simam_on_a_1x1_map_is_defined_where_the_official_code_divides_by_zero():
+    x = rand(3, 8, 1, 1, requires_grad=True)
+    assert torch.isnan(SimAMRef(8)(x)).all()  # n = 0: 0 / 0
+    y = SimAM(8)(x)
+    torch.testing.assert_close(y, x * torch.sigmoid(torch.tensor(0.5, dtype=torch.float64)), rtol=0, atol=1e-15)
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_simam_fp16_variance_does_not_overflow():
+    """The official sum of squares overflows fp16 on an 80x80 map of activations around 20 and flattens the gate;
+    the mean of squares (ours, the same variance) does not."""
+    x = 20 * torch.randn(1, 4, 80, 80, generator=torch.Generator().manual_seed(0))
+    exact = SimAM(4)(x.double())
+    assert _rel(SimAM(4)(x.half()), exact) < 1e-3
+    assert _rel(SimAMRef(4)(x.half()), exact) > 0.1
+
+
+@pytest.mark.parametrize(
+    "build,needles",
+    [
+        (lambda: EMA(48), ["EMA", "c1=48", "factor=32", "1, 2, 3, 4, 6, 8, 12, 16, 24, 48", "32, 64, 96"]),
+        (lambda: EMA(16), ["EMA", "c1=16", "factor=32", "1, 2, 4, 8, 16"]),
+        (lambda: EMA(64, 0), ["EMA", "factor", "0", ">= 1"]),
+        (lambda: EMA(64, 2.5), ["EMA", "factor", "2.5"]),
+        (lambda: SimAM(64, 0), ["SimAM", "e_lambda", "0", "positive"]),
+        (lambda: SimAM(64, -1e-4), ["SimAM", "e_lambda", "-0.0001", "positive"]),
+        (lambda: SimAM(64, float("nan")), ["SimAM", "e_lambda", "nan"]),
+        (lambda: SimAM(64, "0.1"), ["SimAM", "e_lambda", "'0.1'"]),
+        (lambda: SimAM(64, True), ["SimAM", "e_lambda", "True"]),
+    ],
+    ids=[
+        "EMA-48",
+        "EMA-16",
+        "EMA-factor0",
+        "EMA-factor2.5",
+        "SimAM-0",
+        "SimAM-neg",
+        "SimAM-nan",
+        "SimAM-str",
+        "SimAM-t",
+    ],
+)
+def test_ema_simam_invalid_hyperparameters(build, needles):
+    with pytest.raises(ValueError) as e:
+        build()
+    for needle in needles:
+        assert needle in str(e.value), (needle, str(e.value))
+
+
+@pytest.mark.parametrize("name,args", [("EMA", ()), ("EMA", (8,)), ("SimAM", ())], ids=["EMA", "EMA-8", "SimAM"])
+def test_ema_simam_compile_fullgraph_dynamic_shapes(name, args):
+    """Both forwards use H and W (EMA's strip split and border sums, SimAM's n): one graph, any size, 1x1 included."""
+    torch._dynamo.reset()
+    m = randomize_(ATTENTION_MODULES[name](64, *args)).eval()
+    compiled = torch.compile(m, backend="eager", fullgraph=True, dynamic=True)
+    for h, w in [(13, 17), (9, 31), (1, 1), (2, 1)]:
+        x = torch.randn(2, 64, h, w)
+        torch.testing.assert_close(compiled(x), m(x), rtol=1e-5, atol=1e-6)

@@ -123,12 +123,12 @@ def test_class_balance(devkit):
 def test_never_replaces_a_real_devkit(tmp_path):
     real = tmp_path / "VOCdevkit" / "VOC2007"
     real.mkdir(parents=True)
-    with pytest.raises(FileExistsError, match="not a generated sample devkit"):
+    with pytest.raises(FileExistsError, match="is not a result of `yolo-attn data sample`: it has no yolo_attn_sample"):
         make_sample_dataset(tmp_path, images=4)
     assert real.is_dir()
 
 
-@pytest.mark.parametrize("kw", [{"images": 3}, {"imgsz": 16}, {"test_fraction": 1.0}])
+@pytest.mark.parametrize("kw", [{"images": 3}, {"imgsz": 16}, {"test_fraction": 1.0}, {"seed": -1}])
 def test_bad_arguments(tmp_path, kw):
     with pytest.raises(ValueError, match="make_sample_dataset"):
         make_sample_dataset(tmp_path, **kw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,97 @@ def test_transfer_errors(stock_pt, tmp_path):
             transfer_weights(stock_pt, "cfg/models/may-mlca.yaml", verbose=False)
     finally:
         os.chdir(cwd)
+
+
+def _garbage_files(root: Path) -> dict[str, Path]:
+    """Files that are not Ultralytics checkpoints, each written by the test."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = {
+        "empty": b"",
+        "text": b"not a checkpoint\n",
+        "random-bytes": bytes(range(256)) * 8,
+        "zip-header-only": b"PK\x03\x04" + b"\x00" * 40,
+    }
+    out = {}
+    for name, data in files.items():
+        (root / f"{name}.pt").write_bytes(data)
+        out[name] = root / f"{name}.pt"
+    torch.save({"weight": torch.zeros(3)}, root / "state-dict.pt")  # a plain tensor dict: no model inside
+    out["state-dict"] = root / "state-dict.pt"
+    torch.save([1, 2, 3], root / "list.pt")
+    out["list"] = root / "list.pt"
+    return out
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "random-bytes", "zip-header-only", "state-dict", "list"])
+def test_garbage_weights_are_refused_naming_the_file(kind, tmp_path):
+    from yolo_attn.transfer import transfer_weights
+
+    bad = _garbage_files(tmp_path / "bad")[kind]
+    out = tmp_path / "init.pt"
+    with pytest.raises(ValueError, match="is not (a loadable )?an? Ultralytics checkpoint|is not a loadable") as e:
+        transfer_weights(bad, REPO / VARIANT, out, verbose=False)
+    assert str(bad) in str(e.value)
+    assert not out.exists() and not list(tmp_path.glob(".init.pt.tmp-*"))
+
+
+def test_missing_weights_and_existing_out(stock_pt, tmp_path):
+    from yolo_attn.transfer import transfer_weights
+
+    with pytest.raises(FileNotFoundError, match="checkpoint not found: .*nothing is downloaded"):
+        transfer_weights(tmp_path / "yolov8s.pt", REPO / VARIANT, tmp_path / "x.pt", verbose=False)
+    user_file = tmp_path / "mine.pt"
+    user_file.write_bytes(b"the user's own file")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        transfer_weights(stock_pt, REPO / VARIANT, user_file, verbose=False)
+    assert user_file.read_bytes() == b"the user's own file"  # never modified
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        transfer_weights(stock_pt, REPO / VARIANT, tmp_path, verbose=False)
+    report = transfer_weights(stock_pt, REPO / VARIANT, user_file, verbose=False, overwrite=True)
+    assert report.moved == report.source_total and user_file.read_bytes()[:2] == b"PK"  # a torch zip now
+
+
+def test_interrupted_save_leaves_no_checkpoint(stock_pt, tmp_path, monkeypatch):
+    """A failure while writing (a full disk) leaves neither the output nor its temporary file."""
+    import errno
+
+    from yolo_attn import transfer
+
+    def full_disk(obj, f, *a, **k):
+        Path(f).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(transfer.torch, "save", full_disk)
+    out = tmp_path / "init.pt"
+    with pytest.raises(OSError, match="No space left"):
+        transfer.transfer_weights(stock_pt, REPO / VARIANT, out, verbose=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("case", "status", "needle"),
+    [("garbage", 2, "is not a loadable Ultralytics checkpoint"), ("missing", 2, "checkpoint not found"),
+     ("exists", 2, "--overwrite"), ("bad-yaml", 2, "")],
+)  # fmt: skip
+def test_transfer_command_exit_statuses(case, status, needle, stock_pt, tmp_path):
+    from helpers import YOLO_ATTN_BIN, offline_env
+
+    weights = {"garbage": _garbage_files(tmp_path / "bad")["text"], "missing": tmp_path / "nope.pt"}.get(case, stock_pt)
+    out = tmp_path / "init.pt"
+    if case == "exists":
+        out.write_text("keep me")
+    model = tmp_path / "broken.yaml" if case == "bad-yaml" else REPO / VARIANT
+    if case == "bad-yaml":
+        model.write_text("backbone: [[-1, 1, MLAC, []]]\nhead: []\nnc: 2\n")
+    r = subprocess.run(
+        [str(YOLO_ATTN_BIN), "transfer", "--weights", str(weights), "--model", str(model), "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env=offline_env(tmp_path / "cfg"),
+    )  # fmt: skip
+    assert r.returncode == status, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "yolo-attn transfer: error" in r.stderr
+    assert needle in r.stderr
+    assert (out.read_text() == "keep me") if case == "exists" else not out.exists()
 
 
 @pytest.mark.slow

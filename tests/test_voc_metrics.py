@@ -1,4 +1,16 @@
-"""The VOC evaluator against cases worked out on paper, and against pycocotools."""
+"""The VOC evaluator against cases worked out on paper from the devkit's definition, and against pycocotools.
+
+Devkit lines cited below (VOC2007 devkit VOCevaldet.m; VOC2010+ devkit VOCap.m):
+  [npos]   npos=npos+sum(~gt(i).diff)
+  [sort]   [sc,si]=sort(-confidence)                        (MATLAB's sort is stable)
+  [match]  if ovmax>=VOCopts.minoverlap, if ~gt(i).diff(jmax), if ~gt(i).det(jmax) tp(d)=1 ... else fp(d)=1
+           (a match to a difficult box sets neither: tp(d)=fp(d)=0), else fp(d)=1
+  [pr]     fp=cumsum(fp); tp=cumsum(tp); rec=tp/npos; prec=tp./(fp+tp)
+  [ap07]   ap=0; for t=0:0.1:1, p=max(prec(rec>=t)); if isempty(p), p=0; end; ap=ap+p/11; end
+  [vocap]  mrec=[0;rec;1]; mpre=[0;prec;0]; for i=numel(mpre)-1:-1:1, mpre(i)=max(mpre(i),mpre(i+1)); end
+           i=find(mrec(2:end)~=mrec(1:end-1))+1; ap=sum((mrec(i)-mrec(i-1)).*mpre(i))
+MATLAB/Octave arithmetic: 0/0 = NaN; max ignores NaN unless every element is NaN; NaN >= t is false; NaN ~= NaN.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +21,18 @@ import random
 import numpy as np
 import pytest
 
-from yolo_attn.metrics import evaluate_coco, evaluate_voc, save_metrics, score_detections, voc_ap, voc_pr_curves
+from yolo_attn.metrics import (
+    ALL_IGNORED,
+    NO_POSITIVES,
+    VOC07_RECALL_THRESHOLDS,
+    evaluate_coco,
+    evaluate_voc,
+    format_metrics,
+    save_metrics,
+    score_detections,
+    voc_ap,
+    voc_pr_curves,
+)
 
 
 def make_gt(images: dict[int, list[tuple[int, list[float], int]]], names=("a", "b", "c", "d"), size=(100, 100)):
@@ -83,18 +106,124 @@ def test_paper_case_per_class():
     )
 
 
-def test_class_without_ground_truth_is_nan_and_left_out_of_the_mean():
-    # Convention: no positive -> AP is NaN (the devkit divides by zero), excluded from the mean.
+def test_paper_case_curve_keeps_ignored_detections_as_points():
+    # [match] the ignored detection (3rd of class a) has tp = fp = 0; [pr] it stays a point of the curve.
+    cv = voc_pr_curves(DETS, GT)[1]
+    np.testing.assert_array_equal(cv["rec"], [1 / 4, 1 / 4, 1 / 4, 1 / 4, 2 / 4])
+    np.testing.assert_array_equal(cv["prec"], [1 / 1, 1 / 2, 1 / 2, 1 / 3, 2 / 4])
+
+
+def test_classes_without_positives_as_the_devkit_and_left_out_of_the_mean():
+    # c: one difficult box, its detection ignored -> [npos] 0, [pr] rec = 0/0 = NaN, prec = 0/0 = NaN.
+    # d: no box, one FP -> npos 0, rec = 0/0 = NaN, prec = 0/1 = 0.
+    # [ap07] NaN >= t is false for every t: p = max([]) -> 0: AP 0.
+    # [vocap] mrec = [0; NaN; 1]: NaN ~= 0 and 1 ~= NaN, so every step is summed and (NaN - 0) * mpre = NaN: AP NaN.
     r = evaluate_voc(DETS, GT)
-    for k in ("voc07_ap50", "voc12_ap50"):
-        assert math.isnan(r[k]["c"]) and math.isnan(r[k]["d"])
+    for name in ("c", "d"):
+        assert r["voc07_ap50"][name] == 0.0
+        assert math.isnan(r["voc12_ap50"][name])
+    # The means are over the classes with a positive, and say which they left out and why.
     assert r["voc07_map50"] == pytest.approx((AP_A07 + AP_B) / 2, abs=1e-12)
     assert r["voc12_map50"] == pytest.approx((AP_A12 + AP_B) / 2, abs=1e-12)
+    assert r["excluded_classes"] == {k: {"c": NO_POSITIVES, "d": NO_POSITIVES} for k in ("voc07_map50", "voc12_map50")}
+    s = score_detections(DETS, GT)
+    assert s["excluded_classes"]["coco_ap50"] == {"c": NO_POSITIVES, "d": NO_POSITIVES}
+    text = format_metrics(s)
+    assert "c, d: no positive (non-difficult) ground truth (mAP50 VOC07, mAP50 VOC12, AP50 COCO, AP50:95 COCO)" in text
+
+
+def test_class_without_positives_and_without_detections():
+    # d has no box and no detection: rec = [] -> [ap07] p = max([]) = [] -> 0 for every t: AP 0;
+    # [vocap] mrec = [0; 1], mpre = [0; 0]: ap = (1 - 0) * 0 = 0. Still left out of the mean (no positive).
+    r = evaluate_voc([d for d in DETS if d["category_id"] != 4], GT)
+    assert r["voc07_ap50"]["d"] == 0.0 and r["voc12_ap50"]["d"] == 0.0
+    assert r["excluded_classes"]["voc12_map50"]["d"] == NO_POSITIVES
+    assert r["voc12_map50"] == pytest.approx((AP_A12 + AP_B) / 2, abs=1e-12)
+
+
+def test_every_detection_on_difficult_boxes():
+    # Class a: one positive P and one difficult box D; both detections hit D (the 2nd is a second hit of a difficult
+    # box: still ignored, [match] checks diff before det). [pr] tp = [0 0], fp = [0 0]: rec = [0 0], prec = [NaN NaN].
+    # [ap07] t = 0: max([NaN NaN]) = NaN -> AP NaN; t > 0: no rec >= t -> 0. NaN + 0 = NaN.
+    # [vocap] mpre = [0 NaN NaN 0] -> envelope [0 0 0 0]; only mrec 0 -> 1 changes: (1 - 0) * 0 = 0.
+    P, D = [0, 0, 10, 10], [50, 50, 10, 10]
+    gt = make_gt({1: [(1, P, 0), (1, D, 1)], 2: [(2, P, 0)]})
+    dets = [det(1, 1, D, 0.9), det(1, 1, [51, 50, 10, 10], 0.8), det(2, 2, P, 0.7)]
+    cv = voc_pr_curves(dets, gt)[1]
+    np.testing.assert_array_equal(cv["rec"], [0.0, 0.0])
+    assert np.isnan(cv["prec"]).all() and (cv["tp"], cv["fp"], cv["ignored"]) == (0, 0, 2)
+    r = evaluate_voc(dets, gt)
+    assert math.isnan(r["voc07_ap50"]["a"]) and r["voc12_ap50"]["a"] == 0.0
+    # (1/11 added 11 times, as [ap07] does, is 1.0000000000000002)
+    assert r["voc07_ap50"]["b"] == pytest.approx(1.0, abs=1e-15) and r["voc12_ap50"]["b"] == 1.0
+    # VOC07's mean leaves a out (named, with the reason); VOC12's mean keeps its 0.
+    assert r["excluded_classes"]["voc07_map50"] == {"a": ALL_IGNORED, "c": NO_POSITIVES, "d": NO_POSITIVES}
+    assert r["voc07_map50"] == pytest.approx(1.0, abs=1e-15)
+    assert r["excluded_classes"]["voc12_map50"] == {"c": NO_POSITIVES, "d": NO_POSITIVES}
+    assert r["voc12_map50"] == 0.5
+
+
+def test_ignored_detections_before_the_first_true_positive():
+    # D (difficult, 0.9) ignored, P (0.8) TP, a miss (0.7) FP; npos 1.
+    # [pr] tp = [0 1 1], fp = [0 0 1]: rec = [0 1 1], prec = [NaN 1 1/2].
+    # [ap07] t = 0: max([NaN 1 .5]) = 1 (NaN ignored); t > 0: max([1 .5]) = 1: AP 1.
+    # [vocap] mpre = [0 NaN 1 .5 0] -> [1 1 1 .5 0]; mrec = [0 0 1 1 1] changes once, at 0 -> 1: 1 * 1 = 1.
+    P, D = [0, 0, 10, 10], [50, 50, 10, 10]
+    gt = make_gt({1: [(1, P, 0), (1, D, 1)]})
+    dets = [det(1, 1, D, 0.9), det(1, 1, P, 0.8), det(1, 1, [80, 0, 10, 10], 0.7)]
+    cv = voc_pr_curves(dets, gt)[1]
+    np.testing.assert_array_equal(cv["rec"], [0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(cv["prec"], [np.nan, 1.0, 0.5])
+    r = evaluate_voc(dets, gt)
+    assert r["voc07_ap50"]["a"] == pytest.approx(1.0, abs=1e-15) and r["voc12_ap50"]["a"] == 1.0
+
+
+def test_voc07_recall_thresholds_are_the_devkits_float_range():
+    # [ap07] t=0:0.1:1 as numpy's arange and GNU Octave's range compute it (py-faster-rcnn, mmdet, detectron2 use
+    # np.arange(0.0, 1.1, 0.1)): 0.3, 0.6 and 0.7 are one ulp above.
+    assert VOC07_RECALL_THRESHOLDS == (
+        0.0,
+        0.1,
+        0.2,
+        0.30000000000000004,
+        0.4,
+        0.5,
+        0.6000000000000001,
+        0.7000000000000001,
+        0.8,
+        0.9,
+        1.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("found", "npos", "reached"),
+    [
+        # recall = found/npos, precision 1; AP = (number of thresholds t with recall >= t) / 11
+        (3, 10, 3),  # 0.3 < 0.30000000000000004: t = 0, .1, .2 only (k/10 would also count .3)
+        (4, 10, 5),  # 0.4 >= 0.4
+        (5, 10, 6),  # 0.5 >= 0.5
+        (3, 5, 6),  # 0.6 < 0.6000000000000001
+        (6, 10, 6),
+        (7, 10, 7),  # 0.7 < 0.7000000000000001
+        (8, 10, 9),
+        (10, 10, 11),
+        (1, 3, 4),  # 0.333...
+    ],
+)
+def test_voc07_recall_exactly_on_a_threshold(found, npos, reached):
+    boxes = [[20 * (i % 5), 20 * (i // 5), 10, 10] for i in range(npos)]  # disjoint
+    gt = make_gt({1: [(1, b, 0) for b in boxes]})
+    dets = [det(1, 1, b, 1.0 - i / 100) for i, b in enumerate(boxes[:found])]
+    r = evaluate_voc(dets, gt)
+    assert r["voc07_ap50"]["a"] == pytest.approx(reached / 11, abs=1e-15)
+    assert r["voc12_ap50"]["a"] == pytest.approx(found / npos, abs=1e-15)
 
 
 def test_class_with_positives_and_no_detection_scores_zero():
     r = evaluate_voc([d for d in DETS if d["category_id"] != 2], GT)
     assert r["voc07_ap50"]["b"] == 0 and r["voc12_ap50"]["b"] == 0
+    assert "b" not in r["excluded_classes"]["voc07_map50"]
     r = evaluate_voc([], GT)
     assert r["voc07_map50"] == 0 and r["voc12_map50"] == 0
 
@@ -130,9 +259,15 @@ def test_iou_threshold_is_inclusive_and_uses_pixel_convention():
 def test_voc_ap_forms():
     assert voc_ap([0.5, 1.0], [1.0, 0.5]) == pytest.approx(0.75)
     assert voc_ap([0.5, 1.0], [1.0, 0.5], use_07_metric=True) == pytest.approx((6 * 1 + 5 * 0.5) / 11)
-    # recall 3/10 reaches the 0.3 threshold (computed as 3/10, not 3 * 0.1)
-    assert voc_ap([0.3], [1.0], use_07_metric=True) == pytest.approx(4 / 11)
+    # recall 3/10 does not reach the devkit's threshold 0.30000000000000004
+    assert voc_ap([0.3], [1.0], use_07_metric=True) == pytest.approx(3 / 11)
     assert voc_ap([], [], use_07_metric=True) == 0 and voc_ap([], []) == 0
+    # NaN as MATLAB: all-NaN precision -> NaN (VOC07); NaN recall -> NaN (VOC12), never reached (VOC07)
+    assert math.isnan(voc_ap([0.0, 0.0], [math.nan, math.nan], use_07_metric=True))
+    assert voc_ap([0.0, 0.0], [math.nan, math.nan]) == 0
+    assert voc_ap([math.nan], [0.0], use_07_metric=True) == 0 and math.isnan(voc_ap([math.nan], [0.0]))
+    with pytest.raises(ValueError, match="one length"):
+        voc_ap([0.5], [1.0, 0.5])
 
 
 # ------------------------------------------------------------------------------------------- random cases
@@ -232,6 +367,8 @@ def test_save_metrics_writes_nan_as_null(tmp_path):
     import json
 
     back = json.loads(text)
+    assert back["unit"].startswith("fraction of 1") and list(back)[0] == "unit"
+    assert [f.name for f in tmp_path.iterdir()] == ["m.json"]  # written through a temporary file, renamed
     assert back["per_class"]["voc12_ap50"]["c"] is None
     assert back["voc12_map50"] == pytest.approx((AP_A12 + AP_B) / 2)
 
@@ -297,3 +434,17 @@ def test_evaluate_model_end_to_end(tmp_path):
     assert "VOC2007 devkit 11-point" in text and "mAP50-95 UL" in text and "values in %" in text
     back = json.loads(save_metrics(res, tmp_path / "metrics.json").read_text())
     assert set(METRIC_KEYS) <= set(back)
+
+
+def test_coco_scale_ranges_are_pycocotools_inclusive_ones_also_without_detections():
+    # pycocotools' area ranges are closed: small [0, 32²], medium [32², 96²], large [96², 1e5²], so a box of area
+    # exactly 32² (32 x 32) is a small AND a medium object. Without detections every range that holds a positive
+    # scores 0 and the others are undefined (-1 in COCOeval, NaN here), from COCOeval itself on an empty result set.
+    gt = make_gt({1: [(1, [0, 0, 32, 32], 0)], 2: [(2, [0, 0, 200, 200], 1)]}, size=(300, 300))
+    r = evaluate_coco([], gt)
+    assert r["coco_ap_small"] == 0 and r["coco_ap_medium"] == 0 and math.isnan(r["coco_ap_large"])
+    assert r["coco_ar100"] == 0 and r["coco_ap50_95"] == 0
+    # and with the perfect detection: 1 in both ranges it belongs to
+    r = evaluate_coco([det(1, 1, [0, 0, 32, 32], 0.9)], gt)
+    assert r["coco_ap_small"] == pytest.approx(1, abs=1e-12) and r["coco_ap_medium"] == pytest.approx(1, abs=1e-12)
+    assert math.isnan(r["coco_ap_large"])

@@ -6,14 +6,16 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from yolo_attn.data import voc as voc_mod
+from yolo_attn.data._fs import OWNER_FILE, TreeWriter
 from yolo_attn.data.sample import SAMPLE_CLASSES, SAMPLE_MARKER, make_sample_dataset
 from yolo_attn.data.voc import (
+    PREPARE_OWNER,
     VOC_CLASSES,
     BadVOCInput,
     ground_truth_path,
@@ -137,42 +139,57 @@ def test_devkit_unchanged_and_rerun_idempotent(devkit, tmp_path):
     out = tmp_path / "out"
     prepare_voc(devkit, out, log=None)
     first = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    rec1 = json.loads(first.pop("prepared.json"))
     prepare_voc(devkit, out, log=None)
     second = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-    assert first == second
+    rec2 = json.loads(second.pop("prepared.json"))
+    assert first == second  # every data file identical
+    # the record differs only in the run token and the identities (inodes) of the new image links
+    assert rec1["token"] != rec2["token"] and rec1["files"].keys() == rec2["files"].keys() == first.keys()
+    same = {k: v for k, v in rec1.items() if k not in ("token", "files")}
+    assert same == {k: v for k, v in rec2.items() if k not in ("token", "files")}
     assert tree_hash(devkit) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["VOCdevkit", "out"]  # no temporaries left
 
 
 def test_interrupted_run_leaves_nothing_that_looks_complete(devkit, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    real_link = voc_mod._link
+    real_link = TreeWriter.link
     calls = {"n": 0}
 
-    def failing_link(src, dst):
+    def failing_link(self, src, rel):
         calls["n"] += 1
         if calls["n"] == 7:
             raise KeyboardInterrupt("simulated interruption")
-        return real_link(src, dst)
+        return real_link(self, src, rel)
 
-    monkeypatch.setattr(voc_mod, "_link", failing_link)
+    monkeypatch.setattr(TreeWriter, "link", failing_link)
     with pytest.raises(KeyboardInterrupt):
         prepare_voc(devkit, out, log=None)
     assert not out.exists() and not is_prepared(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["VOCdevkit"]
 
-    # a hard kill leaves a hidden partial folder: it does not look complete and the next run removes it
-    stale = tmp_path / ".out.partial-999999999"
+    # a hard kill leaves a hidden partial folder marked with its (now dead) process: it does not look complete and
+    # the next run removes it; other hidden folders are not ours and stay
+    stale = tmp_path / f".out.partial-{'a' * 32}"
     (stale / "images" / "train").mkdir(parents=True)
-    monkeypatch.setattr(voc_mod, "_link", real_link)
+    (stale / "labels" / "train").mkdir(parents=True)
+    (stale / "labels" / "train" / "2007_000001.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    dead = 2**22 + 12345  # above any pid_max: no such process
+    owner = {"writer": PREPARE_OWNER.writer, "token": "a" * 32, "pid": dead, "host": socket.gethostname()}
+    (stale / OWNER_FILE).write_text(json.dumps(owner))
+    other = tmp_path / ".out.partial-notes"
+    other.mkdir()
+    monkeypatch.setattr(TreeWriter, "link", real_link)
     res = prepare_voc(devkit, out, log=None)
     assert is_prepared(out) and res.images["train"] == len(set_ids(devkit, "trainval"))
-    assert not stale.exists()
+    assert not stale.exists() and other.is_dir()
+    other.rmdir()
 
     # interrupting a re-run keeps the previous complete dataset intact
     good = tree_hash(out)
     calls["n"] = 0
-    monkeypatch.setattr(voc_mod, "_link", failing_link)
+    monkeypatch.setattr(TreeWriter, "link", failing_link)
     with pytest.raises(KeyboardInterrupt):
         prepare_voc(devkit, out, log=None)
     assert is_prepared(out) and tree_hash(out) == good
@@ -183,7 +200,7 @@ def test_refuses_foreign_output_folder_and_output_inside_devkit(devkit, tmp_path
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not a dataset written by"):
+    with pytest.raises(FileExistsError, match="is not a result of `yolo-attn voc prepare`: it has no prepared.json"):
         prepare_voc(devkit, foreign, log=None)
     assert (foreign / "notes.txt").read_text() == "keep me"
     with pytest.raises(ValueError, match="inside the devkit"):
@@ -342,7 +359,9 @@ def test_sets_argument_and_split_rule(devkit, tmp_path):
         prepare_voc(devkit, tmp_path / "c", sets="2007trainval", log=None)
 
 
-@pytest.mark.parametrize(("name", "classes"), [("VOC.yaml", VOC_CLASSES), ("VOC-sample.yaml", SAMPLE_CLASSES)])
+@pytest.mark.parametrize(
+    ("name", "classes"), [("yolo-attn-voc.yaml", VOC_CLASSES), ("yolo-attn-sample.yaml", SAMPLE_CLASSES)]
+)
 def test_shipped_dataset_yamls_point_at_prepared_data_and_never_download(name, classes, prepared, tmp_path):
     import yaml
     from ultralytics.data.utils import check_det_dataset
@@ -366,14 +385,14 @@ def test_shipped_dataset_yamls_point_at_prepared_data_and_never_download(name, c
 def test_unreadable_annotation_file_is_named(devkit, tmp_path, monkeypatch):
     # Root ignores file permissions, so simulate what chmod 000 does to a normal user.
     bad = devkit / "VOC2007" / "Annotations" / f"{first_trainval(devkit)}.xml"
-    real_parse = voc_mod.ET.parse
+    real_read = Path.read_bytes
 
-    def parse(source, *a, **k):
-        if Path(source) == bad:
-            raise PermissionError(13, "Permission denied", str(source))
-        return real_parse(source, *a, **k)
+    def read_bytes(self):
+        if self == bad:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
 
-    monkeypatch.setattr(voc_mod.ET, "parse", parse)
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
     with pytest.raises(BadVOCInput, match="unreadable annotation file") as err:
         prepare_voc(devkit, tmp_path / "out", log=None)
     assert err.value.path == bad

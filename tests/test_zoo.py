@@ -13,11 +13,12 @@ import yaml
 from helpers import yolo_train
 
 from yolo_attn import zoo
+from yolo_attn.nn import ATTENTION
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "cfg" / "models"
 ENTRIES = {e.file: e for e in zoo.zoo_entries()}
-GATING = {"SE", "ECA", "CBAM", "CoordAtt", "CA", "ELA", "MLCA", "EPSA", "MobileNetV3SE"}
+GATING = {n for spec in ATTENTION.values() for n in (spec.name, *spec.aliases)}  # every YAML name of the registry
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -57,6 +58,11 @@ def closed_form(name: str, c: int, *hp) -> int:
         q, r = c // 4, c // 64
         convs = sum((c // g) * q * k * k for k, g in ((3, 1), (5, 4), (7, 8), (9, 16)))
         return convs + (q * r + r) + (r * q + q)
+    if name == "EMA":  # per group of cg = C / G channels (weights shared): GroupNorm(cg, cg), Conv1x1, Conv3x3 + biases
+        cg = c // (hp[0] if hp else 32)
+        return 2 * cg + (cg * cg + cg) + (9 * cg * cg + cg)
+    if name == "SimAM":  # parameter-free
+        return 0
     raise KeyError(name)
 
 
@@ -98,8 +104,11 @@ def test_zoo_contents():
     mods = ("se", "eca", "cbam", "coordatt", "ela", "mlca", "epsa")
     assert {f"may-{t}.yaml" for t in ("none", "mbse", *mods)} <= names
     assert {f"mobilenet-yolo-{t}.yaml" for t in ("none", *mods)} <= names
-    assert {f"{p}-{t}.yaml" for p in ("yolov8", "yolo11") for t in mods} <= names
-    assert len(names) == 9 + 8 + 14
+    assert {f"{p}-{t}.yaml" for p in ("yolov8", "yolo11", "yolo12", "yolo26") for t in mods} <= names
+    # one file per registered module and family it is declared for, plus the two unscaled baselines
+    scaled = tuple(zoo._stock_families())  # the families derived from the installed Ultralytics YAMLs
+    n = {f: sum(s.in_family(f) for s in ATTENTION.values()) for f in ("may", "mobilenet-yolo", *scaled)}
+    assert len(names) == (1 + n["may"]) + (1 + n["mobilenet-yolo"]) + sum(n[f] for f in scaled)
 
 
 def _normalize(v):
@@ -140,16 +149,18 @@ def test_derived_from_stock(prefix, stock):
 
 @pytest.mark.parametrize("file", sorted(ENTRIES))
 def test_attention_rows_carry_no_channels(file):
+    """Attention rows carry exactly the registry's hyperparameters of the file's attention, never channels."""
     d = yaml.safe_load((MODELS / file).read_text())
+    hp = list(ENTRIES[file].attention.hp)
     for f, _, m, args in d["backbone"] + d["head"]:
         if m in GATING:
             assert isinstance(f, int), "a gating module reads one input"
-            assert all(isinstance(a, str) for a in args), f"{m} row carries more than hyperparameters: {args}"
+            assert args == hp, f"{m} row carries more than hyperparameters: {args}"
             if m == "EPSA":
                 assert args == []
         if m == "MobileNetV3Block":
             att = args[4]
-            assert att == "None" or isinstance(att, str) or all(isinstance(a, str) for a in att), args
+            assert att in ("None", ENTRIES[file].attention.name) or att == [ENTRIES[file].attention.name, *hp], args
 
 
 @pytest.mark.parametrize("file", sorted(ENTRIES))

@@ -9,7 +9,10 @@ register there is a warning; ``yolo_attn.register()`` registers at once and rais
 
 __version__ = "0.1.0"
 
-from yolo_attn._autoload import install as _install_autoload  # noqa: E402
+try:  # a source checkout (editable install, PYTHONPATH): the hook's source beside this file
+    from yolo_attn._autoload import install as _install_autoload  # noqa: E402
+except ImportError:  # an installed wheel carries the hook only as the top-level module the start-up file runs
+    from _yolo_attn_autoload import install as _install_autoload  # noqa: E402
 from yolo_attn.integration import register, registered_names  # noqa: E402
 
 _install_autoload(force=True)

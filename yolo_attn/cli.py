@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 # Subcommands implemented here; anything else is handed to Ultralytics' `yolo` entry point unchanged.
-OWN_COMMANDS = ("data", "voc", "val", "compare", "demo")
+OWN_COMMANDS = ("data", "voc", "score", "compare", "demo")
 # Subcommands whose module has its own `main(argv)`: `yolo-attn bench --help` shows their options.
 DELEGATED = {
     "bench": (
@@ -22,44 +23,30 @@ DELEGATED = {
     "models": ("yolo_attn.zoo", "write / check / profile the model YAMLs of cfg/models"),
 }
 
-#: Exit statuses of every `yolo-attn` command (README, "Exit status").
-EXIT_OK = 0
-EXIT_FAILED = 1  # the work started and failed (e.g. out of disk, every run of a sweep failed)
-EXIT_BAD_INPUT = 2  # bad arguments or input, found before any work started
-EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT
-# Exceptions that mean "bad arguments or input". Other OSErrors (ENOSPC, EIO, ...) happen while working: EXIT_FAILED.
-BAD_INPUT_ERRORS = (
-    ValueError,
-    FileNotFoundError,
-    FileExistsError,
-    NotADirectoryError,
-    IsADirectoryError,
-    PermissionError,
+# The exit statuses and their mapping from exception types live in yolo_attn/exits.py (compare's CLI uses them too).
+from yolo_attn.exits import (  # noqa: E402, F401  (re-exported: yolo_attn.cli.exit_status, ...)
+    BAD_INPUT_ERRORS,
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    exit_status,
+    report_error,
 )
 
 
-def exit_status(exc: BaseException) -> int:
-    """Return the documented exit status for an exception that ended a command."""
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    if isinstance(exc, BAD_INPUT_ERRORS):
-        return EXIT_BAD_INPUT
-    return EXIT_FAILED
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v not in {"true", "false", "1", "0"}:
+        raise ValueError(value)
+    return v in {"true", "1"}
 
 
-def report_error(command: str, exc: BaseException) -> int:
-    """Print a one-line message for ``exc`` (no traceback) on stderr and return its exit status."""
-    status = exit_status(exc)
-    if status == EXIT_INTERRUPTED:
-        print(f"yolo-attn {command}: interrupted", file=sys.stderr)
-    else:
-        kind = "" if status == EXIT_BAD_INPUT else f" ({type(exc).__name__})"
-        print(f"yolo-attn {command}: error{kind}: {exc}", file=sys.stderr)
-    return status
+_bool.__name__ = "bool (True or False)"
 
-
-# `yolo-attn val key=value ...`: the keys it takes (same spelling as `yolo val`) and their types.
-VAL_KEYS = {
+# `yolo-attn score key=value ...`: the keys it takes and their types (shared ones spelled as in `yolo val`).
+# `yolo-attn val` is Ultralytics' own val, unchanged; our scorer has its own verb so no argument can clash.
+SCORE_KEYS = {
     "model": str,
     "data": str,
     "split": str,
@@ -69,14 +56,72 @@ VAL_KEYS = {
     "iou": float,
     "max_det": int,
     "device": str,
-    "save_json": str,
+    "ultralytics_val": _bool,
+    "out": str,
 }
+
+
+def _int_in(lo: int, hi: int | None):
+    """An argparse type: an integer from lo to hi (None: no upper bound), with a message naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            valid = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer {valid}")
+        return value
+
+    return parse
+
+
+def _torch_build() -> str:
+    """torch's version with its build (``2.14.1+cu130, CUDA 13.0 build`` / ``2.14.1+cpu, CPU build``), read from
+    ``torch/version.py`` without importing torch."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return "not installed"
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text(encoding="utf-8")
+    except OSError:
+        return "unknown"
+    version = re.search(r"^__version__\s*=\s*'([^']+)'", text, re.M)
+    cuda = re.search(r"^cuda(?::[^=]*)?=\s*'([^']+)'", text, re.M)
+    rocm = re.search(r"^hip(?::[^=]*)?=\s*'([^']+)'", text, re.M)
+    build = f"CUDA {cuda.group(1)} build" if cuda else f"ROCm {rocm.group(1)} build" if rocm else "CPU build"
+    return f"{version.group(1) if version else 'unknown'}, {build}"
+
+
+def version_text() -> str:
+    """``yolo-attn --version``: this package's version and those of the libraries it runs on (read from the
+    installed distributions, so nothing heavy is imported)."""
+    import platform
+    from importlib import metadata
+
+    from yolo_attn import __version__
+
+    def dist(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"yolo-attn {__version__} (ultralytics {dist('ultralytics')}, torch {_torch_build()}, "
+        f"torchvision {dist('torchvision')}, Python {platform.python_version()})"
+    )
 
 
 def _cmd_data_sample(args: argparse.Namespace) -> int:
     from yolo_attn.data.sample import make_sample_dataset
 
-    devkit = make_sample_dataset(args.out, images=args.images, seed=args.seed, imgsz=args.imgsz)
+    devkit = make_sample_dataset(args.out, images=args.images, seed=args.seed, imgsz=args.imgsz, log=print)
     print(f"wrote {devkit}\nnext: yolo-attn voc prepare --devkit {devkit} --out <dataset folder>")
     return 0
 
@@ -102,17 +147,19 @@ def parse_key_values(items: list[str], keys: dict[str, type], command: str) -> d
     return out
 
 
-def _cmd_val(args: argparse.Namespace) -> int:
+def _cmd_score(args: argparse.Namespace) -> int:
     from yolo_attn.metrics import evaluate_model, format_metrics, save_metrics
 
-    kv = parse_key_values(args.pairs, VAL_KEYS, "val")
+    kv = parse_key_values(args.pairs, SCORE_KEYS, "score")
     if "model" not in kv or "data" not in kv:
-        raise ValueError("model=... and data=... are required")
-    save_json = kv.pop("save_json", None)
+        raise ValueError("model=... and data=... are required, e.g. yolo-attn score model=best.pt data=data.yaml")
+    out = kv.pop("out", None)
+    if out and Path(out).is_dir():  # found now, not after minutes of inference
+        raise IsADirectoryError(f"out={out!r} is a folder; give the path of the JSON file to write")
     result = evaluate_model(kv.pop("model"), kv.pop("data"), **kv)
     print(format_metrics(result))
-    if save_json:
-        print(f"saved {save_metrics(result, save_json)}")
+    if out:
+        print(f"saved {save_metrics(result, out)} (values as fractions of 1, not %)")
     return 0
 
 
@@ -123,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="yolo_attn commands. Any other command (train, val, predict, export, ...) takes the same "
         "key=value arguments as Ultralytics' `yolo` and runs with yolo_attn's modules registered.",
     )
+    parser.add_argument(
+        "-V",
+        "--version",
+        action="version",
+        version=version_text(),
+        help="print the versions of yolo-attn, Ultralytics, torch, torchvision and Python, and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_) in DELEGATED.items():
         sub.add_parser(name, help=help_, add_help=False)
@@ -130,27 +184,51 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("sample", help="write the generated VOC-format sample dataset (VOCdevkit layout)")
     p.add_argument("--out", required=True, help="folder; the devkit is written to OUT/VOCdevkit")
-    p.add_argument("--images", type=int, default=300, help="number of images (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
-    p.add_argument("--imgsz", type=int, default=160, help="long image side in pixels (default 160)")
+    p.add_argument("--images", type=_int_in(4, 100_000), default=300, help="number of images, 4-100000 (default 300)")
+    p.add_argument(
+        "--seed", type=_int_in(0, None), default=0, help="random seed >= 0; same seed, same bytes (default 0)"
+    )
+    p.add_argument(
+        "--imgsz", type=_int_in(32, 4096), default=160, help="long image side in pixels, 32-4096 (default 160)"
+    )
     p.set_defaults(func=_cmd_data_sample)
 
     voc = sub.add_parser("voc", help="Pascal VOC").add_subparsers(dest="voc_command", required=True)
     p = voc.add_parser("prepare", help="VOCdevkit -> Ultralytics layout + devkit-metric ground truth + data YAML")
     p.add_argument("--devkit", required=True, help="the VOCdevkit folder (read only: images are linked, not moved)")
-    p.add_argument("--out", required=True, help="output dataset folder")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output dataset folder: new, empty, or an unchanged earlier result (else refused, naming the files)",
+    )
     p.add_argument(
         "--sets",
         default=None,
         help="YEAR:SET list, e.g. 2007:trainval,2012:trainval,2007:test (default: that, or the "
         "generated devkit's own sets)",
     )
-    p.add_argument("--skip-bad", action="store_true", help="skip and report bad images/XML instead of failing")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="skip and report bad images/XML/set-file lines instead of failing"
+    )
     p.set_defaults(func=_cmd_voc_prepare)
 
-    p = sub.add_parser("val", help="Ultralytics val plus VOC07/VOC12/COCO scores of one model, named by protocol")
-    p.add_argument("pairs", nargs="*", metavar="key=value", help=f"same spelling as `yolo val`: {', '.join(VAL_KEYS)}")
-    p.set_defaults(func=_cmd_val)
+    p = sub.add_parser(
+        "score",
+        help="score one model with every protocol (VOC07, VOC12, COCO, Ultralytics val), each named; "
+        "`yolo-attn val` is Ultralytics' own val",
+        description="Score one model on a dataset split with the VOC2007 and VOC2010+ devkit rules, pycocotools and "
+        "Ultralytics' val. Prints the numbers in %; out=FILE saves them as JSON in fractions of 1. "
+        "Example: yolo-attn score model=runs/detect/train/weights/best.pt data=datasets/voc/data.yaml split=test "
+        "out=metrics.json",
+    )
+    p.add_argument(
+        "pairs",
+        nargs="*",
+        metavar="key=value",
+        help=f"{', '.join(SCORE_KEYS)} (model, data required; split default test, imgsz 640, "
+        "conf 0.001, iou 0.7, max_det 300 as for `yolo val`; ultralytics_val=False skips Ultralytics' val)",
+    )
+    p.set_defaults(func=_cmd_score)
 
     # compare's arguments live beside its code (yolo_attn/compare/cli.py); they are registered here.
     from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments
@@ -169,8 +247,14 @@ def _ultralytics(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run ``yolo-attn``; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from yolo_attn.integration.compat import allow_full_checkpoint_load
+
+    allow_full_checkpoint_load()  # Ultralytics < 8.2.64 under torch >= 2.6 cannot load checkpoints otherwise
     if not argv or argv[0] in {"-h", "--help"}:
         build_parser().print_help()
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        print(version_text())
         return 0
     if argv[0] not in OWN_COMMANDS and argv[0] not in DELEGATED:
         return _ultralytics(argv)

@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -145,6 +146,7 @@ def transfer_weights(
     *,
     half: bool = True,
     verbose: bool = True,
+    overwrite: bool = False,
 ) -> TransferReport:
     """Copy every tensor of a stock Ultralytics checkpoint into a variant with inserted attention layers.
 
@@ -153,16 +155,20 @@ def transfer_weights(
         model_yaml (str | Path): Variant YAML, e.g. ``cfg/models/yolov8s-mlca.yaml`` (the scale letter picks the
             scale; without one, the source's scale is used); it must be the source architecture plus inserted
             attention layers, at the same scale.
-        out (str | Path, optional): Where to write the checkpoint; nothing is written when None.
+        out (str | Path, optional): Where to write the checkpoint (written to a temporary sibling and renamed, so it
+            is never half-written); nothing is written when None.
         half (bool): Save the model in FP16 as Ultralytics does (lossless for FP16 source checkpoints).
         verbose (bool): Log the summary.
+        overwrite (bool): Replace an existing ``out``; by default an existing file is refused before any work.
 
     Returns:
         (TransferReport): What moved and what stayed fresh.
 
     Raises:
         ValueError: When the variant is not the source plus inserted attention layers (types, wiring, shapes or
-            tensor names differ), e.g. a different scale.
+            tensor names differ), e.g. a different scale; or ``weights`` is not an Ultralytics checkpoint.
+        FileNotFoundError: ``weights`` does not exist.
+        FileExistsError: ``out`` exists and ``overwrite`` is False.
 
     Examples:
         >>> report = transfer_weights("yolov8s.pt", "cfg/models/yolov8s-mlca.yaml", "init.pt")
@@ -178,6 +184,10 @@ def transfer_weights(
         yaml_model_load,
     )
 
+    if out is not None and Path(out).is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the path of the .pt file to write")
+    if out is not None and Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite to replace it")
     register()
 
     src, ckpt = load_checkpoint(weights)  # FP32, eval mode, EMA preferred
@@ -242,29 +252,34 @@ def transfer_weights(
         cfg_keys = default_cfg_keys()
         train_args = {k: v for k, v in (ckpt.get("train_args") or {}).items() if k in cfg_keys}
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(
-            {
-                "date": datetime.now().astimezone().isoformat(),
-                "version": ultralytics_version(),
-                "license": "AGPL-3.0 License (https://ultralytics.com/license)",
-                "docs": "https://docs.ultralytics.com",
-                "epoch": -1,
-                "best_fitness": None,
-                "model": model,
-                "ema": None,
-                "updates": None,
-                "optimizer": None,
-                "train_args": train_args,
-                "yolo_attn_transfer": {
-                    "source": str(weights),
-                    "model_yaml": str(model_yaml),
-                    "layer_map": {int(i): int(j) for i, j in mapping.items()},
-                    "fresh_layers": [int(j) for j in inserted],
-                    "moved": moved,
+        tmp = Path(out).with_name(f".{Path(out).name}.tmp-{os.getpid()}")
+        try:
+            torch.save(
+                {
+                    "date": datetime.now().astimezone().isoformat(),
+                    "version": ultralytics_version(),
+                    "license": "AGPL-3.0 License (https://ultralytics.com/license)",
+                    "docs": "https://docs.ultralytics.com",
+                    "epoch": -1,
+                    "best_fitness": None,
+                    "model": model,
+                    "ema": None,
+                    "updates": None,
+                    "optimizer": None,
+                    "train_args": train_args,
+                    "yolo_attn_transfer": {
+                        "source": str(weights),
+                        "model_yaml": str(model_yaml),
+                        "layer_map": {int(i): int(j) for i, j in mapping.items()},
+                        "fresh_layers": [int(j) for j in inserted],
+                        "moved": moved,
+                    },
                 },
-            },
-            out,
-        )
+                tmp,
+            )
+            os.replace(tmp, out)  # complete or absent, never half-written
+        finally:
+            tmp.unlink(missing_ok=True)
     if verbose:
         ultralytics_logger().info(report.summary())
     return report
@@ -280,8 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="variant YAML, e.g. cfg/models/yolov8s-mlca.yaml")
     parser.add_argument("--out", required=True, help="checkpoint to write, e.g. init.pt")
     parser.add_argument("--fp32", action="store_true", help="save FP32 instead of Ultralytics' FP16")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out when it exists (default: refuse)")
     a = parser.parse_args(argv)
-    report = transfer_weights(a.weights, a.model, a.out, half=not a.fp32, verbose=False)
+    report = transfer_weights(a.weights, a.model, a.out, half=not a.fp32, verbose=False, overwrite=a.overwrite)
     print(report.summary())
     return 0
 

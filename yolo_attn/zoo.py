@@ -373,7 +373,19 @@ def _neck_entry(att: Attention) -> ZooEntry:
 # ---------------------------------------------------------------------------------------------------------------------
 # YOLOv8 and YOLO11 from Ultralytics' own YAMLs
 
-_STOCK = {"yolov8": ("YOLOv8", "v8/yolov8.yaml"), "yolo11": ("YOLO11", "11/yolo11.yaml")}
+# Stock families, each generated only when the installed Ultralytics ships its YAML (YOLO11 from 8.3.0, YOLO12 from
+# 8.3.78, YOLO26 from 8.4.0: yolo_attn.integration.compat.FAMILY_SINCE, which also refuses them on older releases).
+_STOCK = {
+    "yolov8": ("YOLOv8", "v8/yolov8.yaml"),
+    "yolo11": ("YOLO11", "11/yolo11.yaml"),
+    "yolo12": ("YOLO12", "12/yolo12.yaml"),
+    "yolo26": ("YOLO26", "26/yolo26.yaml"),
+}
+
+
+def _stock_families() -> list[str]:
+    """The prefixes of ``_STOCK`` whose template YAML the installed Ultralytics ships."""
+    return [p for p, (_, rel) in _STOCK.items() if _stock_path(rel).is_file()]
 
 
 def _stock_path(rel: str) -> Path:
@@ -430,7 +442,7 @@ def zoo_entries() -> list[ZooEntry]:
     """Return every model YAML of the zoo, in README order."""
     entries = [_may_entry(a) for a in MAY_ATTENTIONS.values()]
     entries += [_neck_entry(NO_ATTENTION)] + [_neck_entry(a) for a in family_attentions("mobilenet-yolo").values()]
-    entries += [_yolo_entry(p, a) for p in _STOCK for a in family_attentions(p).values()]
+    entries += [_yolo_entry(p, a) for p in _stock_families() for a in family_attentions(p).values()]
     return entries
 
 
@@ -595,7 +607,7 @@ def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", im
         "| file | attention | " + " | ".join(scales) + " |",
         "|---|---|" + "---:|" * len(scales),
     ]
-    for family, rel in _STOCK.values():
+    for family, rel in (_STOCK[p] for p in _stock_families()):
         stock = _stock_path(rel)
         rows = [(f"{Path(rel).name} (Ultralytics)", "none", stock)]
         rows += [(f"`{e.file}`", e.attention.display, directory / e.file) for e in entries if e.family == family]
@@ -608,10 +620,39 @@ def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", im
     return "\n".join(out) + "\n"
 
 
+def render_list() -> str:
+    """The ``models list`` text: every shipped model YAML by family (with its scale letters and whether the installed
+    Ultralytics can build it), then the dataset YAMLs; each name works as ``model=NAME`` / ``data=NAME``."""
+    from yolo_attn.integration import compat, lookup
+
+    version = compat.ultralytics_version() or "not installed"
+    families: dict[str, list[str]] = {}
+    for path in lookup.available_models():
+        m = re.match(r"(yolov?\d+|mobilenet-yolo|may)-", path.name)
+        families.setdefault(m.group(1) if m else "other", []).append(path.name)
+    out = [
+        f"Model YAMLs shipped with yolo_attn ({lookup.cfg_dir('models')}); use them by name, e.g. "
+        "`yolo train model=yolov8s-mlca.yaml`. Ultralytics " + version + ".",
+        "",
+    ]
+    for family, names in families.items():
+        scaled = re.match(r"yolov?\d+$", family)
+        letters = "nsmlx" if scaled else ""
+        needs = compat.family_needs(names[0]) if compat.ultralytics_version() else None
+        note = f"needs ultralytics>={needs[1]}" if needs else "available"
+        head = f"{family}: {note}" + (f"; add a scale letter {'/'.join(letters)} ({family}s-...)" if letters else "")
+        out.append(head)
+        out += [f"  {n}" for n in names]
+    out += ["", f"Dataset YAMLs ({lookup.cfg_dir('datasets')}); use them by name, e.g. `data=NAME`:"]
+    out += [f"  {p.name}" for p in lookup.available_datasets()]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``write DIR``, ``check DIR``, ``table DIR [--scales nsmlx] [--imgsz 640]``."""
-    parser = argparse.ArgumentParser(prog="python -m yolo_attn.zoo", description=__doc__.splitlines()[0])
+    """Command line: ``list``, ``write DIR``, ``check DIR``, ``table DIR [--scales nsmlx] [--imgsz 640]``."""
+    parser = argparse.ArgumentParser(prog="yolo-attn models", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="print the model and dataset YAMLs shipped with yolo_attn, usable by name")
     for cmd, help_ in (
         ("write", "write every model YAML into DIR"),
         ("check", "compare DIR with the template; exit 1 on a difference"),
@@ -623,6 +664,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--scales", default="nsmlx", help="scales of YOLOv8/YOLO11 to profile (default nsmlx)")
             p.add_argument("--imgsz", type=int, default=640)
     a = parser.parse_args(argv)
+    if a.cmd == "list":
+        print(render_list(), end="")
+        return 0
     if a.cmd == "write":
         for path in write(a.dir):
             print(path)

@@ -17,9 +17,10 @@ with a gradient for the input and every parameter. Both run under autocast when 
 input is then created in that dtype, as the output of a convolution under autocast arrives at an attention module.
 
 MACs are analytic: the multiply-accumulates of every Conv1d/Conv2d/Linear counted from its shapes at this input
-(forward hooks), plus one per element for each full pass of a pooling or gating op (``AttentionSpec.passes`` in the
-registry: SE/ECA/MobileNetV3SE 2, CBAM 6, CoordAtt/ELA 4, MLCA 3 per input element; EPSA 2 per output element). The
-same count holds for ours and the reference.
+(forward hooks), plus one per element for each full pass of a pooling or gating op and for convolutions called
+functionally (``AttentionSpec.passes`` in the registry, per input and per output element; e.g. SE 2, CBAM 6, EMA 16
+with its folded 3x3 conv, EPSA 2 per output element). It counts what our module computes (for EMA, less than its
+literal form; for the others, the same).
 The thop column is what Ultralytics' ``model.info()`` GFLOPs sees (``thop.profile``; leaf layers only, so it misses
 the tensor ops between layers).
 """
@@ -272,7 +273,7 @@ def _bench_one(name, shape, dev, dtype, repeats, warmup, budget_s, ref_lib, seed
     row["params"] = sum(p.numel() for p in ours.parameters())
     ref = None
     if ref_lib is not None:  # built and given our weights before any training step changes the BN statistics
-        ref = ref_lib.REFERENCES[name](c, c) if name == "EPSA" else ref_lib.REFERENCES[name](c)
+        ref = ref_lib.REFERENCES[name](c, c) if ATTENTION[name].changes_channels else ref_lib.REFERENCES[name](c)
         ref = ref_lib.copy_weights(ours, ref.to(dev))
     with torch.no_grad(), torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
         row["macs"] = count_macs(name, ours.eval(), x)
@@ -328,8 +329,10 @@ def format_table(rows: list[dict]) -> str:
     lines = []
     if meta:
         shape = "x".join(map(str, meta["shape"]))
+        lo, hi = min(3, meta["repeats"]), meta["repeats"]
+        calls = f"{hi} call{'s' if hi != 1 else ''}" if lo == hi else f"{lo} to {hi} calls"
         lines.append(
-            f"Input {shape}, {meta['dtype']}, median of 3 to {meta['repeats']} calls ({meta['budget_s']:g} s budget "
+            f"Input {shape}, {meta['dtype']}, median of {calls} ({meta['budget_s']:g} s budget "
             f"each) after {meta['warmup']} warm-up, "
             f"torch {meta['torch']}, {meta['device']}."
         )
@@ -405,8 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(rows))
     print()
     print(
-        "MMACs: analytic (conv/linear MACs at this input + one per element per pooling/gating pass, same for ours "
-        "and the reference); thop MMACs: what Ultralytics' model.info() counts (leaf layers only)."
+        "MMACs: analytic, of our module (conv/linear MACs at this input + one per element per pooling/gating pass "
+        "and per functional conv MAC, AttentionSpec.passes); thop MMACs: what Ultralytics' model.info() counts (leaf "
+        "layers only)."
     )
     return 0
 

@@ -15,7 +15,7 @@ output over channels, scaled to [0, 1], and ``is_gate`` is False.
 Used by ``notebooks/attention_maps.ipynb``:
 
     >>> from yolo_attn.compare.attention import capture_gates, plot_gates, load_image
-    >>> img = load_image("datasets/yolo_attn_sample/voc/images/test/2007_000001.jpg", 160)
+    >>> img = load_image("datasets/VOC-sample/images/test/2007_000001.jpg", 160)
     >>> gates = capture_gates(YOLO("runs/compare/demo/runs/may-mlca/seed0/train/weights/last.pt").model, img)
     >>> fig = plot_gates(img, gates, "may-mlca")
 """
@@ -27,7 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["GateMap", "attention_layers", "capture_gates", "load_image", "plot_gates"]
+__all__ = [
+    "CHANNEL_ONLY_KINDS",
+    "GATE_CMAP",
+    "GateMap",
+    "attention_layers",
+    "capture_gates",
+    "load_image",
+    "plot_gates",
+]
+
+
+#: Modules whose gate is per channel by design (the same at every position).
+CHANNEL_ONLY_KINDS = frozenset({"SE", "ECA", "MobileNetV3SE"})
 
 
 @dataclass
@@ -49,7 +61,8 @@ class GateMap:
         lo, hi = np.nanmin(self.spatial), np.nanmax(self.spatial)
         head = f"L{self.layer} {self.kind} {self.channels}ch {self.size[0]}×{self.size[1]}"
         if self.channel_only:
-            return f"{head}\nchannel-only gate, mean {lo:.3f}"
+            what = "channel-only gate" if self.kind in CHANNEL_ONLY_KINDS else "gate flat over positions"
+            return f"{head}\n{what}, mean {lo:.3f}"
         return f"{head}\n{'gate' if self.is_gate else '|out|'} {lo:.3f}–{hi:.3f}"
 
 
@@ -142,18 +155,43 @@ def capture_gates(model, image: np.ndarray, device: str = "cpu") -> list[GateMap
     return records
 
 
-def plot_gates(image: np.ndarray, gates: list[GateMap], title: str, max_cols: int = 6, alpha: float = 0.55):
+#: Colour map of the gate overlays: perceptually uniform, so equal steps of the gate look like equal steps.
+GATE_CMAP = "viridis"
+
+
+def plot_gates(
+    image: np.ndarray,
+    gates: list[GateMap],
+    title: str,
+    max_cols: int = 6,
+    alpha: float = 0.6,
+    scale: str = "shared",
+):
     """Overlay every layer's spatial gate on the image (one panel per layer) and return the figure.
 
-    Each panel's colour scale is the layer's own min..max (the range is printed in its title), so the pattern is
-    visible even when a gate varies little; the colour bar is the shared relative scale.
+    Args:
+        image: The H x W x 3 RGB image the gates were captured on.
+        gates: From ``capture_gates``.
+        title: The figure title (e.g. the model's name).
+        max_cols: Panels per row.
+        alpha: Opacity of the overlay.
+        scale: ``"shared"`` (default): every gate panel on one colour scale, 0 (blocks) to 1 (passes), the range a
+            gate can take, so a layer whose gate barely varies (MLCA at 0.498-0.500) looks flat, as it is.
+            ``"layer"``: each panel stretched to its own min..max to show the pattern of small variations; the
+            range is then written on the panel in large type and the colour bar says so.
+
+    Returns:
+        (matplotlib.figure.Figure): The figure. EPSA is not a gate: its panel shows the mean absolute output scaled to
+            its own maximum (labelled "|out| / max"), on the same 0..1 colours.
     """
     import matplotlib.pyplot as plt
 
+    if scale not in ("shared", "layer"):
+        raise ValueError(f"plot_gates: scale must be 'shared' or 'layer', got {scale!r}")
     n = len(gates) + 1
     cols = min(max_cols, n)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.75 * rows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.75 * rows + 0.6), squeeze=False)
     h, w = image.shape[:2]
     axes[0, 0].imshow(image)
     axes[0, 0].set_title("input", fontsize=9)
@@ -161,26 +199,38 @@ def plot_gates(image: np.ndarray, gates: list[GateMap], title: str, max_cols: in
     for k, g in enumerate(gates, 1):
         ax = axes[k // cols, k % cols]
         s = g.spatial
-        lo, hi = np.nanmin(s), np.nanmax(s)
+        lo, hi = float(np.nanmin(s)), float(np.nanmax(s))
+        flat = g.channel_only or hi - lo <= 1e-6 * max(abs(hi), 1e-6)
         ax.imshow(image)
-        if g.channel_only or hi - lo <= 1e-6 * max(abs(hi), 1e-6):
+        if scale == "layer" and not flat:
+            shown, vmin, vmax = (s - lo) / (hi - lo), 0.0, 1.0
+        else:
+            shown, vmin, vmax = s, 0.0, 1.0
+        # nearest: one cell per feature-map position, nothing invented in between
+        im = ax.imshow(
+            shown, cmap=GATE_CMAP, alpha=alpha, extent=(0, w, h, 0), interpolation="nearest", vmin=vmin, vmax=vmax
+        )
+        note = None
+        if g.channel_only and g.kind in CHANNEL_ONLY_KINDS:
+            note = "channel-only:\nsame at every\nposition"
+        elif flat:
+            note = "same at every\nposition"
+        elif scale == "layer":
+            note = f"stretched:\n{lo:.3f}–{hi:.3f}"
+        if note:
             ax.text(
                 0.5,
                 0.5,
-                "same at every\nposition",
+                note,
                 transform=ax.transAxes,
                 ha="center",
                 va="center",
-                fontsize=9,
+                fontsize=9 if scale == "layer" and not flat else 8.5,
+                fontweight="bold" if scale == "layer" and not flat else "normal",
                 color="white",
-                bbox={"facecolor": "0.2", "alpha": 0.6, "edgecolor": "none"},
+                bbox={"facecolor": "0.15", "alpha": 0.65, "edgecolor": "none"},
             )
-        else:
-            norm = (s - lo) / (hi - lo)
-            im = ax.imshow(
-                norm, cmap="jet", alpha=alpha, extent=(0, w, h, 0), interpolation="nearest", vmin=0, vmax=1
-            )  # nearest: one cell per feature-map position, nothing invented in between
-        ax.set_title(g.title, fontsize=8)
+        ax.set_title(g.title if g.is_gate else g.title.replace("|out|", "|out| / max"), fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -188,6 +238,10 @@ def plot_gates(image: np.ndarray, gates: list[GateMap], title: str, max_cols: in
         axes[k // cols, k % cols].axis("off")
     if im is not None:
         cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
-        cb.set_label("gate, relative to the layer's own range (low → high)")
+        cb.set_label(
+            "gate (0 blocks, 1 passes): one scale for every panel"
+            if scale == "shared"
+            else "gate relative to each layer's own min..max (ranges on the panels)"
+        )
     fig.suptitle(title, fontsize=11)
     return fig

@@ -8,13 +8,21 @@ Wiring (in ``yolo_attn/cli.py``)::
 
 Each hook sets ``func`` on the subparser: ``args.func(args)`` runs the command and returns the exit status.
 ``compare_main(argv)`` / ``demo_main(argv)`` are the same commands as stand-alone ``main(argv)`` functions.
-Exit status of ``compare`` and ``demo``: 0 when at least one run succeeded (failed variants are reported in
-summary.md and results.csv), 1 when every run failed, 2 for bad arguments or settings, 130 when interrupted.
+Exit status of ``compare`` and ``demo`` (the same mapping as ``yolo_attn.cli.exit_status``):
+
+- 0: at least one run succeeded (failed variants are reported in summary.md and results.csv), a ``--report-only``
+  report was written, or a ``--no-wait`` Slurm job was submitted;
+- 1: the work started and did not succeed: every run failed, no run finished (e.g. the Slurm tasks were
+  cancelled), or a system error while working (out of disk: ``OSError`` other than the bad-input ones);
+- 2: bad arguments or input (``ValueError``, ``FileNotFoundError``, ``FileExistsError``, ``PermissionError``, ...),
+  found before anything was written or trained;
+- 130: interrupted (Ctrl-C); every run stays resumable.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from yolo_attn.compare.models import NAMED_SETS
@@ -48,16 +56,35 @@ def _value(text: str):
     return text
 
 
-def parse_train_args(items: list[str] | None) -> dict:
-    """``["optimizer=SGD", "lr0=0.01"]`` -> ``{"optimizer": "SGD", "lr0": 0.01}``."""
-    out = {}
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_key_value_list(items: list[str] | None, option: str) -> dict:
+    """``["optimizer=SGD", "lr0=0.01 cos_lr=true"]`` -> ``{"optimizer": "SGD", "lr0": 0.01, "cos_lr": True}``.
+
+    Raises:
+        ValueError: An item that is not ``key=value`` with a name-like key and a non-empty value, or a key twice.
+    """
+    out: dict = {}
     for item in items or []:
-        for part in item.split():
-            if "=" not in part:
-                raise argparse.ArgumentTypeError(f"train argument {part!r} is not key=value")
-            k, v = part.split("=", 1)
-            out[k.strip()] = _value(v.strip())
+        parts = item.split()
+        if not parts:
+            raise ValueError(f"{option} {item!r}: empty; expected KEY=VALUE, e.g. {option} lr0=0.01")
+        for part in parts:
+            k, sep, v = part.partition("=")
+            if not sep or not _KEY.match(k) or not v:
+                raise ValueError(
+                    f"{option} {part!r} is not KEY=VALUE (a name, '=', a value without spaces), e.g. {option} lr0=0.01"
+                )
+            if k in out:
+                raise ValueError(f"{option}: {k!r} given twice ({out[k]!r} and {v!r})")
+            out[k] = _value(v)
     return out
+
+
+def parse_train_args(items: list[str] | None) -> dict:
+    """``["optimizer=SGD", "lr0=0.01"]`` -> ``{"optimizer": "SGD", "lr0": 0.01}`` (``ValueError`` on bad syntax)."""
+    return parse_key_value_list(items, "--train-arg")
 
 
 def _sets_help() -> str:
@@ -71,6 +98,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--batch", type=int, default=None, help="batch size (default: preset, else 16)")
     g.add_argument("--seeds", default=None, help="seeds, e.g. 0,1,2 or 0-2: one run per model and seed (default 0)")
     g.add_argument("--device", default=None, help="Ultralytics device: cpu, 0, 0,1 ... (default: first GPU, else cpu)")
+    g.add_argument(
+        "--devices",
+        default=None,
+        metavar="DEV,DEV,...",
+        help="train several runs at once, one per slot: 0,1,2,3 (GPUs), cpu,cpu, 0,0 (two on GPU 0); each worker "
+        "sees only its GPU. Results equal the sequential sweep's (default: one run at a time on --device)",
+    )
     g.add_argument("--workers", type=int, default=0, help="dataloader workers per run (default 0)")
     g.add_argument("--val", dest="val", action="store_true", default=None, help="validate after every epoch")
     g.add_argument("--no-val", dest="val", action="store_false", help="validate only after the last epoch")
@@ -116,6 +150,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="keep runs recorded as failed instead of retrying them",
     )
     r.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="train again finished runs whose model YAML was edited since (the old run folder is kept aside); "
+        "without it such runs stop the sweep with an error",
+    )
+    r.add_argument(
         "--restart-interrupted",
         dest="resume_runs",
         action="store_false",
@@ -134,12 +174,22 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument(
         "--models",
         nargs="+",
-        required=True,
+        default=None,
         metavar="MODEL",
-        help="model YAMLs, globs (quoted) or named sets. " + _sets_help(),
+        help="model YAMLs, globs (quoted) or named sets (required unless --report-only). " + _sets_help(),
     )
-    parser.add_argument("--data", required=True, help="dataset YAML (e.g. written by `yolo-attn voc prepare`)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="dataset YAML, e.g. written by `yolo-attn voc prepare` (required unless --report-only)",
+    )
     parser.add_argument("--out", default="runs/compare/exp", help="compare folder (default runs/compare/exp)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only rewrite results.csv, summary.md and the plots of --out from its run records (trains nothing; "
+        "needs only --out)",
+    )
     parser.add_argument(
         "--preset",
         default=None,
@@ -148,6 +198,32 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "epochs, SGD lr0 0.01 lrf 0.01 momentum 0.937 wd 5e-4, 3 warm-up epochs, batch 40)",
     )
     _common(parser)
+    x = parser.add_argument_group("Slurm (--executor slurm; pip install 'yolo-attn[slurm]')")
+    x.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "slurm"],
+        help="local: this machine (--device / --devices); slurm: a Slurm job array through submitit, one task "
+        "per run (default local)",
+    )
+    x.add_argument("--slurm-partition", default=None, help="partition (default: the cluster's default partition)")
+    x.add_argument("--slurm-gpus-per-run", type=int, default=1, help="GPUs per run (default 1; 0 for CPU runs)")
+    x.add_argument("--slurm-cpus-per-run", type=int, default=None, help="CPUs per run (default 8 with GPUs, else 2)")
+    x.add_argument("--slurm-time", default="24:00:00", help="time limit per task (default 24:00:00); requeued past it")
+    x.add_argument(
+        "--slurm-arg",
+        dest="slurm_args",
+        action="append",
+        metavar="KEY=VALUE",
+        help="further sbatch option, repeatable (e.g. --slurm-arg account=proj --slurm-arg mem=64G)",
+    )
+    x.add_argument("--slurm-max-tasks", type=int, default=None, help="array size at most (default: one per run)")
+    x.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="submit and return (prints the job id); --report-only or the same command again gathers and resumes",
+    )
     parser.set_defaults(func=compare_command)
     return parser
 
@@ -170,20 +246,23 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
-def _run(fn, **kw) -> int:
+def _run(fn, command: str = "compare", no_wait: bool = False, **kw) -> int:
+    """Run ``fn(**kw)`` (compare, demo or report_only) and map its outcome to the documented exit status."""
     from yolo_attn.compare.sweep import sweep_status
+    from yolo_attn.exits import exit_status, report_error
 
     try:
         out = fn(**kw)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as e:
+        if exit_status(e) == 1 and not isinstance(e, OSError):
+            raise  # a bug: keep the traceback
+        return report_error(command, e)
+    if no_wait or fn.__name__ == "report_only":
+        return 0
     counts = sweep_status(out)
     if counts.get("ok", 0) == 0:
-        print(f"error: every run failed; see {out / 'summary.md'}", file=sys.stderr)
+        what = "every run failed" if counts.get("failed") and not counts.get("pending") else "no run finished"
+        print(f"yolo-attn {command}: error: {what}; see {out / 'summary.md'}", file=sys.stderr)
         return 1
     return 0
 
@@ -205,33 +284,67 @@ def _shared(args: argparse.Namespace) -> dict:
         "plots": args.plots,
         "retry_failed": args.retry_failed,
         "resume_runs": args.resume_runs,
+        "rerun_changed": args.rerun_changed,
         "device": args.device,
+        "devices": args.devices,
+    }
+
+
+def _slurm(args: argparse.Namespace) -> dict | None:
+    if args.executor != "slurm":
+        given = [o for o, v in (("--slurm-partition", args.slurm_partition), ("--slurm-arg", args.slurm_args)) if v]
+        if given:
+            raise ValueError(f"{', '.join(given)} given, but the executor is local; add --executor slurm")
+        return None
+    return {
+        "partition": args.slurm_partition,
+        "gpus_per_run": args.slurm_gpus_per_run,
+        "cpus_per_run": args.slurm_cpus_per_run,
+        "time": args.slurm_time,
+        "args": parse_key_value_list(args.slurm_args, "--slurm-arg"),
+        "max_tasks": args.slurm_max_tasks,
     }
 
 
 def compare_command(args: argparse.Namespace) -> int:
     """Run ``compare`` from parsed arguments; return the exit status."""
-    from yolo_attn.compare.sweep import compare
+    from yolo_attn.compare.sweep import compare, report_only
 
-    return _run(
-        compare,
-        models=args.models,
-        data=args.data,
-        out=args.out,
-        preset=args.preset,
-        seeds=args.seeds if args.seeds is not None else "0",
-        **_shared(args),
-    )
+    if args.report_only:
+        return _run(report_only, out=args.out)
+
+    def call(**kw):
+        missing = [o for o, v in (("--models", args.models), ("--data", args.data)) if not v]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required (only --report-only works without)")
+        return compare(
+            models=args.models,
+            data=args.data,
+            out=args.out,
+            preset=args.preset,
+            seeds=args.seeds if args.seeds is not None else "0",
+            executor=args.executor,
+            slurm=_slurm(args),
+            wait=args.wait,
+            **_shared(args),
+        )
+
+    call.__name__ = "compare"
+    return _run(call, no_wait=args.executor == "slurm" and not args.wait)
 
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run ``demo`` from parsed arguments; return the exit status."""
     from yolo_attn.compare.demo import demo
 
-    kw = _shared(args)
-    return _run(
-        demo, out_dir=args.out, data_dir=args.data_dir, images=args.images, models=args.models, seeds=args.seeds, **kw
-    )
+    def call():
+        kw = _shared(args)  # inside: a bad --train-arg is reported like any bad input
+        return demo(
+            out_dir=args.out, data_dir=args.data_dir, images=args.images, models=args.models, seeds=args.seeds, **kw
+        )
+
+    call.__name__ = "demo"
+    return _run(call, command="demo")
 
 
 def compare_main(argv: list[str] | None = None) -> int:

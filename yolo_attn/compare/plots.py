@@ -78,14 +78,36 @@ def _nan0(v: float) -> float:
     return 0.0 if v is None or math.isnan(v) else v
 
 
-def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str, title: str) -> None:
-    from matplotlib.ticker import ScalarFormatter
+#: The narrowest x range a scatter plot shows, as a fraction of the reference value either side: models within a
+#: percent of each other in GFLOPs must not be spread across the whole width as if they differed a lot.
+MIN_RELATIVE_HALF_SPAN = 0.05
+
+
+def _reference_x(agg, xkey: str, baseline: str) -> float | None:
+    """The x value the relative axis refers to: the baseline's, else the median of the models' (positive only)."""
+    base = next((a for a in agg if a["model"] == baseline), None)
+    ref = base[f"{xkey}_mean"] if base is not None else None
+    if ref is None or math.isnan(ref) or ref <= 0:
+        xs = sorted(
+            a[f"{xkey}_mean"] for a in agg if a[f"{xkey}_mean"] is not None and not math.isnan(a[f"{xkey}_mean"])
+        )
+        ref = xs[len(xs) // 2] if xs else None
+    return ref if ref is not None and ref > 0 else None
+
+
+def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str, title: str, unit: str = "") -> None:
+    """One marker per model; the x axis never zooms closer than ±MIN_RELATIVE_HALF_SPAN of the reference (the
+    baseline), a top axis reads Δ vs the reference in %, each label carries its Δ, and when every model lies within
+    that band a note says so."""
+    from matplotlib.ticker import FuncFormatter, ScalarFormatter
 
     base = next((a for a in agg if a["model"] == baseline), None)
     if base is not None and not math.isnan(base[f"{metric}_mean"]):
         ax.axhline(
             100 * base[f"{metric}_mean"], color="0.45", ls="--", lw=1, zorder=1, label=f"baseline level ({baseline})"
         )
+    ref = _reference_x(agg, xkey, baseline)
+    ref_name = baseline if base is not None and ref == base[f"{xkey}_mean"] else "the median model"
     pts = []
     for i, a in enumerate(agg):
         x, y = a[f"{xkey}_mean"], a[f"{metric}_mean"]
@@ -110,18 +132,37 @@ def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str
         )
         pts.append((x, 100 * y, a["model"]))
     for x, y, name in pts:
-        ax.annotate(name, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4)
+        text = name
+        if ref is not None and name != baseline:
+            d = 100 * (x / ref - 1)
+            text += f" ({d:+.2f}%)" if abs(d) < 1 else f" ({d:+.1f}%)"
+        ax.annotate(text, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(METRICS[metric].axis)
     ax.set_title(title)
     ax.grid(True, color="0.88", lw=0.8, zorder=0)
-    fmt = ScalarFormatter(useOffset=False)
-    ax.xaxis.set_major_formatter(fmt)
-    if pts:
-        xs = [p[0] for p in pts]
-        span = max(xs) - min(xs)
-        pad = span * 0.18 if span > 0 else max(abs(xs[0]) * 0.05, 1e-3)
-        ax.set_xlim(min(xs) - pad, max(xs) + pad * 1.6)  # room for the labels on the right
+    ax.xaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+    if not pts:
+        return
+    xs = [p[0] for p in pts]
+    lo, hi = min(xs), max(xs)
+    span = hi - lo
+    pad = span * 0.18 if span > 0 else max(abs(lo) * 0.05, 1e-3)
+    left, right = lo - pad, hi + pad * 1.6  # room for the labels on the right
+    if ref is not None:
+        band = MIN_RELATIVE_HALF_SPAN * ref
+        left, right = max(0.0, min(left, ref - band)), max(right, ref + band)
+        top = ax.secondary_xaxis("top", functions=(lambda v: 100 * (v / ref - 1), lambda p: ref * (1 + p / 100)))
+        top.set_xlabel(f"Δ vs {ref_name} (%)", fontsize=9, color="0.3")
+        top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:+.0f}%" if abs(v) >= 0.5 else "0%"))
+        top.tick_params(labelsize=8.5, colors="0.3")
+        spread = 100 * max(abs(x / ref - 1) for x in xs)
+        if spread < 100 * MIN_RELATIVE_HALF_SPAN:
+            ax.set_xlabel(
+                f"{xlabel}\nevery model within {spread:.2g}% of {ref_name}'s {ref:.4g}{unit}; the axis shows "
+                f"±{100 * MIN_RELATIVE_HALF_SPAN:.0f}% so that small differences look small"
+            )
+    ax.set_xlim(left, right)
 
 
 def _legend(fig, ax, n: int) -> None:
@@ -145,6 +186,7 @@ def plot_map_vs_gflops(out: Path, agg: list[dict], baseline: str, metric: str, s
         colors,
         f"GFLOPs at {imgsz}×{imgsz} (full-size profile, 2×MACs)",
         "Accuracy vs compute",
+        unit=" GFLOPs",
     )
     fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
     _legend(fig, ax, len(agg))
@@ -171,6 +213,7 @@ def plot_map_vs_latency(
         colors,
         f"CPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp32)",
         f"Accuracy vs CPU latency\n{cpu_label}",
+        unit=" ms",
     )
     if gpu:
         _scatter(
@@ -182,6 +225,7 @@ def plot_map_vs_latency(
             colors,
             f"GPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp16)",
             f"Accuracy vs GPU latency\n{gpu_label}",
+            unit=" ms",
         )
     fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
     _legend(fig, axes[0, -1], len(agg))

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from yolo_attn.compare.models import ModelSpec
-from yolo_attn.compare.records import RUN_RECORD, read_json, write_text
+from yolo_attn.compare.plan import file_sha256
+from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SweepSettings, write_text
 from yolo_attn.metrics import METRIC_KEYS, METRICS, PER_CLASS_KEYS
 
-__all__ = ["RESULT_COLUMNS", "aggregate", "collect_rows", "write_reports"]
+__all__ = ["RESULT_COLUMNS", "aggregate", "collect_rows", "report_only", "write_reports"]
 
 METRIC_COLUMNS = METRIC_KEYS
 SETTING_COLUMNS = (
@@ -75,6 +76,10 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "run_dir",
     "started",
     "finished",
+    "slot",
+    "host",
+    "slurm_job",
+    "weights_sha256",
     "error",
 )
 
@@ -87,66 +92,90 @@ def _num(v) -> float:
     return f
 
 
-def collect_rows(out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], metric: str) -> tuple[list[dict], list]:
-    """Return (results rows, per-class rows) for every model and seed, in sweep order (seed-major)."""
+def collect_rows(
+    out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], metric: str, check_yaml: bool = True
+) -> tuple[list[dict], list]:
+    """Return (results rows, per-class rows) for every model and seed, in sweep order (seed-major), from the runs'
+    records. A run without a record is ``pending``; an ok run whose model YAML changed since it was trained is
+    ``stale`` (its numbers are not shown: they belong to the old file).
+
+    Raises:
+        RecordError: A run record that is malformed or of another format version.
+    """
     rows, pc_rows = [], []
+    hashes: dict[str, str] = {}
     for seed in seeds:
         for spec in specs:
             run_dir = out / "runs" / spec.label / f"seed{seed}"
-            rec = read_json(run_dir / RUN_RECORD) or {}
-            status = rec.get("status", "pending")
-            fp = rec.get("fingerprint") or {}
-            ta = rec.get("train_args") or {}
-            m = rec.get("metrics") or {}
-            cpu = rec.get("cpu_latency") or {}
-            gpu = rec.get("gpu_latency") or {}
-            tr = rec.get("train") or {}
-            ver = rec.get("versions") or {}
-            row = {
-                "model": spec.label,
-                "seed": seed,
-                "status": status,
-                **{k: m.get(k) for k in METRIC_COLUMNS},
-                "params": rec.get("params"),
-                "gflops": rec.get("gflops"),
-                "cpu_latency_ms": cpu.get("median_ms"),
-                "cpu_latency_p90_ms": cpu.get("p90_ms"),
-                "cpu_threads": cpu.get("threads"),
-                "gpu_latency_ms": gpu.get("median_ms"),
-                "gpu_latency_p90_ms": gpu.get("p90_ms"),
-                "train_img_per_s": tr.get("train_img_per_s"),
-                "train_time_s": tr.get("train_time_s"),
-                "eval_time_s": rec.get("eval_time_s"),
-                "duration_s": rec.get("duration_s"),
-                "eval_images": rec.get("eval_images"),
-                "data": fp.get("data"),
-                "split": fp.get("split"),
-                "weights": fp.get("weights"),
-            }
+            rec = RunRecord.read(run_dir)
+            status = rec.status if rec is not None else "pending"
+            if rec is not None and rec.ok and check_yaml and spec.file and rec.yaml_sha256:
+                if spec.file not in hashes:
+                    hashes[spec.file] = file_sha256(spec.file)
+                if hashes[spec.file] and hashes[spec.file] != rec.yaml_sha256:
+                    status = "stale"
+            row: dict = {"model": spec.label, "seed": seed, "status": status, "run_dir": str(run_dir)}
+            row["model_yaml"] = spec.file or spec.model
+            rows.append(row)
+            if rec is None:
+                continue
+            row.update(
+                {
+                    "yaml_sha256": rec.yaml_sha256,
+                    "started": rec.started,
+                    "finished": rec.finished,
+                    "duration_s": rec.duration_s,
+                    "slot": rec.slot,
+                    "host": rec.host,
+                    "slurm_job": rec.slurm_job,
+                    "error": rec.error.strip(),
+                    "weights_sha256": rec.weights_sha256,
+                    **{k: rec.versions.get(k) for k in VERSION_COLUMNS},
+                }
+            )
+            if status == "stale":
+                row["error"] = (
+                    f"stale: {spec.file} changed since this run was trained (recorded sha256 "
+                    f"{rec.yaml_sha256[:12]}…, now {hashes[spec.file][:12]}…); rerun with --rerun-changed"
+                )
+                continue
+            fp, ta, tr = rec.fingerprint, rec.train_args, rec.train
+            cpu, gpu = rec.cpu_latency, rec.gpu_latency
+            row.update(
+                {
+                    **{k: rec.metrics.get(k) for k in METRIC_COLUMNS},
+                    "params": rec.params,
+                    "gflops": rec.gflops,
+                    "cpu_latency_ms": cpu.median_ms if cpu else None,
+                    "cpu_latency_p90_ms": cpu.p90_ms if cpu else None,
+                    "cpu_threads": cpu.threads if cpu else None,
+                    "gpu_latency_ms": gpu.median_ms if gpu else None,
+                    "gpu_latency_p90_ms": gpu.p90_ms if gpu else None,
+                    "train_img_per_s": tr.train_img_per_s if tr else None,
+                    "train_time_s": tr.train_time_s if tr else None,
+                    "eval_time_s": rec.eval_time_s,
+                    "eval_images": rec.eval_images,
+                    "data": fp.data,
+                    "split": fp.split,
+                    "weights": fp.weights,
+                }
+            )
             for k in SETTING_COLUMNS:
                 if k not in row:
-                    row[k] = ta.get(k, fp.get(k, (fp.get("train_args") or {}).get(k)))
-            train_dev = tr.get("train_device", "")
+                    row[k] = ta.get(k, getattr(fp, k, fp.train_args.get(k)))
+            train_dev = tr.train_device if tr else ""
             row.update(
                 {
                     "train_device": train_dev,
-                    "device_name": rec.get("gpu_name") if str(train_dev).startswith("cuda") else rec.get("cpu_name"),
-                    "cpu_name": rec.get("cpu_name"),
-                    "gpu_name": rec.get("gpu_name"),
-                    **{k: ver.get(k) for k in VERSION_COLUMNS},
-                    "model_yaml": spec.file or spec.model,
-                    "yaml_sha256": rec.get("yaml_sha256"),
-                    "run_dir": str(run_dir),
-                    "started": rec.get("started"),
-                    "finished": rec.get("finished"),
-                    "error": (rec.get("error") or "").strip(),
+                    "device_name": rec.gpu_name if str(train_dev).startswith("cuda") else rec.cpu_name,
+                    "cpu_name": rec.cpu_name,
+                    "gpu_name": rec.gpu_name,
                 }
             )
-            per_class = rec.get("per_class") or {}
-            primary_pc = per_class.get(METRICS[metric].per_class) or {}
+            per_class = rec.per_class
+            primary_pc = per_class.get(METRICS[metric].per_class) or {} if METRICS[metric].per_class else {}
             for cls, ap in primary_pc.items():
                 row[f"{metric}:{cls}"] = ap
-            rows.append(row)
             classes = list(primary_pc) or list(per_class.get("voc07_ap50") or {})
             for cls in classes:
                 pc_rows.append(
@@ -280,16 +309,18 @@ def _summary(
     agg: list[dict],
     baseline: str,
     metric: str,
-    settings: dict,
+    settings: SweepSettings,
     plot_files: list[Path],
     final: bool,
 ) -> str:
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
-    pending = [r for r in rows if r["status"] not in ("ok", "failed")]
+    stale = [r for r in rows if r["status"] == "stale"]
+    pending = [r for r in rows if r["status"] not in ("ok", "failed", "stale")]
     gpu = any(r.get("gpu_latency_ms") not in (None, "") for r in ok)
     first = ok[0] if ok else (rows[0] if rows else {})
-    imgsz = settings.get("imgsz")
+    fp = settings.fingerprint
+    imgsz = fp.imgsz
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"# Comparison: {out.name}", ""]
     if not final or pending:
@@ -298,19 +329,20 @@ def _summary(
             "rewritten after every run.",
             "",
         ]
-    ta = settings.get("train_args") or {}
+    ta = fp.train_args
     hyper = ", ".join(f"{k}={v}" for k, v in ta.items()) or "Ultralytics defaults"
     lines += [
-        f"- **Data:** `{settings.get('data')}`, scored on the `{settings.get('split')}` split "
-        f"({first.get('eval_images') or '?'} images) with `{settings.get('weights')}.pt` of each run",
-        f"- **Training:** {settings.get('epochs')} epochs, imgsz {imgsz}, batch {settings.get('batch')}, "
+        f"- **Data:** `{fp.data}`, scored on the `{fp.split}` split "
+        f"({first.get('eval_images') or '?'} images) with `{fp.weights}.pt` of each run",
+        f"- **Training:** {fp.epochs} epochs, imgsz {imgsz}, batch {fp.batch}, "
         f"seeds {', '.join(map(str, seeds))}, from scratch; {hyper}"
-        + (f" (preset `{settings['preset']}`)" if settings.get("preset") else ""),
+        + (f" (preset `{settings.preset}`)" if settings.preset else ""),
         f"- **Device:** training on {first.get('device_name') or '?'} ({first.get('train_device') or '?'}); "
-        f"CPU latency on {first.get('cpu_name') or '?'} with {first.get('cpu_threads') or '?'} torch thread(s)",
+        f"CPU latency on {first.get('cpu_name') or '?'} with {first.get('cpu_threads') or '?'} torch thread(s)"
+        + (f"; {len(settings.devices)} runs at a time on {', '.join(settings.devices)}" if settings.devices else ""),
         f"- **Versions:** python {first.get('python')}, torch {first.get('torch')}, ultralytics "
         f"{first.get('ultralytics')}, yolo_attn {first.get('yolo_attn')}",
-        f"- **Primary metric:** `{metric}` = {METRICS[metric].protocol}, on the `{settings.get('split')}` split. Models are "
+        f"- **Primary metric:** `{metric}` = {METRICS[metric].protocol}, on the `{fp.split}` split. Models are "
         "ranked by its mean over seeds (higher is better); ± is the sample standard deviation over seeds.",
         f"- **Baseline:** `{baseline}`. Δ = model − baseline in percentage points of the primary metric, paired by "
         "seed (mean ± std of the per-seed differences).",
@@ -348,6 +380,22 @@ def _summary(
             log_s = f"`{log.relative_to(out)}`" if log.is_file() else "–"
             lines.append(f"| `{r['model']}` | {r['seed']} | {err} | {log_s} |")
         lines.append("")
+    if stale:
+        lines += [
+            f"## Stale runs ({len(stale)}): model YAML edited since training",
+            "",
+            "These runs were trained from an earlier version of their model YAML; their results are not shown under "
+            "the current file. Train them again with the edited file: the same command with `--rerun-changed` (the "
+            "old run folders are kept as `seed<k>.stale-<hash>`).",
+            "",
+            "| model | seed | YAML | run |",
+            "|:---|---:|:---|:---|",
+        ]
+        for r in stale:
+            lines.append(
+                f"| `{r['model']}` | {r['seed']} | `{r['model_yaml']}` | `{Path(r['run_dir']).relative_to(out)}` |"
+            )
+        lines.append("")
     if pending:
         lines += [
             f"## Not run yet ({len(pending)})",
@@ -382,20 +430,38 @@ def _summary(
     return "\n".join(lines)
 
 
-def write_reports(
-    out: Path,
-    specs: Sequence[ModelSpec],
-    seeds: Sequence[int],
-    baseline: str,
-    metric: str,
-    settings: dict,
-    plots: bool = True,
-    final: bool = True,
-    say=None,
-) -> dict:
-    """Write results.csv, per_class.csv, summary.md and the plots; return their paths and the aggregate."""
+def _settings_view(settings: SweepSettings) -> dict:
+    """The settings as the plots show them (plots.py reads a plain dict)."""
+    fp = settings.fingerprint
+    return {
+        "data": fp.data,
+        "split": fp.split,
+        "epochs": fp.epochs,
+        "imgsz": fp.imgsz,
+        "batch": fp.batch,
+        "weights": fp.weights,
+        "train_args": fp.train_args,
+        "preset": settings.preset,
+        "device": settings.device,
+        "devices": settings.devices,
+        "val": settings.val,
+    }
+
+
+def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, say=None) -> dict:
+    """Write results.csv, per_class.csv, summary.md and the plots from the run records alone; return their paths,
+    the rows and the aggregate.
+
+    Args:
+        out: The compare folder.
+        settings: Its sweep (``SweepSettings.read(out)``): models, seeds, baseline, metric, settings.
+        final: False adds the "in progress" note to the summary (also added while runs are pending).
+        say: Where the ranked table and the files' paths are printed (None: silent).
+    """
     out = Path(out)
-    rows, pc_rows = collect_rows(out, specs, seeds, metric)
+    baseline, metric = settings.baseline, settings.metric
+    view = _settings_view(settings)
+    rows, pc_rows = collect_rows(out, settings.models, settings.seeds, metric)
     pc_cols = list(dict.fromkeys(k for r in rows for k in r if k.startswith(f"{metric}:")))
     write_text(out / "results.csv", _csv_text(rows, [*RESULT_COLUMNS, *pc_cols]))
     write_text(
@@ -404,18 +470,21 @@ def write_reports(
     )
     agg = aggregate(rows, baseline, metric)
     plot_files: list[Path] = []
-    if plots and agg:
+    if settings.plots and agg:
         from yolo_attn.compare.plots import write_plots
 
-        plot_files = write_plots(out, rows, agg, baseline, metric, settings)
+        plot_files = write_plots(out, rows, agg, baseline, metric, view)
     write_text(out / "summary.md", _summary(out, rows, agg, baseline, metric, settings, plot_files, final))
     if say:
         gpu = any(r.get("gpu_latency_ms") not in (None, "") for r in rows if r["status"] == "ok")
         say("")
-        say(ranked_table(agg, baseline, metric, settings.get("imgsz"), gpu) if agg else "No run finished successfully.")
-        failed = [r for r in rows if r["status"] == "failed"]
-        for r in failed:
-            say(f"FAILED: {r['model']} seed {r['seed']}: {(r.get('error') or '?').splitlines()[0]}")
+        say(ranked_table(agg, baseline, metric, view["imgsz"], gpu) if agg else "No run finished successfully.")
+        for r in rows:
+            if r["status"] in ("failed", "stale"):
+                say(f"{r['status'].upper()}: {r['model']} seed {r['seed']}: {(r.get('error') or '?').splitlines()[0]}")
+        pending = [r for r in rows if r["status"] == "pending"]
+        if pending:
+            say(f"NOT FINISHED: {len(pending)} run(s): " + ", ".join(f"{r['model']} seed {r['seed']}" for r in pending))
         say("")
         say(f"summary: {out / 'summary.md'}")
         say(f"results: {out / 'results.csv'}")
@@ -428,3 +497,24 @@ def write_reports(
         "summary": out / "summary.md",
         "results": out / "results.csv",
     }
+
+
+def report_only(out: str | Path, say=print) -> Path:
+    """``compare --report-only``: rewrite the reports of ``out`` from its records; trains nothing.
+
+    Raises:
+        FileNotFoundError: ``out`` holds no sweep (no ``sweep.json``).
+        RecordError: A malformed record.
+    """
+    out = Path(out).expanduser().resolve()
+    settings = SweepSettings.read(out)
+    if settings is None:
+        raise FileNotFoundError(f"no compare sweep in {out} ({SWEEP_RECORD} not found); run compare first")
+    result = write_reports(out, settings, final=True, say=say)
+    counts = {s: sum(1 for r in result["rows"] if r["status"] == s) for s in ("ok", "failed", "stale", "pending")}
+    if say:
+        say(
+            f"[compare] report of {out}: {counts['ok']} ok, {counts['failed']} failed, {counts['stale']} stale, "
+            f"{counts['pending']} not finished"
+        )
+    return out

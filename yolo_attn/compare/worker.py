@@ -8,28 +8,47 @@ or an out-of-memory kill of one variant cannot take down the sweep. The worker:
    previous worker was interrupted mid-training; or skips training when ``trained.json`` says it finished);
 3. profiles params/GFLOPs, times the forward pass (CPU, and CUDA when training ran there), scores the chosen
    checkpoint with ``yolo_attn.metrics.evaluate_model`` (VOC07, VOC12, COCO and Ultralytics' val);
-4. writes ``<run_dir>/run.json`` LAST, atomically: ``status`` "ok" (the completion record) or "failed" with the
-   error and traceback. Exit status 0 for ok, 1 for failed.
+4. writes ``<run_dir>/run.json`` (a `RunRecord`) LAST, atomically: ``status`` "ok" (the completion record) or
+   "failed" with the error and traceback, unless its claim was taken over meanwhile (another process trains the run
+   now). Exit status 0 for ok, 1 for failed, 3 for a lost claim; a worker stopped by SIGINT writes nothing (the run
+   resumes).
+
+It writes ``progress.json`` (training epoch k of n, then scoring) for the sweep's status lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import json
 import math
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from yolo_attn.compare.records import RUN_RECORD, TRAINED_RECORD, fmt_duration, read_json, write_json
+from yolo_attn.compare.claims import Claims
+from yolo_attn.compare.records import (
+    PROGRESS,
+    TRAINED_RECORD,
+    Latency,
+    RunRecord,
+    RunSpec,
+    TrainStats,
+    fmt_duration,
+    now_iso,
+    read_json,
+    write_json,
+)
 
 __all__ = ["run_worker"]
 
+#: Environment variable through which the sweep process tells its worker its pid.
+PARENT_PID_ENV = "YOLO_ATTN_SWEEP_PID"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -99,11 +118,15 @@ def _watch_parent() -> None:
     that keeps writing into a run folder the next sweep will use)."""
     import threading
 
-    parent = os.getppid()
+    # the sweep passes its pid: a sweep killed while this interpreter was still starting is noticed too
+    expected = os.environ.get(PARENT_PID_ENV, "")
+    parent = int(expected) if expected.isdigit() else os.getppid()
+    if os.getppid() != parent:
+        os._exit(3)
 
     def watch():
         while True:
-            time.sleep(2.0)
+            time.sleep(1.0)
             if os.getppid() != parent:
                 os._exit(3)
 
@@ -117,19 +140,47 @@ def _sha256(path: str) -> str:
         return ""
 
 
-class _Progress:
-    """Ultralytics callbacks: epoch timing (training throughput) and a sweep-wide progress line per epoch."""
+def weights_sha256(path: str | Path) -> str:
+    """SHA-256 over a checkpoint's model tensors (names, dtypes, shapes, values; EMA weights when present).
 
-    def __init__(self, spec: dict):
+    The checkpoint file's own hash differs between identical trainings (it stores dates and paths); this one is
+    equal exactly when the trained weights are.
+    """
+    import torch
+
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+    model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else ckpt
+    state = model.state_dict() if hasattr(model, "state_dict") else dict(model)
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name]
+        if not hasattr(t, "detach"):
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+class _Progress:
+    """Ultralytics callbacks: epoch timing (training throughput), ``progress.json`` and a sweep-wide progress line."""
+
+    def __init__(self, spec: RunSpec):
         self.spec = spec
-        self.p = spec.get("progress") or {}
+        self.p = spec.progress or {}
         self.run_start = time.time()
         self.epoch_times: list[float] = []
         self.images = 0
         self._t0 = None
 
+    def _mark(self, state: str, **kw) -> None:
+        """``progress.json`` for the sweep's status lines (never fatal)."""
+        with contextlib.suppress(OSError):
+            write_json(Path(self.spec.run_dir) / PROGRESS, {"state": state, "time": time.time(), **kw})
+
     def on_train_epoch_start(self, trainer) -> None:
-        threads = self.spec.get("cpu_threads")
+        self._mark("training", epoch=trainer.epoch + 1, epochs=trainer.epochs)
+        threads = self.spec.cpu_threads
         if threads and getattr(trainer.device, "type", "") == "cpu":
             import torch
 
@@ -155,11 +206,12 @@ class _Progress:
         frac = max((done - start) / max(trainer.epochs - start, 1), 1e-6)
         run_left = run_elapsed / frac - run_elapsed + float(self.p.get("mean_eval_s") or 0.0)
         per_run = self.p.get("mean_run_s") or (run_elapsed / frac)
-        sweep_left = run_left + int(self.p.get("left_after", 0)) * per_run
+        slots = max(int(self.p.get("slots") or 1), 1)
+        sweep_left = run_left + int(self.p.get("left_after", 0)) * per_run / slots
         sweep_elapsed = now - float(self.p.get("sweep_start", self.run_start))
         print(
-            f"[compare {self.p.get('index', '?')}/{self.p.get('total', '?')} | {self.spec['label']} seed "
-            f"{self.spec['seed']}] epoch {done}/{trainer.epochs} | run {fmt_duration(run_elapsed)} | sweep "
+            f"[compare {self.p.get('index', '?')}/{self.p.get('total', '?')} | {self.spec.label} seed "
+            f"{self.spec.seed}] epoch {done}/{trainer.epochs} | run {fmt_duration(run_elapsed)} | sweep "
             f"{fmt_duration(sweep_elapsed)} elapsed, ~{fmt_duration(sweep_left)} left "
             f"({self.p.get('left_after', 0)} more run(s) after this one)",
             flush=True,
@@ -181,21 +233,21 @@ def _amp_default(device) -> bool | str:
     return "bf16" if torch.cuda.is_bf16_supported() else False
 
 
-def _train(spec: dict, run_dir: Path, progress: _Progress) -> dict:
-    """Train (or resume, or skip when already trained) and return the training record."""
+def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
+    """Train (or resume, or skip when already trained) and return the training record (``trained.json``)."""
     from ultralytics import YOLO
 
     trained = read_json(run_dir / TRAINED_RECORD)
-    if trained:
-        print(f"[compare] {spec['label']} seed {spec['seed']}: training finished earlier, scoring it", flush=True)
+    if isinstance(trained, dict) and trained:
+        print(f"[compare] {spec.label} seed {spec.seed}: training finished earlier, scoring it", flush=True)
         return trained
     train_dir = run_dir / "train"
     last = train_dir / "weights" / "last.pt"
-    args = dict(spec["train_args"])
+    args = dict(spec.train_args)
     args.setdefault("amp", _amp_default(args.get("device")))
     resumed = False
     t0 = time.time()
-    if spec.get("resume_run", True) and last.is_file():
+    if spec.resume_run and last.is_file():
         try:
             model = YOLO(str(last))
             for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
@@ -209,7 +261,7 @@ def _train(spec: dict, run_dir: Path, progress: _Progress) -> dict:
             progress.epoch_times.clear()
     if not resumed:
         shutil.rmtree(train_dir, ignore_errors=True)
-        model = YOLO(spec["model"], task="detect")
+        model = YOLO(spec.model, task="detect")
         for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
             model.add_callback(event, getattr(progress, event))
         t0 = time.time()
@@ -230,98 +282,115 @@ def _train(spec: dict, run_dir: Path, progress: _Progress) -> dict:
     return record
 
 
-def _measure_and_score(spec: dict, run_dir: Path, trained: dict) -> dict:
-    """Profile, time and score the chosen checkpoint."""
+def _train_stats(trained: dict) -> TrainStats:
+    keys = TrainStats.__dataclass_fields__
+    return TrainStats(**{k: v for k, v in trained.items() if k in keys})
+
+
+def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunRecord) -> None:
+    """Profile, time and score the chosen checkpoint into ``record``."""
     import torch
     from ultralytics import YOLO
 
     from yolo_attn.compare.measure import device_name, latency_ms, profile
-    from yolo_attn.metrics import evaluate_model, save_metrics
+    from yolo_attn.metrics import METRIC_KEYS, evaluate_model, save_metrics
 
+    with contextlib.suppress(OSError):
+        write_json(run_dir / PROGRESS, {"state": "scoring", "time": time.time()})
     weights_dir = run_dir / "train" / "weights"
-    weights = weights_dir / f"{spec['weights']}.pt"
+    weights = weights_dir / f"{spec.weights}.pt"
     if not weights.is_file():
         weights = weights_dir / "last.pt"
     if not weights.is_file():
         raise FileNotFoundError(f"training wrote no checkpoint in {weights_dir}")
-    imgsz = int(spec["train_args"]["imgsz"])
-    out: dict = {"weights": str(weights)}
+    imgsz = int(spec.train_args["imgsz"])
+    record.weights = str(weights)
+    record.weights_sha256 = weights_sha256(weights)
 
     yolo = YOLO(str(weights))
     net = yolo.model
-    out["params"], out["gflops"] = profile(net, imgsz)
-    lat = spec.get("latency") or {}
-    if spec.get("cpu_threads"):
-        torch.set_num_threads(int(spec["cpu_threads"]))
-    reps, warm = int(lat.get("repeats", 50)), int(lat.get("warmup", 10))
-    out["cpu_latency"] = latency_ms(net, imgsz, "cpu", repeats=reps, warmup=warm)
-    out["cpu_name"] = device_name("cpu")
-    train_dev = trained.get("train_device", "cpu")
-    out["gpu_latency"] = None
-    out["gpu_name"] = ""
+    record.params, record.gflops = profile(net, imgsz)
+    if spec.cpu_threads:
+        torch.set_num_threads(int(spec.cpu_threads))
+    reps, warm = int(spec.latency_repeats), int(spec.latency_warmup)
+    record.cpu_latency = Latency(**latency_ms(net, imgsz, "cpu", repeats=reps, warmup=warm))
+    record.cpu_name = device_name("cpu")
+    train_dev = str(trained.get("train_device", "cpu"))
     if train_dev.startswith("cuda") and torch.cuda.is_available():
-        out["gpu_latency"] = latency_ms(net, imgsz, train_dev, repeats=max(reps, 100), warmup=max(warm, 20))
-        out["gpu_name"] = device_name(train_dev)
+        lat = latency_ms(net, imgsz, train_dev, repeats=max(reps, 100), warmup=max(warm, 20))
+        record.gpu_latency = Latency(**lat)
+        record.gpu_name = device_name(train_dev)
 
     t0 = time.time()
-    ev_batch = max(1, min(int(spec["train_args"].get("batch", 16)), 32))
-    device = spec["train_args"].get("device")
-    res = evaluate_model(
-        YOLO(str(weights)), spec["data"], split=spec["split"], imgsz=imgsz, batch=ev_batch, device=device
-    )
+    ev_batch = max(1, min(int(spec.train_args.get("batch", 16)), 32))
+    device = spec.train_args.get("device")
+    res = evaluate_model(YOLO(str(weights)), spec.data, split=spec.split, imgsz=imgsz, batch=ev_batch, device=device)
     save_metrics(res, run_dir / "metrics.json")
-    out["eval_time_s"] = time.time() - t0
-    out["metrics"] = {k: res.get(k) for k in spec["metric_keys"]}
-    out["per_class"] = res.get("per_class", {})
-    out["eval_images"] = res.get("images")
-    out["ground_truth"] = res.get("ground_truth")
-    return out
+    record.eval_time_s = time.time() - t0
+    record.metrics = {k: res.get(k) for k in METRIC_KEYS}
+    record.per_class = res.get("per_class", {})
+    record.eval_images = res.get("images")
+    gt = res.get("ground_truth")
+    record.ground_truth = None if gt is None else str(gt)
 
 
 def run_worker(spec_path: str | Path) -> int:
-    """Run one sweep run described by the JSON file ``spec_path``; return the process exit status."""
-    spec_path = Path(spec_path)
-    spec = json.loads(spec_path.read_text())
-    run_dir = Path(spec["run_dir"])
+    """Run one sweep run described by the `RunSpec` file ``spec_path``; return the process exit status."""
+    spec = RunSpec.read(spec_path)
+    run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     for k, v in (("YOLO_OFFLINE", "1"), ("YOLO_AUTOINSTALL", "False"), ("MPLBACKEND", "Agg")):
         os.environ.setdefault(k, v)
     _install_tee(run_dir / "log.txt")
     _watch_parent()
+    if hasattr(signal, "SIGUSR2"):  # Slurm's time-limit / pre-emption warning: the sweep process requeues, not us
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     from yolo_attn.compare.measure import versions
 
-    record: dict = {
-        "status": "failed",
-        "label": spec["label"],
-        "model": spec["model"],
-        "file": spec.get("file", ""),
-        "yaml_sha256": _sha256(spec.get("file") or spec["model"]),
-        "seed": spec["seed"],
-        "run_dir": str(run_dir),
-        "fingerprint": spec["fingerprint"],
-        "versions": versions(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "error": "",
-        "traceback": "",
-    }
     t0 = time.time()
+    record = RunRecord(
+        status="failed",
+        label=spec.label,
+        model=spec.model,
+        file=spec.file,
+        yaml_sha256=_sha256(spec.file or spec.model),
+        seed=spec.seed,
+        run_dir=str(run_dir),
+        fingerprint=spec.fingerprint,
+        slot=spec.slot,
+        slurm_job=spec.slurm_job,
+        versions=versions(),
+        started=now_iso(t0),
+        started_at=t0,
+    )
+    print(
+        f"[compare] worker {record.host} pid {os.getpid()} starts {spec.label} seed {spec.seed}"
+        + (f" on {spec.slot}" if spec.slot else "")
+        + (f" (Slurm {spec.slurm_job})" if spec.slurm_job else "")
+        + f", run {record.run_id}",
+        flush=True,
+    )
     progress = _Progress(spec)
     try:
         from yolo_attn.integration import register
 
         register()
         trained = _train(spec, run_dir, progress)
-        record["train"] = {k: v for k, v in trained.items() if k != "args"}
-        record["train_args"] = trained.get("args", {})
-        record.update(_measure_and_score(spec, run_dir, trained))
-        record["status"] = "ok"
+        record.train = _train_stats(trained)
+        record.train_args = trained.get("args", {})
+        _measure_and_score(spec, run_dir, trained, record)
+        record.status = "ok"
     except Exception as e:
-        record["error"] = f"{type(e).__name__}: {e}".strip()
-        record["traceback"] = traceback.format_exc()
-        print(record["traceback"], file=sys.stderr, flush=True)
-    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    record["duration_s"] = time.time() - t0
+        record.error = f"{type(e).__name__}: {e}".strip()
+        record.traceback = traceback.format_exc()
+        print(record.traceback, file=sys.stderr, flush=True)
+    record.finished_at = time.time()
+    record.finished = now_iso(record.finished_at)
+    record.duration_s = record.finished_at - t0
     sys.stdout.flush()
     sys.stderr.flush()
-    write_json(run_dir / RUN_RECORD, record)  # the completion record, written last
-    return 0 if record["status"] == "ok" else 1
+    if spec.claim and not Claims.still_mine(spec.claim, spec.claim_token):
+        print("[compare] this run's claim was taken over by another process: not writing its record", flush=True)
+        return 3
+    record.write(run_dir)  # the completion record, written last
+    return 0 if record.ok else 1

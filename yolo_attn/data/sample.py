@@ -21,8 +21,12 @@ Box and flag semantics:
 - an object with fewer than 12 visible pixels is not annotated (it is effectively gone).
 
 A file `VOCdevkit/yolo_attn_sample.json` records the generator's settings, the class list and the image sets, so
-`yolo_attn.data.voc.prepare_voc` run on this devkit picks the right classes and sets without being told. The same
-seed gives byte-identical files (NumPy's PCG64 seeded per image, OpenCV drawing and JPEG encoding are
+`yolo_attn.data.voc.prepare_voc` run on this devkit picks the right classes and sets without being told; a corrupt
+one (not JSON, not an object, wrong types) is refused with `BadVOCInput` naming it. The same record lists every file
+and folder written, with its size and SHA-256: `make_sample_dataset` replaces an earlier devkit only when that proves
+the devkit is its own and unchanged; a real devkit, a devkit with files added or edited, or one without a valid
+record is refused (`FileExistsError`) naming what is foreign, and nothing is touched (see `yolo_attn.data._fs`).
+The same seed gives byte-identical files (NumPy's PCG64 seeded per image, OpenCV drawing and JPEG encoding are
 deterministic for a given OpenCV build).
 
 Examples:
@@ -32,22 +36,26 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import math
+import numbers
 import os
-import shutil
+import re
+import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from yolo_attn.data._fs import swap_into_place
+from yolo_attn.data._fs import Owner, TreeWriter, clean_stale, discard_partial, new_partial, refusal, swap_into_place
+from yolo_attn.data.devkit import SAMPLE_MARKER, SAMPLE_WRITER, sample_info
 
 __all__ = [
     "SAMPLE_CLASSES",
     "SAMPLE_MARKER",
+    "SAMPLE_OWNER",
     "SAMPLE_SETS",
     "SampleObject",
     "make_sample_dataset",
@@ -59,10 +67,22 @@ __all__ = [
 SAMPLE_CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "star", "ring", "cross")
 #: Image sets to prepare for the generated dataset (train on trainval, validate and test on test).
 SAMPLE_SETS: tuple[tuple[str, str], ...] = (("2007", "trainval"), ("2007", "test"))
-#: File at the devkit root that marks a generated devkit and records its settings.
-SAMPLE_MARKER = "yolo_attn_sample.json"
+_WRITER = SAMPLE_WRITER  # the record (yolo_attn.data.devkit.SAMPLE_MARKER) names this writer
+_FORMAT_VERSION = 2  # 2: the record lists every file written (1 did not, so a version-1 devkit is never replaced)
+_MAX_IMAGES = 100_000
+_MAX_IMGSZ = 4096
+_SAMPLE_DIRS = frozenset(
+    {"VOC2007", "VOC2007/Annotations", "VOC2007/JPEGImages", "VOC2007/ImageSets", "VOC2007/ImageSets/Main"}
+)
+_SAMPLE_FILE = re.compile(r"VOC2007/(Annotations/[0-9]+\.xml|JPEGImages/[0-9]+\.jpg|ImageSets/Main/[a-z_]+\.txt)")
 
-_FORMAT_VERSION = 1
+
+def _sample_layout(rel: str, is_dir: bool) -> bool:
+    return rel in _SAMPLE_DIRS if is_dir else _SAMPLE_FILE.fullmatch(rel) is not None
+
+
+#: The generator as an owner of folders (`yolo_attn.data._fs`): what it may replace and clean up.
+SAMPLE_OWNER = Owner(_WRITER, SAMPLE_MARKER, _FORMAT_VERSION, "`yolo-attn data sample`", _sample_layout)
 # Base hue (OpenCV HSV, 0-179) of each class; distractors use these hues too.
 _HUES = {"disc": 0, "square": 110, "triangle": 60, "star": 27, "ring": 150, "cross": 90}
 _JPEG_QUALITY = 90
@@ -287,67 +307,92 @@ def _annotation_xml(image_id: str, width: int, height: int, objects: list[Sample
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-def sample_info(devkit: str | Path) -> dict | None:
-    """The generator record of a generated devkit (classes, sets, settings), or None for any other devkit."""
-    marker = Path(devkit) / SAMPLE_MARKER
-    if not marker.is_file():
-        return None
-    return json.loads(marker.read_text())
-
-
-def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+def _check_int(name: str, value, lo: int, hi: int | None) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
+        valid = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"make_sample_dataset: {name} must be an integer {valid}, got {value!r}")
 
 
 def make_sample_dataset(
-    out: str | Path, images: int = 300, seed: int = 0, imgsz: int = 160, test_fraction: float = 1 / 3
+    out: str | Path,
+    images: int = 300,
+    seed: int = 0,
+    imgsz: int = 160,
+    test_fraction: float = 1 / 3,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
     """Write the generated VOC-format dataset to `out/VOCdevkit` and return that devkit path.
 
     Args:
-        out (str | Path): Folder to write into; the devkit is `out/VOCdevkit/VOC2007`.
-        images (int): Number of images (at least 4).
-        seed (int): Random seed; the same seed (and arguments) gives byte-identical files.
-        imgsz (int): Long side of every image in pixels (the short side is 70-100% of it), at least 32.
-        test_fraction (float): Fraction of images in the `test` set; the rest is `trainval`, split in half into
-            `train` and `val`.
+        out (str | Path): Folder to write into (created if missing); the devkit is `out/VOCdevkit/VOC2007`.
+        images (int): Number of images, 4 to 100,000.
+        seed (int): Random seed (>= 0); the same seed (and arguments) gives byte-identical files.
+        imgsz (int): Long side of every image in pixels (the short side is 70-100% of it), 32 to 4096.
+        test_fraction (float): Fraction of images in the `test` set, in (0, 1); the rest is `trainval`, split in
+            half into `train` and `val`.
+        log (Callable | None): Where warnings go (leftovers of killed runs that are not provably ours); None:
+            `warnings.warn`.
 
     Returns:
         (Path): The `VOCdevkit` folder, ready for `yolo_attn.data.voc.prepare_voc`.
 
-    The devkit is written to a temporary sibling folder and renamed into place at the end, so an interrupted run
-    never leaves a devkit that looks complete. An existing `out/VOCdevkit` is replaced only if it is itself a
-    generated one (it carries the marker file); a real VOCdevkit is never touched.
+    Raises:
+        ValueError: A bad argument (named, with the valid range).
+        FileExistsError: `out/VOCdevkit` exists and is not provably an unchanged devkit written by this function;
+            the message names what is foreign. Nothing is touched.
+        NotADirectoryError: `out` is a file.
+        OSError: Writing failed (e.g. the disk is full); the previous devkit, if any, is left as it was.
+
+    The devkit is written to a hidden temporary sibling folder and renamed into place at the end, so an interrupted
+    run never leaves a devkit that looks complete; an earlier generated devkit is replaced only after its record
+    proves every file in it was written by this function and is unchanged.
     """
-    if images < 4:
-        raise ValueError(f"make_sample_dataset: images must be >= 4, got {images}")
-    if imgsz < 32:
-        raise ValueError(f"make_sample_dataset: imgsz must be >= 32, got {imgsz}")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"make_sample_dataset: test_fraction must be in (0, 1), got {test_fraction}")
-    out = Path(out).resolve()
+    _check_int("images", images, 4, _MAX_IMAGES)
+    _check_int("imgsz", imgsz, 32, _MAX_IMGSZ)
+    _check_int("seed", seed, 0, None)
+    images, imgsz, seed = int(images), int(imgsz), int(seed)
+    real = isinstance(test_fraction, numbers.Real) and not isinstance(test_fraction, bool)
+    if not real or not 0 < test_fraction < 1:  # NaN fails the comparison too
+        raise ValueError(f"make_sample_dataset: test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    out = Path(out).expanduser().resolve()
+    for folder in (out, *out.parents):  # the first that exists must be a folder
+        if os.path.lexists(folder):
+            if not folder.is_dir():
+                raise NotADirectoryError(f"output folder {out}: {folder} is a file, not a folder")
+            break
     devkit = out / "VOCdevkit"
-    if devkit.exists() and not (devkit / SAMPLE_MARKER).is_file():
-        raise FileExistsError(f"{devkit} exists and is not a generated sample devkit; refusing to replace it")
+    hint = "Choose another output folder, or remove it yourself."
+    why = refusal(devkit, SAMPLE_OWNER, hint)
+    if why is not None:
+        raise FileExistsError(why)
+
+    def warn(msg: str) -> None:
+        if log is not None:
+            log(f"warning: {msg}")
+        else:
+            warnings.warn(msg, stacklevel=3)
+
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".VOCdevkit.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    clean_stale(out, devkit.name, SAMPLE_OWNER, warn)
+    tmp, token = new_partial(out, devkit.name, SAMPLE_OWNER)
     try:
-        _generate(tmp, images, seed, imgsz, test_fraction)
-        swap_into_place(tmp, devkit)
+        _generate(TreeWriter(tmp), images, seed, imgsz, test_fraction)
+        swap_into_place(tmp, devkit, token, SAMPLE_OWNER, hint, warn)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_partial(tmp, SAMPLE_OWNER, warn)
         raise
     return devkit
 
 
-def _generate(devkit: Path, images: int, seed: int, imgsz: int, test_fraction: float) -> None:
-    voc = devkit / "VOC2007"
-    ann_dir, img_dir, sets_dir = voc / "Annotations", voc / "JPEGImages", voc / "ImageSets" / "Main"
-    for d in (ann_dir, img_dir, sets_dir):
-        d.mkdir(parents=True)
+def _generate(tw: TreeWriter, images: int, seed: int, imgsz: int, test_fraction: float) -> None:
+    for d in ("VOC2007", "VOC2007/Annotations", "VOC2007/JPEGImages", "VOC2007/ImageSets", "VOC2007/ImageSets/Main"):
+        tw.mkdir(d)
+    ann_dir, img_dir, sets_dir = "VOC2007/Annotations", "VOC2007/JPEGImages", "VOC2007/ImageSets/Main"
     ids = [f"{i + 1:06d}" for i in range(images)]
     presence: dict[str, dict[str, int]] = {}  # image id -> class -> 1 / 0 (difficult only)
     counts = {c: 0 for c in SAMPLE_CLASSES}
@@ -359,8 +404,8 @@ def _generate(devkit: Path, images: int, seed: int, imgsz: int, test_fraction: f
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
         if not ok:  # pragma: no cover
             raise RuntimeError(f"JPEG encoding failed for image {image_id}")
-        (img_dir / f"{image_id}.jpg").write_bytes(buf.tobytes())
-        _write_text(ann_dir / f"{image_id}.xml", _annotation_xml(image_id, w, h, objects, seed))
+        tw.write_bytes(f"{img_dir}/{image_id}.jpg", buf.tobytes())
+        tw.write_text(f"{ann_dir}/{image_id}.xml", _annotation_xml(image_id, w, h, objects, seed))
         flags: dict[str, int] = {}
         for o in objects:
             flags[o.name] = max(flags.get(o.name, 0), 0 if o.difficult else 1)
@@ -380,13 +425,11 @@ def _generate(devkit: Path, images: int, seed: int, imgsz: int, test_fraction: f
         "test": test,
     }
     for name, members in splits.items():
-        _write_text(sets_dir / f"{name}.txt", "".join(f"{m}\n" for m in members))
+        tw.write_text(f"{sets_dir}/{name}.txt", "".join(f"{m}\n" for m in members))
         for c in SAMPLE_CLASSES:
             lines = "".join(f"{m} {presence[m].get(c, -1):2d}\n" for m in members)
-            _write_text(sets_dir / f"{c}_{name}.txt", lines)
+            tw.write_text(f"{sets_dir}/{c}_{name}.txt", lines)
     info = {
-        "generator": "yolo_attn.data.sample",
-        "format_version": _FORMAT_VERSION,
         "images": images,
         "seed": seed,
         "imgsz": imgsz,
@@ -395,4 +438,4 @@ def _generate(devkit: Path, images: int, seed: int, imgsz: int, test_fraction: f
         "sets": [f"{y}:{s}" for y, s in SAMPLE_SETS],
         "objects_per_class": counts,
     }
-    _write_text(devkit / SAMPLE_MARKER, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    tw.write_record(SAMPLE_OWNER, info)

@@ -111,10 +111,29 @@ def detection_model(cfg: dict | str | Path, ch: int = 3, nc: int | None = None, 
 
 
 def load_checkpoint(weights: str | Path):
-    """Load an Ultralytics checkpoint: ``(model in FP32 eval mode, EMA preferred; the checkpoint dict)``."""
-    from ultralytics.nn.tasks import load_checkpoint as load
+    """Load an Ultralytics checkpoint file: ``(model in FP32 eval mode, EMA preferred; the checkpoint dict)``.
 
-    return load(weights)
+    Only a file that exists is read (Ultralytics would try to download a missing ``yolov8s.pt``; nothing downloads
+    here). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for anything that is
+    not an Ultralytics checkpoint (garbage, a bare state dict, a truncated file).
+    """
+    import ultralytics.nn.tasks as tasks
+
+    load = getattr(tasks, "load_checkpoint", None) or tasks.attempt_load_one_weight  # older releases: the old name
+
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {weights} (give the path of a .pt file; nothing is downloaded)")
+    try:
+        model, ckpt = load(str(path))
+    except Exception as e:  # torch/pickle/Ultralytics raise many types for a bad file
+        hint = ""
+        if "outside the supported" in str(e):  # Ultralytics' safe loader met classes it does not know
+            hint = "; with yolo_attn layers inside, register yolo_attn first (import yolo_attn, or use yolo-attn)"
+        raise ValueError(f"{weights} is not a loadable Ultralytics checkpoint ({type(e).__name__}: {e}){hint}") from e
+    if not hasattr(model, "model") or not isinstance(ckpt, dict):
+        raise ValueError(f"{weights} is not an Ultralytics checkpoint (no model inside)")
+    return model, ckpt
 
 
 def default_cfg_keys() -> frozenset[str]:

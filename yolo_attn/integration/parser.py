@@ -31,11 +31,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from yolo_attn.integration.compat import SUPPORTED_ULTRALYTICS, check_model_dict, check_supported
 from yolo_attn.integration.errors import UltralyticsCompatibilityError, UnknownModuleError, YamlModuleError
+from yolo_attn.integration.lookup import install as install_lookup
+from yolo_attn.integration.lookup import uninstall as uninstall_lookup
 
 LOGGER = logging.getLogger("yolo_attn")
 
-SUPPORTED_ULTRALYTICS = "ultralytics>=8.4.0,<8.5 (tested with 8.4.190)"
 QUALIFIED_PREFIX = "yolo_attn."
 _PARSER_LOCALS = ("ch", "f", "i", "n", "width", "max_channels")  # parse_model locals the entries read
 
@@ -104,7 +106,40 @@ def _parser_locals(name: str) -> dict:
 
 
 def _row_error(name: str, loc: dict, args, err: Exception) -> YamlModuleError:
-    return YamlModuleError(f"model YAML layer {loc.get('i')} ({name}, args {list(args)}): {err}")
+    return YamlModuleError(f"model YAML layer {loc.get('i')} ({name}, args {_plain(args)}): {err}")
+
+
+class _Verbatim:
+    """A string hyperparameter of a yolo_attn row, shielded from ``parse_model``'s own string handling.
+
+    ``parse_model`` replaces every string argument that names one of its local variables by that variable (ELA's
+    ``phi='t'`` became the local ``t``, a class) and ``ast.literal_eval``s the rest. The row check wraps our rows'
+    strings in this type; the entry unwraps them and applies ``literal_eval`` alone (``"None"`` -> None, ``"7"`` -> 7).
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:  # parse_model prints the arguments of each layer
+        return repr(self.text)
+
+    def value(self):
+        import ast
+
+        try:
+            return ast.literal_eval(self.text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return self.text
+
+
+def _unwrap(args) -> list:
+    return [a.value() if isinstance(a, _Verbatim) else a for a in args]
+
+
+def _plain(args) -> list:
+    return [a.text if isinstance(a, _Verbatim) else a for a in args]
 
 
 class _ConvFamilyMeta(type):
@@ -128,7 +163,7 @@ def _gate_entry(spec: YamlModule, module_cls: type, display: str) -> type:
     def __new__(entry, *args):
         loc = _parser_locals(display)
         try:
-            return module_cls(loc["ch"][loc["f"]], *args)
+            return module_cls(loc["ch"][loc["f"]], *_unwrap(args))
         except (ValueError, TypeError) as e:
             raise _row_error(display, loc, args, e) from e
 
@@ -140,7 +175,7 @@ def _conv_entry(spec: YamlModule, module_cls: type, display: str) -> type:
 
     def __new__(entry, c1, c2, *rest):
         loc = _parser_locals(display)
-        rest = list(rest)
+        rest = _unwrap(rest)
         try:
             for pos in spec.scaled_args:  # scale further widths exactly like c2
                 j = pos - 2
@@ -240,21 +275,54 @@ def _suggestions(tasks, name: str) -> list[str]:
 
 
 def _rewrite(d: dict, tasks) -> dict:
-    """Check every row's module name; return ``d`` with channel-keeping EPSA rows (no args) pointed at their entry."""
+    """Check every row; return ``d`` with yolo_attn rows prepared for the parser (see ``_check_row``)."""
     out, i = dict(d), 0
     for part in ("backbone", "head"):
-        rows = []
-        for row in d.get(part) or []:
-            if isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[2], str):
-                row = _check_row(tasks, i, *row)
-            rows.append(row)
+        rows = d.get(part) or []
+        if not isinstance(rows, list):
+            raise YamlModuleError(
+                f"model YAML: '{part}' must be a list of [from, repeats, module, args] rows, got {rows!r}"
+            )
+        checked = []
+        for row in rows:
+            if not (isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[2], str)):
+                raise YamlModuleError(
+                    f"model YAML layer {i}: a row is [from, repeats, module, args] with the module's name as a string, "
+                    f"got {row!r}"
+                )
+            checked.append(_check_row(tasks, i, *row))
             i += 1
         if part in d:
-            out[part] = rows
+            out[part] = checked
     return out
 
 
+def _check_from(i: int, f, name: str, single: bool) -> None:
+    """``from`` of a yolo_attn row: an earlier layer (``-1`` the previous, absolute indices below ``i``)."""
+    sources = [f] if single or isinstance(f, int) else f
+    ok = isinstance(sources, list) and sources and all(isinstance(s, int) and not isinstance(s, bool) for s in sources)
+    if single and not (isinstance(f, int) and not isinstance(f, bool)):
+        raise YamlModuleError(
+            f"model YAML layer {i} ({name}): a gating module takes exactly one input, got from={f!r}; "
+            "use a single index such as -1"
+        )
+
+    def earlier(s: int) -> bool:  # layer 0 reads the image, which from=-1 names
+        return s == -1 if i == 0 else (-i <= s <= -1 or 0 <= s < i)
+
+    if not ok or not all(earlier(s) for s in sources):
+        known = "-1 (the image)" if i == 0 else f"-1 (the previous layer), -{i}..-1, or 0..{i - 1}"
+        raise YamlModuleError(f"model YAML layer {i} ({name}): from={f!r} must name earlier layers: {known}")
+
+
 def _check_row(tasks, i: int, f, n, name: str, args):
+    """Check one row and, for a yolo_attn module, its structure; wrap its strings so the parser passes them through.
+
+    Rows of Ultralytics' own modules only get their name checked. A yolo_attn row must be well formed before the
+    parser sees it: its ``from`` names earlier layers, ``repeats`` is a positive integer, ``args`` a list, and a
+    channel-changing module's first argument (c2) a positive number; otherwise Ultralytics' own code would fail with
+    a bare ``TypeError`` or ``IndexError``.
+    """
     if not _resolvable(tasks, name):
         hint = _suggestions(tasks, name)
         raise UnknownModuleError(
@@ -265,17 +333,34 @@ def _check_row(tasks, i: int, f, n, name: str, args):
     spec = _state["names"].get(name)
     if spec is None or name == spec.keep_name:
         return [f, n, name, args]
-    keeps_channels = not spec.conv_family or (spec.keep_without_args and not args)
-    if keeps_channels and not isinstance(f, int):
+    if not isinstance(args, list):
         raise YamlModuleError(
-            f"model YAML layer {i} ({name}): a gating module takes exactly one input, got from={f}; "
-            "use a single index such as -1"
+            f"model YAML layer {i} ({name}): args must be a list of hyperparameters such as [] or ['L'], got {args!r}"
         )
-    if spec.conv_family and isinstance(n, int) and n > 1:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise YamlModuleError(f"model YAML layer {i} ({name}): repeats must be an integer >= 1, got {n!r}")
+    keeps_channels = not spec.conv_family or (spec.keep_without_args and not args)
+    _check_from(i, f, name, single=True)
+    if spec.conv_family and n > 1:
         raise YamlModuleError(
             f"model YAML layer {i} ({name}): n={n} repeats of a channel-changing module would all get the same "
             "input channels; write one row per block (n=1)"
         )
+    if not keeps_channels:
+        c2 = args[0]
+        if isinstance(c2, bool) or not isinstance(c2, (int, float)) or not c2 > 0 or c2 != c2 or c2 == float("inf"):
+            raise YamlModuleError(
+                f"model YAML layer {i} ({name}, args {args}): the first argument is the output channels c2 "
+                f"(a positive integer, width-scaled like Conv), got {c2!r}"
+            )
+        for pos in spec.scaled_args:  # further widths, scaled like c2
+            j = pos - 1
+            if j < len(args) and (isinstance(args[j], bool) or not isinstance(args[j], (int, float)) or args[j] <= 0):
+                raise YamlModuleError(
+                    f"model YAML layer {i} ({name}, args {args}): argument {j} is a channel width (a positive "
+                    f"integer), got {args[j]!r}"
+                )
+    args = [_Verbatim(a) if isinstance(a, str) else a for a in args]
     if spec.keep_without_args and not args:
         return [f, n, spec.keep_name, args]
     return [f, n, name, args]
@@ -288,6 +373,8 @@ def _make_wrapper(original):
 
     @functools.wraps(original)
     def parse_model(d, ch, verbose=True):
+        psa = _state["names"].get("PSA")
+        check_model_dict(d, psa_is_ours=psa is not None and psa.name != "PSA")
         return original(_rewrite(d, tasks), ch, verbose)
 
     parse_model.__yolo_attn__ = True
@@ -337,8 +424,15 @@ def register() -> list[str]:
     with _lock:
         if _state["registered"]:
             return registered_names()
-        import ultralytics.nn.tasks as tasks  # may run the autoload hook, which calls register() re-entrantly
-        from ultralytics.utils.callbacks import base as callbacks_base
+        version = check_supported()  # before any Ultralytics import: an old release fails here, named
+        try:
+            import ultralytics.nn.tasks as tasks  # may run the autoload hook, which calls register() re-entrantly
+            from ultralytics.utils.callbacks import base as callbacks_base
+        except ImportError as e:
+            raise UltralyticsCompatibilityError(
+                f"yolo_attn cannot import ultralytics {version} ({type(e).__name__}: {e}). "
+                f"Supported: {SUPPORTED_ULTRALYTICS}."
+            ) from e
 
         if _state["registered"]:
             return registered_names()
@@ -378,6 +472,7 @@ def register() -> list[str]:
 
         if not getattr(tasks.parse_model, "__yolo_attn__", False):
             tasks.parse_model = _make_wrapper(original)
+        install_lookup()  # the shipped model and dataset YAMLs by bare name
         torch.serialization.add_safe_globals(_checkpoint_classes(classes))  # loads under ULTRALYTICS_SAFE_LOAD=1
         hooks = callbacks_base.default_callbacks.setdefault("on_pretrain_routine_start", [])
         if _ddp_marker_callback not in hooks:
@@ -402,6 +497,7 @@ def unregister() -> None:
                 delattr(tasks, name)
         if getattr(tasks.parse_model, "__yolo_attn__", False):
             tasks.parse_model = tasks.parse_model.__wrapped__
+        uninstall_lookup()
         hooks = callbacks_base.default_callbacks.get("on_pretrain_routine_start", [])
         if _ddp_marker_callback in hooks:
             hooks.remove(_ddp_marker_callback)

@@ -35,7 +35,7 @@ class ELA(nn.Module):
 
     Args:
         c1 (int): Input (and output) channels; a multiple of 32 for phi "T", of 16 otherwise.
-        phi (str): Variant, one of "T", "B", "S", "L".
+        phi (str): Variant, one of "T", "B", "S", "L" (case-insensitive).
 
     Examples:
         >>> m = ELA(64, "S")
@@ -48,6 +48,7 @@ class ELA(nn.Module):
         super().__init__()
         name = f"ELA(c1={c1!r}, phi={phi!r})"
         c1 = check_int(name, "c1", c1)
+        phi = phi.upper() if isinstance(phi, str) else phi  # "b" is "B": YAML authors write either
         if phi not in ELA_VARIANTS:
             raise ValueError(f"{name}: unknown phi {phi!r}; valid variants are {', '.join(map(repr, ELA_VARIANTS))}")
         k, div, groups_gn = ELA_VARIANTS[phi]

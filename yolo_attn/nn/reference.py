@@ -13,10 +13,13 @@ hyperparameters that select them, else ``REFERENCES[name]`` with the same argume
 Sources: SE — Hu et al., SENet; ECA — BangguWu/ECANet ``eca_module.py``; CBAM — Jongchan/attention-module
 ``MODELS/cbam.py``; CoordAtt — houqb/CoordAttention ``coordatt.py``; ELA — the listing in Xu & Wan 2024;
 MLCA — wandahangFY/MLCA ``MLCA.py`` (after the Dec-2023 global-branch fix); EPSA — murufeng/EPSANet
-``models/epsanet.py`` (PSAModule, SEWeightModule); MobileNetV3 SE — YOLOv5-MobileNetV3 ``SELayer``. The CBAM and CA
-of the MLCA paper's MAY models (``MAYCBAMRef``, ``MAYCARef``) — wandahangFY/MLCA ``models/common.py`` at commit
-afbeb47a0f140b7ac446405218ac5d993931db28 (``ChannelAttention``, ``SpatialAttention``, ``CBAM``, ``CA``; built as
-``CBAM(hidden, hidden)`` and ``CA(hidden, hidden, 16)`` in ``MblNetV3_BlkCBAM`` / ``MblNetV3_BlkCA``).
+``models/epsanet.py`` (PSAModule, SEWeightModule); MobileNetV3 SE — YOLOv5-MobileNetV3 ``SELayer``; EMA —
+YOLOonMe/EMA-attention-module ``EMA_attention_module`` (commit 71f92d1; the same forward as ``EmaModule`` in its
+``timm/models/layers/ema.py``, whose ``(channels, factor)`` signature is used); SimAM — ZjjConan/SimAM
+``networks/attentions/simam_module.py``. The CBAM and CA of the MLCA paper's MAY models (``MAYCBAMRef``,
+``MAYCARef``) — wandahangFY/MLCA ``models/common.py`` at commit afbeb47a0f140b7ac446405218ac5d993931db28
+(``ChannelAttention``, ``SpatialAttention``, ``CBAM``, ``CA``; built as ``CBAM(hidden, hidden)`` and
+``CA(hidden, hidden, 16)`` in ``MblNetV3_BlkCBAM`` / ``MblNetV3_BlkCA``).
 """
 
 from __future__ import annotations
@@ -437,6 +440,59 @@ class MobileNetV3SERef(nn.Module):
         return x * y
 
 
+class EMARef(nn.Module):
+    def __init__(self, channels, factor=32):
+        super().__init__()
+        self.groups = factor
+        assert channels // self.groups > 0
+        self.softmax = nn.Softmax(-1)
+        self.agp = nn.AdaptiveAvgPool2d((1, 1))
+        self.pool_h = nn.AdaptiveAvgPool2d((None, 1))
+        self.pool_w = nn.AdaptiveAvgPool2d((1, None))
+        self.gn = nn.GroupNorm(channels // self.groups, channels // self.groups)
+        self.conv1x1 = nn.Conv2d(channels // self.groups, channels // self.groups, kernel_size=1, stride=1, padding=0)
+        self.conv3x3 = nn.Conv2d(channels // self.groups, channels // self.groups, kernel_size=3, stride=1, padding=1)
+
+    def forward(self, x):
+        b, c, h, w = x.size()
+        group_x = x.reshape(b * self.groups, -1, h, w)  # b*g,c//g,h,w
+        x_h = self.pool_h(group_x)
+        x_w = self.pool_w(group_x).permute(0, 1, 3, 2)
+        hw = self.conv1x1(torch.cat([x_h, x_w], dim=2))
+        x_h, x_w = torch.split(hw, [h, w], dim=2)
+        x1 = self.gn(group_x * x_h.sigmoid() * x_w.permute(0, 1, 3, 2).sigmoid())
+        x2 = self.conv3x3(group_x)
+        x11 = self.softmax(self.agp(x1).reshape(b * self.groups, -1, 1).permute(0, 2, 1))
+        x12 = x2.reshape(b * self.groups, c // self.groups, -1)  # b*g, c//g, hw
+        x21 = self.softmax(self.agp(x2).reshape(b * self.groups, -1, 1).permute(0, 2, 1))
+        x22 = x1.reshape(b * self.groups, c // self.groups, -1)  # b*g, c//g, hw
+        weights = (torch.matmul(x11, x12) + torch.matmul(x21, x22)).reshape(b * self.groups, 1, h, w)
+        return (group_x * weights.sigmoid()).reshape(b, c, h, w)
+
+
+class SimAMRef(nn.Module):
+    """``variance="biased"`` is the known-wrong variant circulating in ports (mean of d, i.e. n = H*W, not H*W - 1).
+
+    Official on a 1x1 map: n = 0, so 0 / 0 and a NaN output (see ``yolo_attn/nn/simam.py``).
+    """
+
+    def __init__(self, channels=None, e_lambda=1e-4, variance="unbiased"):
+        super().__init__()
+        self.activaton = nn.Sigmoid()
+        self.e_lambda = e_lambda
+        self.variance = variance
+
+    def forward(self, x):
+        b, c, h, w = x.size()
+        n = w * h - 1
+        x_minus_mu_square = (x - x.mean(dim=[2, 3], keepdim=True)).pow(2)
+        if self.variance == "biased":
+            y = x_minus_mu_square / (4 * (x_minus_mu_square.mean(dim=[2, 3], keepdim=True) + self.e_lambda)) + 0.5
+        else:
+            y = x_minus_mu_square / (4 * (x_minus_mu_square.sum(dim=[2, 3], keepdim=True) / n + self.e_lambda)) + 0.5
+        return x * self.activaton(y)
+
+
 REFERENCES: dict[str, type] = {
     "SE": SERef,
     "ECA": ECARef,
@@ -446,6 +502,8 @@ REFERENCES: dict[str, type] = {
     "MLCA": MLCARef,
     "EPSA": EPSARef,
     "MobileNetV3SE": MobileNetV3SERef,
+    "EMA": EMARef,
+    "SimAM": SimAMRef,
 }
 
 #: The package's hyperparameters that select the MAY code's CBAM and CA, and their transcriptions.
@@ -475,6 +533,8 @@ VARIANTS: dict[str, tuple[tuple, ...]] = {
     "MLCA": ((), (3, 2, 1, 0.3)),
     "EPSA": ((), (128, 2)),
     "MobileNetV3SE": ((),),
+    "EMA": ((), (8,)),  # the official default 32 groups; 8 groups (the MAY zoo's choice, cg = C / 8 channels each)
+    "SimAM": ((), (0.1,)),  # the official default lambda 1e-4; 0.1 (its ImageNet / COCO setting, the zoo's choice)
 }
 
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

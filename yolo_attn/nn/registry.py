@@ -20,10 +20,12 @@ from .cbam import CBAM
 from .coord_att import CoordAtt
 from .eca import ECA
 from .ela import ELA
+from .ema import EMA
 from .epsa import EPSA
 from .mlca import MLCA
 from .mobilenetv3_se import MobileNetV3SE
 from .se import SE
+from .simam import SimAM
 
 __all__ = ["ATTENTION", "FAMILIES", "AttentionSpec", "attention_classes", "find_attention", "valid_names"]
 
@@ -50,7 +52,8 @@ class AttentionSpec:
         label (str): Display name, formatted with the hyperparameters (``"ELA-{0}"`` -> ``ELA-B``).
         families (tuple[str, ...] | None): Zoo families it appears in (None: every family).
         passes (tuple[int, int]): Full elementwise passes of its pooling and gating ops per input and per output
-            element (the benchmark's analytic MAC count adds them to the conv/linear MACs).
+            element, plus the MACs per element of convolutions it calls functionally (which no module hook sees);
+            the benchmark's analytic MAC count adds them to the conv/linear MACs.
     """
 
     name: str
@@ -167,6 +170,35 @@ ATTENTION: dict[str, AttentionSpec] = {
             changes_channels=True,
             gate=False,
             passes=(0, 2),
+        ),
+        AttentionSpec(
+            "EMA",
+            EMA,
+            paper='Ouyang et al., "Efficient Multi-Scale Attention Module with Cross-Spatial Learning", ICASSP 2023',
+            official="github.com/YOLOonMe/EMA-attention-module (EMA_attention_module; timm/models/layers/ema.py)",
+            tag="ema",
+            # factor = the number of channel groups G, which must divide C. The official default 32 (used by the
+            # official YOLOv5s config) divides every neck width of the other families at every scale. MAY's SE slots
+            # are 16 to 576 wide and 32 divides only 4 of them; 8 (their greatest common divisor) is the largest group
+            # count that fills all 9 slots, so may-ema compares like for like with the other modules.
+            hyperparameters={"may": (8,), "*": (32,)},
+            label="EMA G={0}",
+            # strip means 2, gating x 1, GroupNorm 2, the x21-weighted channel sum 1, output gate 1, and the folded
+            # 3x3 conv (cg -> 1 channel per group, called functionally so no hook counts it) 9 per input element
+            passes=(16, 0),
+        ),
+        AttentionSpec(
+            "SimAM",
+            SimAM,
+            paper='Yang, Zhang, Li, Xie, "SimAM: A Simple, Parameter-Free Attention Module for CNNs", ICML 2021',
+            official="github.com/ZjjConan/SimAM (networks/attentions/simam_module.py)",
+            tag="simam",
+            # lambda: the official module's default 1e-4 is its CIFAR setting; its ImageNet runs (README, logs
+            # "imagenet-*-simam-param0.1") and its COCO detection configs (mmdetection/configs/_base_/models/
+            # *_r50simam_fpn.py: attention_param=0.1) use 0.1. The zoo's models are detectors: 0.1 in every family.
+            hyperparameters={"*": (0.1,)},
+            label="SimAM lambda={0:g}",
+            passes=(5, 0),  # mean, (x - mean)^2, mean of d, the energy, the gate
         ),
     )
 }
