@@ -6,6 +6,7 @@ bad YAML row fails with a message that says how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 
 import torch
@@ -72,11 +73,26 @@ def reduced_width(module: str, c1: int, reduction: object) -> int:
     return hidden
 
 
+_PLAIN_OPS = False
+
+
+@contextlib.contextmanager
+def plain_ops():
+    """Run forwards on their plain path, as when exporting: every conv through its module (so forward hooks that
+    count MACs see it), no hand-written backward, no size-specific fast path. Results are the same."""
+    global _PLAIN_OPS
+    previous, _PLAIN_OPS = _PLAIN_OPS, True
+    try:
+        yield
+    finally:
+        _PLAIN_OPS = previous
+
+
 def exporting() -> bool:
     """True while the forward is traced (``torch.jit.trace``, the TorchScript ONNX exporter) or exported with
     ``torch.export``: forwards then take their shape-general path, so a graph traced at one size stays valid at every
-    size (dynamic ONNX axes) and holds standard ops only."""
-    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+    size (dynamic ONNX axes) and holds standard ops only. Also True inside ``plain_ops()``."""
+    return _PLAIN_OPS or torch.jit.is_tracing() or torch.compiler.is_exporting()
 
 
 def hand_backward(x: torch.Tensor, module: torch.nn.Module) -> bool:

@@ -76,7 +76,7 @@ def channel_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     else:
         shifted = n > 1 or length > _CPU_CONV1D_MAX_LEN
     if not shifted:
-        return F.conv1d(x, weight, padding=conv.padding)
+        return conv(x)  # the module's own call, so its forward hooks (MAC counts) see it
     dtype = torch.promote_types(x.dtype, weight.dtype)
     if torch.compiler.is_compiling():  # plain ops, which Inductor fuses (and differentiates) itself
         k, pad = weight.shape[-1], conv.padding[0]
