@@ -17,9 +17,20 @@ import torch
 import torch.nn.functional as F
 
 from yolo_attn.nn import ATTENTION, ATTENTION_MODULES, CBAM, ECA, ELA, EPSA, MLCA, SE, CoordAtt, MobileNetV3SE
-from yolo_attn.nn.eca import eca_kernel_size
+from yolo_attn.nn.eca import channel_conv1d, eca_kernel_size
 from yolo_attn.nn.mlca import bin_average_matrix
-from yolo_attn.nn.reference import KEY_MAPS, REFERENCES, CBAMRef, ECARef, EPSARef, MLCARef, copy_weights
+from yolo_attn.nn.reference import (
+    KEY_MAPS,
+    MAY_CA,
+    MAY_CBAM,
+    REFERENCES,
+    CBAMRef,
+    ECARef,
+    EPSARef,
+    MLCARef,
+    build_reference,
+    copy_weights,
+)
 from yolo_attn.nn.reference import VARIANTS as REFERENCE_VARIANTS
 
 
@@ -35,6 +46,10 @@ VARIANT_IDS = [f"{n}{''.join('-' + str(a) for a in args)}" for n, args in VARIAN
 CHANNELS = [16, 64, 96, 128, 256, 1024]
 SHAPES = [(1, 1, 1), (2, 13, 17), (3, 3, 40), (2, 80, 80)]  # (B, H, W)
 BN_MODULES = {"CBAM", "CoordAtt"}
+
+
+def has_batchnorm(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.BatchNorm2d) for m in module.modules())
 
 
 def is_valid(name: str, args: tuple, c: int) -> bool:
@@ -99,7 +114,7 @@ def randomize_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def make_pair(name: str, args: tuple, c: int, seed: int = 0, dtype=torch.float64):
     """A randomised package module and its reference twin with the same weights."""
     ours = randomize_(ATTENTION_MODULES[name](c, *args).to(dtype), seed)
-    ref = copy_weights(ours, REFERENCES[name](c, *args).to(dtype))
+    ref = copy_weights(ours, build_reference(name, c, *args).to(dtype))
     return ours, ref
 
 
@@ -143,7 +158,7 @@ def test_matches_reference_float64(name, args, c, shape, train):
     ours, ref = make_pair(name, args, c)
     ours.train(train)
     ref.train(train)
-    if train and name == "CBAM" and shape[0] * shape[2] * shape[3] == 1:
+    if train and name == "CBAM" and has_batchnorm(ours) and shape[0] * shape[2] * shape[3] == 1:
         # one value per channel: BatchNorm cannot train on it, in the official code as in ours
         with pytest.raises(ValueError, match="more than 1 value per channel"):
             ref(rand(*shape))
@@ -221,12 +236,13 @@ def closed_form_params(name: str, args: tuple, c: int) -> int:
     if name == "ECA":
         return args[0] if args else eca_kernel_size(c)
     if name == "CBAM":
-        k, r = (args + (7, 16)[len(args) :])[:2]
+        k, r, mlp_bias, _, bn = (args + (7, 16, True, "max-mean", True)[len(args) :])[:5]
         h = c // r
-        return 2 * c * h + h + c + 2 * k * k + 2
+        return 2 * c * h + (h + c) * mlp_bias + 2 * k * k + 2 * bn
     if name == "CoordAtt":
-        m = max(8, c // 32)
-        return c * m + m + 2 * m + 2 * (m * c + c)
+        r, bias = (args + (32, True)[len(args) :])[:2]
+        m = max(8, c // r)
+        return c * m + m * bias + 2 * m + 2 * (m * c + c * bias)
     if name == "ELA":
         k, per_group = {"T": (5, 1), "B": (7, 1), "S": (5, 8), "L": (7, 8)}[args[0]]
         return c * per_group * k + 2 * c
@@ -266,6 +282,8 @@ def test_param_count_closed_form(name, args, c):
         (lambda: ECA(64), 3),
         (lambda: CBAM(64), 680),
         (lambda: CoordAtt(64), 1688),
+        (lambda: CoordAtt(64, 16, False), 1552),
+        (lambda: CBAM(64, 7, 16, False, "mean-max", False), 610),
         (lambda: ELA(64, "T"), 448),
         (lambda: ELA(64, "B"), 576),
         (lambda: ELA(64, "S"), 2688),
@@ -274,7 +292,21 @@ def test_param_count_closed_form(name, args, c):
         (lambda: EPSA(64, 64), 27121),
         (lambda: MobileNetV3SE(64), 2128),
     ],
-    ids=["SE", "ECA", "CBAM", "CoordAtt", "ELA-T", "ELA-B", "ELA-S", "ELA-L", "MLCA", "EPSA", "MobileNetV3SE"],
+    ids=[
+        "SE",
+        "ECA",
+        "CBAM",
+        "CoordAtt",
+        "CoordAtt-MAY",
+        "CBAM-MAY",
+        "ELA-T",
+        "ELA-B",
+        "ELA-S",
+        "ELA-L",
+        "MLCA",
+        "EPSA",
+        "MobileNetV3SE",
+    ],
 )
 def test_param_count_design_sanity_values(module, expected):
     assert sum(p.numel() for p in module().parameters()) == expected
@@ -326,6 +358,19 @@ def test_cbam_spatial_order_is_max_then_mean():
     assert _max_diff(ours(x), ref(x)) < 1e-12
     swapped = copy_weights(ours, CBAMRef(64, spatial_order="mean_max").double())
     assert _max_diff(ours(x), swapped(x)) > 1e-3
+    mean_max = randomize_(CBAM(64, spatial_order="mean-max").double())  # the hyperparameter computes that order
+    torch.testing.assert_close(mean_max(x), copy_weights(mean_max, swapped)(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("switch", ["mlp_bias", "spatial_order", "spatial_bn"])
+def test_cbam_each_variant_switch_changes_the_output(switch):
+    """Each of the three switches, flipped alone from the default, computes something else (same shared weights)."""
+    default = randomize_(CBAM(64).double().eval())
+    flipped = {"mlp_bias": False, "spatial_order": "mean-max", "spatial_bn": False}
+    other = CBAM(64, **{switch: flipped[switch]}).double()
+    other.load_state_dict({k: v for k, v in default.state_dict().items() if k in other.state_dict()})
+    x = rand(2, 64, 13, 17)
+    assert _max_diff(default(x), other.eval()(x)) > 1e-4
 
 
 def test_cbam_mlp_runs_on_avg_and_max_separately():
@@ -518,15 +563,24 @@ def test_deepcopy_pickle_torch_save_round_trips(name, args):
     assert torch.equal(m(x), y)
 
 
-def test_dynamo_fullgraph_dynamic_shapes():
-    """torch.compile can capture every module as one graph (no .item(), no data-dependent branch) with dynamic H, W."""
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_dynamo_fullgraph_dynamic_shapes(train):
+    """torch.compile can capture every module as one graph (no .item(), no data-dependent branch) with dynamic H, W,
+    at sizes MLCA pools as disjoint blocks (multiples of 5) and at sizes it pools with overlapping bins."""
     torch._dynamo.reset()
-    for name in ("CoordAtt", "MLCA"):  # the modules whose forward uses H and W
-        m = ATTENTION_MODULES[name](32).eval()
+    for name in ("CoordAtt", "ELA", "MLCA", "CBAM", "ECA"):  # H and W used, or a branch on grad mode / device
+        m = ATTENTION_MODULES[name](32).train(train)
         compiled = torch.compile(m, backend="eager", fullgraph=True, dynamic=True)
-        for h, w in [(13, 17), (9, 31)]:
-            x = torch.randn(2, 32, h, w)
-            torch.testing.assert_close(compiled(x), m(x), rtol=1e-5, atol=1e-6)
+        for h, w in [(13, 17), (20, 20), (9, 31), (40, 15)]:
+            x = torch.randn(2, 32, h, w, requires_grad=train)
+            y_ref = m(x)
+            y = compiled(x)
+            torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+            if train:
+                g = torch.randn(y.shape)
+                (gx_ref,) = torch.autograd.grad(y_ref, x, g)
+                (gx,) = torch.autograd.grad(y, x, g)
+                torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------ bad hyperparameters
@@ -554,6 +608,10 @@ def test_dynamo_fullgraph_dynamic_shapes():
         (lambda: CBAM(64, 5), ["CBAM", "kernel_size", "5", "3 or 7"]),
         (lambda: MobileNetV3SE(3), ["MobileNetV3SE", "c1=3", "reduction"]),
         (lambda: CoordAtt(64, 0), ["CoordAtt", "reduction", "0"]),
+        (lambda: CoordAtt(64, 16, "False"), ["CoordAtt", "bias", "'False'", "True or False"]),
+        (lambda: CBAM(64, 7, 16, 0), ["CBAM", "mlp_bias", "0", "True or False"]),
+        (lambda: CBAM(64, 7, 16, True, "avg-max"), ["CBAM", "spatial_order", "'avg-max'", "'max-mean'", "'mean-max'"]),
+        (lambda: CBAM(64, 7, 16, True, "max-mean", "no"), ["CBAM", "spatial_bn", "'no'", "True or False"]),
     ],
     ids=lambda v: None if callable(v) else "-".join(v[:2]),
 )
@@ -576,6 +634,221 @@ def test_numpy_integer_channels_accepted():
     np = pytest.importorskip("numpy")
     assert sum(p.numel() for p in SE(np.int64(64)).parameters()) == 580
     assert math.isclose(MLCA(64, local_weight=0.25).local_weight, 0.25)
+
+
+# ------------------------------------------------------------------ the MAY code's CBAM and CA, fast paths
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("c,shape", [(16, (2, 13, 17)), (96, (2, 20, 20)), (576, (1, 10, 10)), (16, (1, 40, 40))])
+@pytest.mark.parametrize("name,args", [("CBAM", MAY_CBAM), ("CoordAtt", MAY_CA)], ids=["CBAM-MAY", "CA-MAY"])
+def test_may_code_variants_match_their_transcription(name, args, c, shape, train):
+    """``CBAM(c, 7, 16, False, "mean-max", False)`` and ``CoordAtt(c, 16, False)`` equal the MAY code's CBAM and CA
+    (transcribed in reference.py) in float64, forward and gradients, at MAY's hidden widths."""
+    ours, ref = make_pair(name, args, c)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+    ours.train(train)
+    ref.train(train)
+    b, h, w = shape
+    x_ours, x_ref = rand(b, c, h, w, requires_grad=train), rand(b, c, h, w, requires_grad=train)
+    y_ours, y_ref = ours(x_ours), ref(x_ref)
+    torch.testing.assert_close(y_ours, y_ref, rtol=0, atol=1e-12)
+    if train:
+        g = rand(*y_ref.shape, seed=2)
+        y_ours.backward(g)
+        y_ref.backward(g)
+        torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-10, atol=1e-11)
+        pkg = {k: p.grad for k, p in ours.named_parameters()}
+        for k, p in ref.named_parameters():
+            torch.testing.assert_close(pkg[KEY_MAPS.get(type(ref), {}).get(k, k)].reshape(p.shape), p.grad)
+
+
+def test_may_cbam_has_no_batchnorm_and_no_mlp_bias():
+    m = CBAM(96, 7, 16, False, "mean-max", False)
+    assert not has_batchnorm(m) and m.fc1.bias is None and m.fc2.bias is None
+    assert sorted(m.state_dict()) == ["conv.weight", "fc1.weight", "fc2.weight"]
+    assert sorted(CBAM(96).state_dict()) == [  # the default's keys are a checkpoint contract
+        "bn.bias", "bn.num_batches_tracked", "bn.running_mean", "bn.running_var", "bn.weight", "conv.weight",
+        "fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("hw", [(20, 20), (20, 17), (17, 20), (10, 10), (5, 5), (40, 15), (13, 17), (3, 40)])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_mlca_block_and_overlapping_bin_paths_match_reference(hw, channels_last):
+    """MLCA pools and un-pools as disjoint blocks when H (and W) are multiples of 5 and with bin matrices otherwise,
+    in both memory formats; every combination equals the official adaptive pooling, gradients included."""
+    ours, ref = make_pair("MLCA", (), 64)
+    x = rand(2, 64, *hw)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x_ours, x_ref = x.detach().clone().requires_grad_(), x.detach().contiguous().requires_grad_()
+    if channels_last:
+        x_ours = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    y_ours, y_ref = ours(x_ours), ref(x_ref)
+    torch.testing.assert_close(y_ours, y_ref, rtol=0, atol=1e-12)
+    assert y_ours.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    g = rand(*y_ref.shape, seed=2)
+    y_ours.backward(g)
+    y_ref.backward(g)
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-10, atol=1e-12)
+    for (k, p), p_ref in zip(ours.named_parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-10, atol=1e-12, msg=k)
+
+
+@pytest.mark.parametrize("n,length", [(1, 3), (1, 576), (1, 20000), (2, 64), (8, 14400)])
+@pytest.mark.parametrize("k", [1, 3, 5, 7])
+def test_channel_conv1d_equals_conv1d(n, length, k):
+    """Both CPU forms (F.conv1d at batch 1 up to 16k positions, shifted multiply-adds otherwise) equal the Conv1d,
+    forward and gradients, and the module's state is the Conv1d's weight alone."""
+    conv = torch.nn.Conv1d(1, 1, k, padding=(k - 1) // 2, bias=False).double()
+    x = rand(n, 1, length, requires_grad=True)
+    y = channel_conv1d(conv, x)
+    x_ref = x.detach().clone().requires_grad_()
+    y_ref = F.conv1d(x_ref, conv.weight, padding=(k - 1) // 2)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-13)
+    g = rand(n, 1, length, seed=3)
+    (gx, gw) = torch.autograd.grad(y, (x, conv.weight), g)
+    (gx_ref, gw_ref) = torch.autograd.grad(y_ref, (x_ref, conv.weight), g)
+    torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-12, atol=1e-10)
+
+
+def test_channel_conv1d_autocast_runs_in_weight_dtype():
+    conv = torch.nn.Conv1d(1, 1, 5, padding=2, bias=False)
+    x = torch.randn(4, 1, 300, dtype=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = channel_conv1d(conv, x)  # batch 4: the shifted form, in float32
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, F.conv1d(x.float(), conv.weight, padding=2), rtol=0, atol=1e-6)
+
+
+YAML_ROWS = {
+    "nc": 2,
+    "backbone": [
+        [-1, 1, "Conv", [16, 3, 2]],
+        [-1, 1, "CBAM", [7, 16, False, "mean-max", False]],
+        [-1, 1, "CoordAtt", [16, False]],
+        [-1, 1, "MobileNetV3Block", [16, 32, 3, 1, ["CBAM", 7, 16, False, "mean-max", False], "RE"]],
+        [-1, 1, "Conv", [32, 3, 2]],
+        [-1, 1, "CBAM", []],
+        [-1, 1, "Conv", [64, 3, 2]],
+    ],
+    "head": [[[4, 5, 6], 1, "Detect", ["nc"]]],
+}
+
+
+def test_yaml_rows_take_the_variant_hyperparameters():
+    """The MAY code's CBAM and CA are plain YAML rows (positional hyperparameters after the existing ones), also in
+    a MobileNetV3 block's attention slot; inside the model every BatchNorm gets Ultralytics' eps 1e-3 / momentum 0.03."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    import yolo_attn  # noqa: F401  (registers the modules)
+
+    model = DetectionModel(copy.deepcopy(YAML_ROWS), ch=3, verbose=False)
+    cbams = [m for m in model.modules() if isinstance(m, CBAM)]
+    assert [(m.spatial_order, m.fc1.bias is None, has_batchnorm(m)) for m in cbams] == [
+        ("mean-max", True, False), ("mean-max", True, False), ("max-mean", False, True)
+    ]  # fmt: skip
+    (ca,) = [m for m in model.modules() if isinstance(m, CoordAtt)]
+    assert ca.conv1.bias is None and ca.conv1.out_channels == 8  # max(8, 16 // 16)
+    bn = cbams[2].bn
+    assert (bn.eps, bn.momentum) == (1e-3, 0.03)  # initialize_weights, not CBAM's own 1e-5 / 0.01
+    assert (CBAM(32).bn.eps, CBAM(32).bn.momentum) == (1e-5, 0.01)
+    model.eval()(torch.zeros(1, 3, 64, 64))
+
+
+def test_yaml_row_with_a_bad_variant_value_names_module_value_and_choices():
+    from ultralytics.nn.tasks import DetectionModel
+
+    import yolo_attn  # noqa: F401
+
+    d = copy.deepcopy(YAML_ROWS)
+    d["backbone"][1] = [-1, 1, "CBAM", [7, 16, False, "avg-max", False]]
+    with pytest.raises(ValueError) as e:
+        DetectionModel(d, ch=3, verbose=False)
+    for needle in ("CBAM", "spatial_order", "'avg-max'", "'max-mean'", "'mean-max'"):
+        assert needle in str(e.value), (needle, str(e.value))
+
+
+# ------------------------------------------------------------------ hand-written backwards (MLCA blocks, CBAM)
+
+
+HAND_BACKWARD = [("MLCA", (), (10, 15)), ("MLCA", (3,), (6, 9)), ("CBAM", (), (6, 7)), ("CBAM", MAY_CBAM, (5, 8))]
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name,args,hw", HAND_BACKWARD, ids=lambda v: None)
+def test_hand_backward_gradcheck(name, args, hw, train, channels_last):
+    """The custom autograd Functions (MLCA on block-divisible maps, CBAM) pass gradcheck for the input and every
+    parameter, in both memory formats, and are what autograd records."""
+    m = randomize_(ATTENTION_MODULES[name](16, *args).double()).train(train)
+    x = rand(2, 16, *hw)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    y = m(x)
+    assert type(y.grad_fn).__name__ == ("_MLCABlocksBackward" if name == "MLCA" else "_CBAMGatesBackward")
+
+    def f(inp, *params):
+        return torch.func.functional_call(
+            m, dict(zip([k for k, _ in m.named_parameters()], params, strict=True)), (inp,)
+        )
+
+    if has_batchnorm(m) and train:  # BatchNorm's running statistics move on every call; gradcheck calls many times
+        m.bn.momentum = 0.0
+    assert torch.autograd.gradcheck(f, (x, *m.parameters()), eps=1e-6, atol=1e-6, rtol=1e-4, fast_mode=True)
+
+
+def test_cbam_hand_backward_with_ties_matches_reference():
+    """Post-ReLU maps tie at 0 (whole channels and whole pixels here): the max gradients go to the first maximum, as
+    the official code's max / max_pool2d backward does."""
+    ours, ref = make_pair("CBAM", (), 32)
+    x = torch.relu(rand(2, 32, 9, 11))
+    with torch.no_grad():
+        x[:, 3] = 0.0  # a dead channel: max over H, W ties everywhere
+        x[:, :, 4, :] = 0.0  # dead pixels: max over C ties
+    x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    g = rand(2, 32, 9, 11, seed=5)
+    ours.train()(x_ours).backward(g)
+    ref.train()(x_ref).backward(g)
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_cbam_hand_backward_updates_batchnorm_once():
+    ours, ref = make_pair("CBAM", (), 32)
+    x = rand(4, 32, 7, 7, requires_grad=True)
+    ours.train()(x).sum().backward()
+    ref.train()(x.detach()).sum()
+    assert int(ours.bn.num_batches_tracked) == int(ref.SpatialGate.spatial.bn.num_batches_tracked) == 1
+    torch.testing.assert_close(ours.bn.running_mean, ref.SpatialGate.spatial.bn.running_mean, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("attention", ["MLCA", "CBAM", ["CBAM", *MAY_CBAM]], ids=["MLCA", "CBAM", "CBAM-MAY"])
+def test_hand_backward_inside_a_block_with_inplace_activation(attention, monkeypatch):
+    """In a MobileNetV3 block an in-place activation overwrites the attention's output; the hand-written backwards
+    save only their inputs, so gradients equal plain autograd's (forced through the same modules)."""
+    import yolo_attn.nn.cbam as cbam_mod
+    import yolo_attn.nn.mlca as mlca_mod
+    from yolo_attn.nn import MobileNetV3Block
+
+    torch.manual_seed(0)
+    blk = randomize_(MobileNetV3Block(24, 40, 96, 5, 2, attention, "HS").double()).train()
+    x = rand(2, 24, 40, 40)  # stride 2: the attention sees 20 x 20, MLCA's block-divisible case
+
+    def grads():
+        xi = x.clone().requires_grad_()
+        blk.zero_grad()
+        blk(xi).square().mean().backward()
+        return [xi.grad] + [p.grad.clone() for p in blk.parameters()]
+
+    fused = grads()
+    monkeypatch.setattr(mlca_mod, "hand_backward", lambda *a: False)
+    monkeypatch.setattr(cbam_mod, "hand_backward", lambda *a: False)
+    plain = grads()
+    for a, b in zip(fused, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
 # ------------------------------------------------------------------ EMA and SimAM (added through the registry)

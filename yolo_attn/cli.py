@@ -15,7 +15,10 @@ from pathlib import Path
 OWN_COMMANDS = ("data", "voc", "score", "compare", "demo")
 # Subcommands whose module has its own `main(argv)`: `yolo-attn bench --help` shows their options.
 DELEGATED = {
-    "bench": ("yolo_attn.bench", "benchmarks: attention modules vs their literal forms (modules)"),
+    "bench": (
+        "yolo_attn.bench",
+        "benchmarks: attention modules vs their literal forms (modules), variants vs baseline (models)",
+    ),
     "transfer": ("yolo_attn.transfer", "copy a stock checkpoint into a variant with inserted attention layers"),
     "models": ("yolo_attn.zoo", "write / check / profile the model YAMLs of cfg/models"),
 }

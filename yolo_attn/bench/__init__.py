@@ -3,6 +3,9 @@
 - ``modules``: each attention module against its literal transcription (params, MACs, forward and forward+backward
   time): ``yolo-attn bench modules`` / ``python -m yolo_attn.bench modules``. Without a subcommand, ``modules``
   runs (``python -m yolo_attn.bench --device cuda`` keeps working).
+- ``models``: what each attention variant adds to a whole detector (params, GFLOPs, attention share, interleaved
+  time ratio to the no-attention baseline with a bootstrap interval and an A/A control):
+  ``yolo-attn bench models [--family may|yolov8n|...] [--runtime torch|onnxruntime] [--train]``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ __all__ = ["BENCHMARKS", "main"]
 #: Subcommand -> (module with ``main(argv)``, help).
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "modules": ("yolo_attn.bench.modules", "each attention module vs its literal transcription"),
+    "models": ("yolo_attn.bench.models", "each attention variant of a model family vs its no-attention baseline"),
 }
 
 

@@ -43,6 +43,7 @@ from types import ModuleType
 import torch
 import torch.nn as nn
 
+from yolo_attn.nn._common import plain_ops
 from yolo_attn.nn.registry import ATTENTION
 
 __all__ = ["format_table", "load_reference", "main", "run_benchmark"]
@@ -102,7 +103,7 @@ def count_macs(name: str, module: nn.Module, x: torch.Tensor) -> int:
         m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))
     ]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), plain_ops():  # fast paths call some convs functionally, past the hooks
             y = module(x)
     finally:
         for h in handles:

@@ -10,7 +10,9 @@ C % 32 == 0 and B/S/L need C % 16 == 0. Not timm's ``EfficientLocalAttn``, a dif
 ``F.group_norm`` (so ``nn.GroupNorm.forward``) refuses a group holding a single value, a check borrowed from
 BatchNorm that does not apply to GroupNorm, whose statistics are per sample: with batch 1, one channel per group
 (C == G) and a 1-pixel strip the paper's listing raises. The forward calls ``torch.group_norm`` with the module's
-parameters instead; a single value normalises to the GroupNorm bias, as it does at any batch size.
+parameters instead; a single value normalises to the GroupNorm bias, as it does at any batch size. On square maps the
+two strips go through the conv and the GroupNorm as one batch of 2B samples (GroupNorm's statistics are per sample,
+so per strip): half the small calls. The strip means and the gate are ``strip_means`` and ``outer_hw``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._common import check_int, is_channels_last, outer_hw
+from ._common import check_int, exporting, is_channels_last, outer_hw, strip_means
 
 __all__ = ["ELA"]
 
@@ -69,8 +71,13 @@ class ELA(nn.Module):
         Returns:
             (torch.Tensor): Gated tensor, same shape.
         """
-        a_h = self._norm(self.conv(x.mean(3))).sigmoid()  # (B, C, H)
-        a_w = self._norm(self.conv(x.mean(2))).sigmoid()  # (B, C, W)
+        z_h, z_w = strip_means(x)  # (B, C, H), (B, C, W)
+        if z_h.shape[-1] == z_w.shape[-1] and not exporting():  # square: both strips as one batch of 2B samples
+            a = self._norm(self.conv(torch.cat((z_h, z_w), 0))).sigmoid()  # GroupNorm statistics stay per strip
+            a_h, a_w = a[: x.shape[0]], a[x.shape[0] :]
+        else:
+            a_h = self._norm(self.conv(z_h)).sigmoid()
+            a_w = self._norm(self.conv(z_w)).sigmoid()
         return x * outer_hw(a_h.to(x.dtype), a_w.to(x.dtype), is_channels_last(x))  # GroupNorm autocasts to fp32
 
     def _norm(self, z: torch.Tensor) -> torch.Tensor:

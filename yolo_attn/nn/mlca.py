@@ -15,10 +15,20 @@ Paper: "Mixed local channel attention for object detection", Wan, Lv, Qiu, Fu, M
 
 Implementation: both adaptive poolings are separable bin averages, ``adaptive_avg_pool(x)[i, j] = (P_h x P_w^T)[i, j]``
 with ``P[i, s_i:e_i] = 1 / (e_i - s_i)``, ``s_i = floor(i * n_in / n_out)``, ``e_i = ceil((i + 1) * n_in / n_out)``, in
-both directions. They are built from H and W with tensor ops (exact; traceable to ONNX with dynamic H and W;
-``torch.compile`` friendly) and applied as small matmuls, so x is read once to pool and once to gate, and the
-backward never goes through the slow adaptive-pooling-upsample kernel. Eager calls cache the matrices per
-(size, device, dtype).
+both directions. The gate is first un-pooled along W only, to an (n, W) map per channel (n / H of the full size):
+
+- H and W multiples of n (every map of a 640 or 320 input): the bins are disjoint blocks. Pooling is two strided
+  sums over a view of x, un-pooling along W a repetition, and along H a broadcast of each bin's row of the (n, W)
+  map over the rows of x in that bin, so the forward reads x twice and writes only the output: no full-size
+  intermediate. With autograd in eager mode this case runs as ``_MLCABlocks``, whose hand-written backward makes
+  three full-size passes where autograd makes five.
+- any other size (and while tracing or exporting, so that a graph traced at one size stays exact at every size):
+  the bins may overlap; pooling is one matmul over W and a small one over H, and the gate is un-pooled with the
+  bin-average matrices (one full-size gate, then ``x * gate``).
+
+The matrices are built from H and W with tensor ops (exact; traceable to ONNX with dynamic H and W;
+``torch.compile`` friendly) and eager calls cache them per (size, device, dtype). The two 1-channel convolutions
+run through ``channel_conv1d`` (ECA), whose CPU form avoids PyTorch's slow Conv1d backward at batch > 1.
 """
 
 from __future__ import annotations
@@ -29,8 +39,8 @@ import math
 import torch
 import torch.nn as nn
 
-from ._common import check_int, is_channels_last
-from .eca import eca_kernel_size
+from ._common import check_int, exporting, hand_backward, is_channels_last, subgraph_grads
+from .eca import channel_conv1d, eca_kernel_size
 
 __all__ = ["MLCA", "bin_average_matrix"]
 
@@ -139,22 +149,123 @@ class MLCA(nn.Module):
         b, c, h, w = x.shape
         n = self.local_size
         cl = is_channels_last(x)
-        ph, pw = bin_average_matrix(n, h, x), bin_average_matrix(n, w, x)  # pooling, (n, H) and (n, W)
-        if cl:  # contract NHWC memory without a copy: (B, H, n, C) -> (B, n, n*C)
-            loc = (ph @ (pw @ x.permute(0, 2, 3, 1)).reshape(b, h, n * c)).reshape(b, n * n, c)
-        else:  # (B, C, H, n) -> (B, C, n, n)
-            loc = (ph @ (x @ pw.transpose(0, 1))).flatten(2).transpose(1, 2)
-        # loc: (B, n*n, C), position-major like the official (B, 1, n*n*C) sequence
-        glob = self.conv(loc.mean(1, keepdim=True))  # (B, 1, C), global from the n x n map
-        local = self.conv_local(loc.reshape(b, 1, n * n * c)).reshape(b, n * n, c)
+        general = exporting()  # traced graphs must hold for every size: no branch on H % n
+        blocks = not general and h % n == 0 and w % n == 0
+        if blocks and (cl or x.is_contiguous()) and hand_backward(x, self):
+            return _MLCABlocks.apply(x, self, self.conv.weight, self.conv_local.weight)
+        loc = self._pool(x, n, cl, not blocks)  # (B, n*n, C), position-major
+        rows = self._rows(loc, b, c, n, w, cl, general or w % n != 0, x)
+        return self._gate(x, rows, n, cl, general or h % n != 0)
+
+    def _rows(
+        self, loc: torch.Tensor, b: int, c: int, n: int, w: int, cl: bool, by_matrix: bool, like: torch.Tensor
+    ) -> torch.Tensor:
+        """The attention of the pooled map ``loc`` (B, n*n, C), un-pooled along W: (B, C, n, W), or (B, n, W, C) for
+        NHWC inputs, in the input's dtype."""
+        glob = channel_conv1d(self.conv, loc.mean(1, keepdim=True))  # (B, 1, C), global from the n x n map
+        local = channel_conv1d(self.conv_local, loc.reshape(b, 1, n * n * c)).reshape(b, n * n, c)
         att = glob.sigmoid() * (1.0 - self.local_weight) + local.sigmoid() * self.local_weight  # (B, n*n, C)
-        uh, uw = bin_average_matrix(h, n, x), bin_average_matrix(w, n, x)  # un-pooling, (H, n) and (W, n)
-        if cl:  # build the gate NHWC in memory: (B, n, W, C) -> (B, H, W*C)
-            a = (uh @ (uw @ att.reshape(b, n, n, c)).reshape(b, n, w * c)).reshape(b, h, w, c).permute(0, 3, 1, 2)
-        else:  # (B, C, n, W) -> (B, C, H, W)
-            a = uh @ (att.transpose(1, 2).reshape(b, c, n, n) @ uw.transpose(0, 1))
-        return x * a.to(x.dtype)
+        if by_matrix:  # overlapping bins (or traced): the bin-average matrix along W
+            uw = bin_average_matrix(w, n, like)  # (W, n)
+            if cl:
+                rows = uw @ att.reshape(b, n, n, c)
+            else:
+                rows = (att.transpose(1, 2).reshape(b * c * n, n) @ uw.transpose(0, 1)).reshape(b, c, n, w)
+        elif cl:  # disjoint bins: each of the n columns repeated W / n times
+            rows = att.reshape(b, n, n, 1, c).expand(b, n, n, w // n, c).reshape(b, n, w, c)
+        else:
+            rows = att.transpose(1, 2).reshape(b, c, n, n, 1).expand(b, c, n, n, w // n).reshape(b, c, n, w)
+        return rows.to(like.dtype)
+
+    @staticmethod
+    def _gate(x: torch.Tensor, rows: torch.Tensor, n: int, cl: bool, by_matrix: bool) -> torch.Tensor:
+        """``x * gate`` with the gate un-pooled along H from ``rows``: a broadcast over the rows of each H bin, or
+        (overlapping bins, or traced) the full gate from the bin-average matrix along H."""
+        b, c, h, w = x.shape
+        if cl:  # NHWC memory, no copy of x
+            xl = x.permute(0, 2, 3, 1)  # (B, H, W, C), contiguous
+            if by_matrix:
+                out = (bin_average_matrix(h, n, x) @ rows.reshape(b, n, w * c)).reshape(b, h, w, c) * xl
+            else:
+                out = (xl.reshape(b, n, h // n, w, c) * rows.unsqueeze(2)).reshape(b, h, w, c)
+            return out.permute(0, 3, 1, 2)
+        if by_matrix:
+            return x * (bin_average_matrix(h, n, x) @ rows)
+        return (x.reshape(b, c, n, h // n, w) * rows.unsqueeze(3)).reshape(b, c, h, w)
+
+    @staticmethod
+    def _pool(x: torch.Tensor, n: int, cl: bool, general: bool) -> torch.Tensor:
+        """``adaptive_avg_pool2d(x, n)`` as (B, n*n, C), position-major (row of the n x n map, then column)."""
+        b, c, h, w = x.shape
+        if general:  # overlapping bins: matmuls with the bin-average matrices
+            ph, pw = bin_average_matrix(n, h, x), bin_average_matrix(n, w, x)  # (n, H) and (n, W)
+            if cl:  # contract NHWC memory without a copy: (B, H, n, C) -> (B, n, n*C)
+                return (ph @ (pw @ x.permute(0, 2, 3, 1)).reshape(b, h, n * c)).reshape(b, n * n, c)
+            cols = x @ pw.transpose(0, 1)  # (B, C, H, n): one matmul (no reshape of x, which ONNX Runtime copies)
+            cols = cols.reshape(b * c, h, n).transpose(1, 2).reshape(b * c * n, h)  # small copy: (B*C*n_w, H)
+            return (cols @ ph.transpose(0, 1)).reshape(b, c, n, n).permute(0, 3, 2, 1).reshape(b, n * n, c)
+        scale = 1.0 / ((h // n) * (w // n))  # disjoint blocks: sum each, then scale
+        if cl:
+            blocks = x.permute(0, 2, 3, 1).reshape(b, n, h // n, w, c).sum(2)  # (B, n, W, C)
+            return blocks.reshape(b, n, n, w // n, c).sum(3).reshape(b, n * n, c) * scale
+        blocks = x.reshape(b, c * n, h // n, w).sum(2)  # (B, C*n, W)
+        return blocks.reshape(b, c, n * n, w // n).sum(3).transpose(1, 2) * scale
 
     def extra_repr(self) -> str:
         """Show the hyperparameters in ``print(model)``."""
         return f"local_size={self.local_size}, local_weight={self.local_weight}"
+
+
+class _MLCABlocks(torch.autograd.Function):
+    """MLCA on maps whose H and W are multiples of n, with a hand-written backward for the full-size part.
+
+    Autograd through the block pooling and the row broadcast writes the pooling gradient out at full size, adds it to
+    the gating gradient and computes the gate gradient from a separate product: five full-size passes. Here the
+    backward makes three: ``(grad * x)`` summed over each bin's rows (two), and ``grad * rows + pooled gradient`` as
+    one ``addcmul`` (one). The small part (pooled map -> convs -> sigmoid -> rows) keeps its autograd graph, built in
+    the forward on a detached copy of the pooled map and differentiated in the backward. Measured on CPU: 21% less
+    forward+backward time over MAY's nine slots at batch 8, 320 px.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, module: MLCA, *params: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        n = module.local_size
+        cl = is_channels_last(x)
+        loc = module._pool(x, n, cl, False)
+        with torch.enable_grad():
+            leaf = loc.detach().requires_grad_()
+            rows = module._rows(leaf, b, c, n, w, cl, False, x)
+        ctx.save_for_backward(x)
+        ctx.graph, ctx.params, ctx.n, ctx.cl = (rows, leaf), params, n, cl
+        # written into a fresh tensor, not returned as a view of one: the block's in-place activation may follow
+        out = torch.empty_like(x)  # x's memory format
+        if cl:
+            x5, o5, r5 = x.permute(0, 2, 3, 1), out.permute(0, 2, 3, 1), rows.detach().unsqueeze(2)
+            torch.mul(x5.reshape(b, n, h // n, w, c), r5, out=o5.view(b, n, h // n, w, c))
+        else:
+            torch.mul(x.view(b, c, n, h // n, w), rows.detach().unsqueeze(3), out=out.view(b, c, n, h // n, w))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        (rows, leaf), n, cl = ctx.graph, ctx.n, ctx.cl
+        b, c, h, w = x.shape
+        qh, qw = h // n, w // n
+        if cl:  # (B, n, qh, W, C): the rows of bin i are axis 2
+            x5, g5, axis = x.permute(0, 2, 3, 1).reshape(b, n, qh, w, c), grad.permute(0, 2, 3, 1), 2
+            g5 = g5.reshape(b, n, qh, w, c)
+        else:  # (B, C, n, qh, W): axis 3
+            x5, g5, axis = x.reshape(b, c, n, qh, w), grad.reshape(b, c, n, qh, w), 3
+        grad_rows = (g5 * x5).sum(axis)
+        (grad_loc,), grad_params = subgraph_grads(rows, grad_rows.to(rows.dtype), (leaf,), ctx.params)
+        scale = 1.0 / (qh * qw)  # each pooled value is the mean of its qh x qw block
+        if cl:
+            pooled = grad_loc.reshape(b, n, n, 1, c).expand(b, n, n, qw, c).reshape(b, n, 1, w, c)
+        else:
+            pooled = grad_loc.transpose(1, 2).reshape(b, c, n, n, 1).expand(b, c, n, n, qw).reshape(b, c, n, 1, w)
+        grad_x = torch.addcmul((pooled * scale).to(grad.dtype), g5, rows.detach().unsqueeze(axis))
+        grad_x = grad_x.reshape(b, h, w, c).permute(0, 3, 1, 2) if cl else grad_x.reshape(b, c, h, w)
+        return (grad_x, None, *grad_params)

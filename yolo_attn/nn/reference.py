@@ -6,7 +6,9 @@ classes take switches that reproduce known-wrong variants circulating in blog po
 told apart. ``copy_weights(package_module, reference_module)`` copies the package's weights and buffers into the
 reference twin. ``REFERENCES`` maps the registry's names (``yolo_attn.nn.ATTENTION``) to these classes (same
 constructor arguments) and ``VARIANTS`` lists the hyperparameter sets the tests check for each; the tests require
-an entry in both for every registered module. Shipped with the package so ``yolo-attn bench`` can time them.
+an entry in both for every registered module. ``build_reference(name, c1, *args)`` returns the transcription that
+computes what ``ATTENTION[name](c1, *args)`` computes (``MAY_VARIANTS``: the MAY code's own CBAM and CA for the
+hyperparameters that select them, else ``REFERENCES[name]`` with the same arguments). Shipped with the package so ``yolo-attn bench`` can time them.
 
 Sources: SE — Hu et al., SENet; ECA — BangguWu/ECANet ``eca_module.py``; CBAM — Jongchan/attention-module
 ``MODELS/cbam.py``; CoordAtt — houqb/CoordAttention ``coordatt.py``; ELA — the listing in Xu & Wan 2024;
@@ -14,7 +16,10 @@ MLCA — wandahangFY/MLCA ``MLCA.py`` (after the Dec-2023 global-branch fix); EP
 ``models/epsanet.py`` (PSAModule, SEWeightModule); MobileNetV3 SE — YOLOv5-MobileNetV3 ``SELayer``; EMA —
 YOLOonMe/EMA-attention-module ``EMA_attention_module`` (commit 71f92d1; the same forward as ``EmaModule`` in its
 ``timm/models/layers/ema.py``, whose ``(channels, factor)`` signature is used); SimAM — ZjjConan/SimAM
-``networks/attentions/simam_module.py``.
+``networks/attentions/simam_module.py``. The CBAM and CA of the MLCA paper's MAY models (``MAYCBAMRef``,
+``MAYCARef``) — wandahangFY/MLCA ``models/common.py`` at commit afbeb47a0f140b7ac446405218ac5d993931db28
+(``ChannelAttention``, ``SpatialAttention``, ``CBAM``, ``CA``; built as ``CBAM(hidden, hidden)`` and
+``CA(hidden, hidden, 16)`` in ``MblNetV3_BlkCBAM`` / ``MblNetV3_BlkCA``).
 """
 
 from __future__ import annotations
@@ -139,7 +144,8 @@ class _SpatialGate(nn.Module):
 
 
 class CBAMRef(nn.Module):
-    """``spatial_order="mean_max"`` and ``sum_first=True`` are known-wrong variants."""
+    """``sum_first=True`` is a known-wrong variant; ``spatial_order="mean_max"`` differs from the CBAM paper's code
+    (it is the order of the MAY code's CBAM, see ``MAYCBAMRef``)."""
 
     def __init__(self, gate_channels, kernel_size=7, reduction_ratio=16, spatial_order="max_mean", sum_first=False):
         super().__init__()
@@ -198,6 +204,72 @@ class CoordAttRef(nn.Module):
         a_w = self.conv_w(x_w).sigmoid()
         out = identity * a_w * a_h
         return out
+
+
+class _MAYChannelAttention(nn.Module):
+    def __init__(self, in_planes, ratio=16):
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.max_pool = nn.AdaptiveMaxPool2d(1)
+        self.f1 = nn.Conv2d(in_planes, in_planes // ratio, 1, bias=False)
+        self.relu = nn.ReLU()
+        self.f2 = nn.Conv2d(in_planes // ratio, in_planes, 1, bias=False)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        avg_out = self.f2(self.relu(self.f1(self.avg_pool(x))))
+        max_out = self.f2(self.relu(self.f1(self.max_pool(x))))
+        return self.sigmoid(avg_out + max_out)
+
+
+class _MAYSpatialAttention(nn.Module):
+    def __init__(self, kernel_size=7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=3 if kernel_size == 7 else 1, bias=False)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        avg_out = torch.mean(x, dim=1, keepdim=True)
+        max_out, _ = torch.max(x, dim=1, keepdim=True)
+        return self.sigmoid(self.conv(torch.cat([avg_out, max_out], dim=1)))
+
+
+class MAYCBAMRef(nn.Module):
+    """CBAM of the MAY code: bias-free 1x1-conv MLP, spatial [mean, max] -> conv (no bias) -> sigmoid, no BN."""
+
+    def __init__(self, c1, c2=None, ratio=16, kernel_size=7):
+        super().__init__()
+        self.channel_attention = _MAYChannelAttention(c1, ratio)
+        self.spatial_attention = _MAYSpatialAttention(kernel_size)
+
+    def forward(self, x):
+        out = self.channel_attention(x) * x
+        return self.spatial_attention(out) * out
+
+
+class MAYCARef(nn.Module):
+    """CA of the MAY code: CoordAtt with three bias-free 1x1 convs (built with reduction 16 in MAY)."""
+
+    def __init__(self, inp, oup=None, reduction=16):
+        super().__init__()
+        oup = inp if oup is None else oup
+        mip = max(8, inp // reduction)
+        self.conv1 = nn.Conv2d(inp, mip, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mip)
+        self.act = nn.Hardswish(inplace=True)
+        self.conv_h = nn.Conv2d(mip, oup, 1, 1, bias=False)
+        self.conv_w = nn.Conv2d(mip, oup, 1, 1, bias=False)
+
+    def forward(self, x):
+        identity = x
+        _, _, h, w = x.size()
+        x_h = nn.AdaptiveAvgPool2d((h, 1))(x)
+        x_w = nn.AdaptiveAvgPool2d((1, w))(x).permute(0, 1, 3, 2)
+        y = self.act(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
+        y_h, y_w = torch.split(y, [h, w], dim=2)
+        a_h = self.conv_h(y_h).sigmoid()
+        a_w = self.conv_w(y_w.permute(0, 1, 3, 2)).sigmoid()
+        return identity * a_w * a_h
 
 
 class ELARef(nn.Module):
@@ -434,12 +506,29 @@ REFERENCES: dict[str, type] = {
     "SimAM": SimAMRef,
 }
 
+#: The package's hyperparameters that select the MAY code's CBAM and CA, and their transcriptions.
+MAY_CBAM = (7, 16, False, "mean-max", False)
+MAY_CA = (16, False)
+MAY_VARIANTS: dict[tuple[str, tuple], tuple[type, tuple]] = {
+    ("CBAM", MAY_CBAM): (MAYCBAMRef, ()),  # MAYCBAMRef(c1): CBAM(c1, c1) with ratio 16, kernel 7
+    ("CoordAtt", MAY_CA): (MAYCARef, (None, 16)),  # MAYCARef(c1, None, 16): CA(c1, c1, 16)
+}
+
+
+def build_reference(name: str, c1: int, *args) -> nn.Module:
+    """The transcription computing what the package's ``name(c1, *args)`` computes (see ``MAY_VARIANTS``)."""
+    if (name, tuple(args)) in MAY_VARIANTS:
+        cls, extra = MAY_VARIANTS[name, tuple(args)]
+        return cls(c1, *extra)
+    return REFERENCES[name](c1, *args)
+
+
 #: Hyperparameter sets (positional, after the channel count) the tests check for each module, in both forms.
 VARIANTS: dict[str, tuple[tuple, ...]] = {
     "SE": ((), (4,)),
     "ECA": ((), (7,)),
-    "CBAM": ((), (3, 8)),
-    "CoordAtt": ((),),
+    "CBAM": ((), (3, 8), MAY_CBAM),
+    "CoordAtt": ((), MAY_CA),
     "ELA": (("T",), ("B",), ("S",), ("L",)),
     "MLCA": ((), (3, 2, 1, 0.3)),
     "EPSA": ((), (128, 2)),
@@ -463,6 +552,10 @@ KEY_MAPS: dict[type, dict[str, str]] = {
         **{f"SpatialGate.spatial.bn.{k}": f"bn.{k}" for k in _BN},
     },
     EPSARef: {f"conv_{i + 1}.weight": f"convs.{i}.weight" for i in range(4)},
+    MAYCBAMRef: {
+        "channel_attention.f1.weight": "fc1.weight", "channel_attention.f2.weight": "fc2.weight",
+        "spatial_attention.conv.weight": "conv.weight",
+    },
 }  # fmt: skip
 
 
