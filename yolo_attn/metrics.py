@@ -307,8 +307,16 @@ def _check_ground_truth(gt: dict) -> dict:
         if key not in gt:
             raise ValueError(f"ground truth has no {key!r} list (needs 'images', 'categories' and 'annotations')")
         gt[key] = _list_of(gt[key], f"ground truth {key!r}")
+    image_ids = _check_gt_images(gt["images"])
+    cat_ids = _check_gt_categories(gt["categories"])
+    _check_gt_annotations(gt["annotations"], image_ids, cat_ids)
+    return gt
+
+
+def _check_gt_images(images: list) -> set:
+    """Check the ground truth's images; return their ids."""
     image_ids: set = set()
-    for i, img in enumerate(gt["images"]):
+    for i, img in enumerate(images):
         what = f"ground truth images[{i}]"
         if not isinstance(img, Mapping):
             raise ValueError(f"{what} is a {type(img).__name__}, not a dict with 'id', 'width' and 'height'")
@@ -324,9 +332,14 @@ def _check_ground_truth(gt: dict) -> dict:
             v = img[key]
             if not _is_real(v) or not math.isfinite(v) or not 0 < v <= MAX_COORD:
                 raise ValueError(f"{what} (id {img['id']!r}): {key} {v!r} is not a number in (0, {MAX_COORD:g}]")
+    return image_ids
+
+
+def _check_gt_categories(categories: list) -> set:
+    """Check the ground truth's categories (unique ids and names); return their ids."""
     cat_ids: set = set()
     names: set = set()
-    for i, cat in enumerate(gt["categories"]):
+    for i, cat in enumerate(categories):
         what = f"ground truth categories[{i}]"
         if not isinstance(cat, Mapping) or "id" not in cat or "name" not in cat:
             raise ValueError(f"{what} is {cat!r}, not a dict with 'id' and 'name'")
@@ -338,7 +351,12 @@ def _check_ground_truth(gt: dict) -> dict:
             raise ValueError(f"{what}: id {cat['id']!r} or name {cat['name']!r} is used by an earlier category")
         cat_ids.add(cat["id"])
         names.add(cat["name"])
-    for i, ann in enumerate(gt["annotations"]):
+    return cat_ids
+
+
+def _check_gt_annotations(annotations: list, image_ids: set, cat_ids: set) -> None:
+    """Check the ground truth's annotations against the image and category ids."""
+    for i, ann in enumerate(annotations):
         what = f"ground truth annotations[{i}]"
         if not isinstance(ann, Mapping):
             raise ValueError(f"{what} is a {type(ann).__name__}, not a dict with 'image_id', 'category_id' and 'bbox'")
@@ -357,7 +375,6 @@ def _check_ground_truth(gt: dict) -> dict:
                 raise ValueError(f"{what}: {key} {v!r} is not 0 or 1")
         if "area" in ann and (not _is_real(ann["area"]) or not math.isfinite(ann["area"]) or ann["area"] < 0):
             raise ValueError(f"{what}: area {ann['area']!r} is not a finite number >= 0")
-    return gt
 
 
 def check_detections(detections: Iterable[Mapping[str, Any]], ground_truth: Mapping[str, Any]) -> list[dict]:

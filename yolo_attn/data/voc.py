@@ -771,19 +771,7 @@ def prepare_voc(
     _check_out_path(out)
     info = sample_info(devkit)
     classes = _check_classes(classes if classes is not None else (info["classes"] if info else VOC_CLASSES))
-    if splits is not None:
-        if not isinstance(splits, Mapping) or set(splits) - set(SPLITS):
-            raise ValueError(f"splits= must be a mapping with the keys {', '.join(SPLITS)}, got {splits!r}")
-        split_sets = {s: parse_sets(splits[s]) for s in SPLITS if s in splits}
-        missing = [s for s in SPLITS if not split_sets.get(s)]
-        if missing:
-            raise ValueError(f"splits= must give sets for {', '.join(SPLITS)}; missing {', '.join(missing)}")
-    else:
-        if sets is None:
-            sets = info["sets"] if info else DEFAULT_SETS
-        split_sets = _default_splits(parse_sets(sets))
-        if not split_sets["train"] or not split_sets["val"]:
-            raise ValueError(f"sets {sets!r} give no training set or no test/val set; e.g. 2007:trainval,2007:test")
+    split_sets = _split_sets(sets, splits, info)
     _check_paths(devkit, out, (y for s in SPLITS for y, _ in split_sets[s]))
     hint = "Choose another --out, or remove it yourself."
     why = refusal(out, PREPARE_OWNER, hint)
@@ -797,7 +785,61 @@ def prepare_voc(
             raise e
         skipped.append(e)
 
-    # 1. set files -> (year, id) per split, in order
+    split_keys, repeated = _split_keys(devkit, split_sets, bad)
+    split_records = _split_records(devkit, out, classes, split_sets, split_keys, bad)
+
+    def warn(msg: str) -> None:
+        if log is not None:
+            log(f"warning: {msg}")
+        else:
+            # 5 frames up: warn, clean_stale / swap_into_place, _write_prepared, prepare_voc, its caller
+            warnings.warn(msg, stacklevel=5)
+
+    meta = {"devkit": str(devkit), "repeated": repeated, "skip_bad": skip_bad}
+    meta["skipped"] = [{"path": str(e.path), "reason": e.reason} for e in skipped]
+    counts, difficult, modes = _write_prepared(out, devkit, classes, split_sets, split_records, meta, hint, warn)
+    result = PrepareResult(
+        out,
+        out / "data.yaml",
+        {s: len(split_records[s]) for s in SPLITS},
+        counts,
+        difficult,
+        skipped,
+        dict(modes),
+        repeated,
+    )
+    if log is not None:
+        log(result.summary())
+    return result
+
+
+def _split_sets(
+    sets: str | Sequence[str | tuple[str, str]] | None,
+    splits: Mapping[str, str | Sequence[str | tuple[str, str]]] | None,
+    info: dict | None,
+) -> dict[str, list[tuple[str, str]]]:
+    """The (year, set) pairs of each split: ``splits`` as given, else the split rule applied to ``sets``."""
+    if splits is not None:
+        if not isinstance(splits, Mapping) or set(splits) - set(SPLITS):
+            raise ValueError(f"splits= must be a mapping with the keys {', '.join(SPLITS)}, got {splits!r}")
+        split_sets = {s: parse_sets(splits[s]) for s in SPLITS if s in splits}
+        missing = [s for s in SPLITS if not split_sets.get(s)]
+        if missing:
+            raise ValueError(f"splits= must give sets for {', '.join(SPLITS)}; missing {', '.join(missing)}")
+        return split_sets
+    if sets is None:
+        sets = info["sets"] if info else DEFAULT_SETS
+    split_sets = _default_splits(parse_sets(sets))
+    if not split_sets["train"] or not split_sets["val"]:
+        raise ValueError(f"sets {sets!r} give no training set or no test/val set; e.g. 2007:trainval,2007:test")
+    return split_sets
+
+
+def _split_keys(
+    devkit: Path, split_sets: dict[str, list[tuple[str, str]]], bad: Callable[[BadVOCInput], None]
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]]:
+    """Read the set files: the (year, id) keys of each split in order (repeats dropped and counted); a key in both
+    train and val/test is refused."""
     set_ids: dict[tuple[str, str], list[str]] = {}
     for year, name in dict.fromkeys(s for split in SPLITS for s in split_sets[split]):
         try:
@@ -818,8 +860,18 @@ def prepare_voc(
     leak = [k for k in split_keys["train"] if k in held]
     if leak:
         raise ValueError(_leak_message(leak, split_sets))
+    return split_keys, repeated
 
-    # 2. annotations and images (every image decoded), each checked
+
+def _split_records(
+    devkit: Path,
+    out: Path,
+    classes: Sequence[str],
+    split_sets: dict[str, list[tuple[str, str]]],
+    split_keys: dict[str, list[tuple[str, str]]],
+    bad: Callable[[BadVOCInput], None],
+) -> dict[str, list[_Record]]:
+    """Load and check every annotation and image (each decoded once); a split left without an image is refused."""
     unique = list(dict.fromkeys(k for s in SPLITS for k in split_keys[s]))
     loaded = dict(zip(unique, _load_all(unique, devkit, {n: i for i, n in enumerate(classes)}, out), strict=True))
     for key in unique:
@@ -831,14 +883,25 @@ def prepare_voc(
         if not chosen:
             raise BadVOCInput(devkit, f"no usable image for split {split!r} (sets {split_sets[split]})")
         split_records[split] = chosen
+    return split_records
 
-    # 3. write aside, then swap in
-    def warn(msg: str) -> None:
-        if log is not None:
-            log(f"warning: {msg}")
-        else:
-            warnings.warn(msg, stacklevel=3)
 
+def _write_prepared(
+    out: Path,
+    devkit: Path,
+    classes: Sequence[str],
+    split_sets: dict[str, list[tuple[str, str]]],
+    split_records: dict[str, list[_Record]],
+    meta: dict,
+    hint: str,
+    warn: Callable[[str], None],
+) -> tuple[dict[str, int], dict[str, int], Counter[str]]:
+    """Write the prepared dataset into a partial folder beside ``out``, then swap it into place (the completion
+    record last); on any failure the partial folder is discarded and ``out`` is left as it was.
+
+    Returns:
+        (tuple): Non-difficult boxes per split, difficult boxes per split, and how images were linked.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(out.parent, out.name, PREPARE_OWNER, warn)
     tmp, token = new_partial(out.parent, out.name, PREPARE_OWNER)
@@ -862,15 +925,15 @@ def prepare_voc(
         tw.write_text("data.yaml", _yaml_text(out, classes, devkit, split_sets))
         record = {
             "token": token,
-            "devkit": str(devkit),
+            "devkit": meta["devkit"],
             "splits": {s: [f"{y}:{n}" for y, n in split_sets[s]] for s in SPLITS},
             "classes": list(classes),
             "images": {s: len(split_records[s]) for s in SPLITS},
             "boxes": counts,
             "difficult": difficult,
-            "repeated": repeated,
-            "skip_bad": skip_bad,
-            "skipped": [{"path": str(e.path), "reason": e.reason} for e in skipped],
+            "repeated": meta["repeated"],
+            "skip_bad": meta["skip_bad"],
+            "skipped": meta["skipped"],
             "link_modes": dict(modes),
         }
         tw.write_record(PREPARE_OWNER, record)
@@ -878,16 +941,4 @@ def prepare_voc(
     except BaseException:
         discard_partial(tmp, PREPARE_OWNER, warn)
         raise
-    result = PrepareResult(
-        out,
-        out / "data.yaml",
-        {s: len(split_records[s]) for s in SPLITS},
-        counts,
-        difficult,
-        skipped,
-        dict(modes),
-        repeated,
-    )
-    if log is not None:
-        log(result.summary())
-    return result
+    return counts, difficult, modes
