@@ -31,6 +31,8 @@ import yaml
 __all__ = (
     "ATTENTIONS",
     "MAY_ATTENTIONS",
+    "MAY_HEADS",
+    "MAY_PAPER",
     "NO_ATTENTION",
     "MAY_BLOCKS",
     "ZooEntry",
@@ -62,16 +64,39 @@ MAY_BLOCKS = (
     (96, 576, 5, 1, 1, 1),  # 11 P5 out (96 ch)
 )
 MAY_STEM = (16, 3, 2)  # out, k, s; hard-swish
+#: The six MAY networks of the MLCA paper's official code (github.com/wandahangFY/MLCA, its YOLOv5-6.1 fork,
+#: models/mobilenetv3-<name>.yaml) as (the paper's name, our file tag). SEOFF, SE (MobileNetV3's own), ECA and MLCA
+#: are our modules as the paper ran them; its CBAM and CA differ from those modules' papers, so they have files of
+#: their own (``may-paper-cbam``, ``may-paper-ca``) beside ``may-cbam`` and ``may-coordatt``.
+MAY_PAPER = (
+    ("SEOFF", "none"),
+    ("SE", "mbse"),
+    ("ECA", "eca"),
+    ("CBAM", "paper-cbam"),
+    ("CA", "paper-ca"),
+    ("MLCA", "mlca"),
+)
+#: MAY heads the template can write: Ultralytics' Detect as the stock C3-neck YAMLs get it, or with box regression
+#: without DFL (``reg_max: 1``, YOLO26's choice), which narrows the box branch.
+MAY_HEADS = ("detect", "no-dfl")
 
 
 @dataclass(frozen=True)
 class Attention:
-    """One attention choice of the zoo: file-name tag, YAML name, hyperparameters and a display name."""
+    """One attention choice of the zoo: file-name tag, YAML name, hyperparameters, display name and placement.
+
+    ``kind`` says how the module enters the network: ``"gate"`` for a channel-keeping layer (a MAY SE slot, a neck
+    output), ``"add"`` for a convolution replacement (EPSA) used the same way, as an extra layer keeping its input
+    channels, and ``"replace"`` for a convolution replacement put where a convolution was: the stride-2 convs of
+    the neck's downsampling path, as EPSANet's PSA replaces the 3x3 conv of its bottleneck.
+    """
 
     tag: str  # file-name suffix: may-<tag>.yaml
     name: str | None  # YAML module name, None for no attention
     hp: tuple = ()  # hyperparameters after the channel count
     label: str = ""  # display name
+    kind: str = "gate"  # "gate", "add" or "replace" (see above)
+    note: str = ""  # why these hyperparameters / where this variant comes from (YAML header)
 
     @property
     def display(self) -> str:
@@ -85,6 +110,10 @@ NO_ATTENTION = Attention("none", None, (), "none (SEOFF)")
 def family_attentions(family: str) -> dict[str, Attention]:
     """Return the attention choices of a zoo family (tag -> Attention), from the registry ``yolo_attn.nn.ATTENTION``.
 
+    A module's own entry comes first, then its registry variants (``AttentionSpec.variants``). A convolution
+    replacement (``changes_channels``, EPSA) gets the conv-replacement file ``<tag>`` outside MAY and the
+    added-layer file ``<tag>-add`` everywhere (in MAY only the latter: its SE slots keep their width).
+
     Args:
         family (str): One of ``yolo_attn.nn.registry.FAMILIES`` ("may", "mobilenet-yolo", "yolov8", "yolo11").
     """
@@ -92,9 +121,19 @@ def family_attentions(family: str) -> dict[str, Attention]:
 
     out = {}
     for spec in ATTENTION.values():
-        if spec.in_family(family):
-            hp = spec.hp(family)
-            out[spec.tag] = Attention(spec.tag, spec.name, hp, spec.display(hp))
+        if not spec.in_family(family):
+            continue
+        hp, note = spec.hp(family), spec.note(family)
+        if spec.changes_channels:
+            name = spec.display(hp)
+            if family != "may":
+                out[spec.tag] = Attention(spec.tag, spec.name, hp, f"{name} (conv replacement)", "replace", note)
+            out[f"{spec.tag}-add"] = Attention(f"{spec.tag}-add", spec.name, hp, f"{name} (added layer)", "add", note)
+        else:
+            out[spec.tag] = Attention(spec.tag, spec.name, hp, spec.display(hp), "gate", note)
+        for v in spec.variants:
+            if family in v.families:
+                out[v.tag] = Attention(v.tag, spec.name, tuple(v.hyperparameters), v.label, "gate", v.source)
     return out
 
 
@@ -197,7 +236,7 @@ def _block_attention(att: Attention):
     return [att.name, *att.hp] if att.hp else att.name
 
 
-def _mobilenet_net(att: Attention) -> tuple[dict, list[str], tuple[int, ...]]:
+def _mobilenet_net(att: Attention, head: str = "detect") -> tuple[dict, list[str], tuple[int, ...]]:
     """Return the MAY model dict with ``att`` in the SE slots that fit it, its row comments and the used slots."""
     out, k, s = MAY_STEM
     backbone = [[-1, 1, "MobileNetV3Stem", [out, k, s, "HS"]]]
@@ -213,7 +252,7 @@ def _mobilenet_net(att: Attention) -> tuple[dict, list[str], tuple[int, ...]]:
         if use_se and not use and att.name is not None:
             note = f"SE slot empty: {att.display} does not fit {hidden} channels"
         comments.append(f"{j}{_MAY_POS.get(j, '')} hidden {hidden}, {note}")
-    head = [
+    head_rows = [
         [-1, 1, "Conv", [256, 1, 1]],
         [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
         [[-1, 8], 1, "Concat", [1]],
@@ -247,7 +286,12 @@ def _mobilenet_net(att: Attention) -> tuple[dict, list[str], tuple[int, ...]]:
         "25 (P5/32-large)",
         "26 Detect(P3, P4, P5), anchor-free",
     ]
-    data = {"nc": 20, "depth_multiple": 1.0, "width_multiple": 1.0, "backbone": backbone, "head": head}
+    if head not in MAY_HEADS:
+        raise ValueError(f"MAY head {head!r} is not one of {', '.join(map(repr, MAY_HEADS))}")
+    data = {"nc": 20, "depth_multiple": 1.0, "width_multiple": 1.0}
+    if head == "no-dfl":
+        data["reg_max"] = 1
+    data.update(backbone=backbone, head=head_rows)
     return data, comments, tuple(slots)
 
 
@@ -273,9 +317,20 @@ def _wrap(text: str, width: int = 112) -> list[str]:
     return [*lines, cur] if cur else lines
 
 
-def _may_entry(att: Attention) -> ZooEntry:
-    """Return the MAY entry with ``att`` in the SE slots."""
-    data, comments, slots = _mobilenet_net(att)
+_NO_DFL_NOTE = (
+    "Head option no-dfl: `reg_max: 1` makes Ultralytics' Detect regress one distance per box side (no DFL bins, L1 "
+    "distance loss; YOLO26's choice), which narrows its box branch; the class branch is unchanged."
+)
+
+
+def _may_entry(att: Attention, head: str = "detect") -> ZooEntry:
+    """Return the MAY entry with ``att`` in the SE slots (``head``: one of ``MAY_HEADS``)."""
+    data, comments, slots = _mobilenet_net(att, head)
+    if att.name is not None and not slots:
+        raise ValueError(
+            f"MAY: {att.display} ({att.name} with hyperparameters {list(att.hp)}) fits none of the SE slots; "
+            "the module refused every hidden width (or these hyperparameters)"
+        )
     if att.name is None:
         where = "no attention (the 9 SE slots empty)"
     elif slots == _MAY_SE_SLOTS:
@@ -299,7 +354,28 @@ def _may_entry(att: Attention) -> ZooEntry:
             f"({', '.join(str(MAY_BLOCKS[j - 1][1]) for j in missing)} channels; design notes §3), so "
             f"{'those SE slots stay' if len(missing) > 1 else 'that SE slot stays'} empty."
         )
+    if att.note:
+        header += _wrap(("Source: " if att.tag.startswith("paper-") else "Why: ") + att.note)
+    if att.kind == "add":
+        header += _wrap(
+            f"{att.name} is EPSANet's replacement for a 3x3 convolution; in this file it is added as an extra layer "
+            "in the SE slots, keeping the hidden channels, which is not how EPSANet uses it (mobilenet-yolo-"
+            f"{att.tag.removesuffix('-add')}.yaml uses it as a conv replacement)."
+        )
+    paper = dict((tag, name) for name, tag in MAY_PAPER)
+    if att.tag in paper:
+        header += _wrap(
+            f"This is the paper's {paper[att.tag]} network (mobilenetv3-{paper[att.tag]}.yaml of its official code) "
+            "through backbone and neck; the six are the compare named set may-paper."
+        )
+    elif att.kind == "gate" and _has_may_variant(att):
+        header += _wrap(
+            f"{att.display} as its own paper's code builds it; the MLCA paper's MAY code built it differently, and "
+            "that network is may-paper-*.yaml."
+        )
     header += _wrap(_PAPER_NOTE)
+    if head == "no-dfl":
+        header += _wrap(_NO_DFL_NOTE)
     return ZooEntry(
         file=f"may-{att.tag}.yaml",
         family="MAY",
@@ -312,6 +388,14 @@ def _may_entry(att: Attention) -> ZooEntry:
         data=data,
         comments=comments,
     )
+
+
+def _has_may_variant(att: Attention) -> bool:
+    """Whether the registry has a MAY variant (another paper's build) of the module of ``att``."""
+    from yolo_attn.nn import ATTENTION
+
+    spec = ATTENTION.get(att.name)
+    return spec is not None and att.tag == spec.tag and any("may" in v.families for v in spec.variants)
 
 
 def _join(ints) -> str:
@@ -340,9 +424,78 @@ def _neck_attention(data: dict, comments: list[str], att: Attention) -> tuple[di
     return out, comments[: len(comments) - 1] + new_comments + tail
 
 
-def _neck_entry(att: Attention) -> ZooEntry:
+def _renumber(comment: str, index: int) -> str:
+    """Return ``comment`` with its leading layer index replaced by ``index``."""
+    return str(index) + re.sub(r"^\d+", "", comment)
+
+
+def _replace_downsampling(data: dict, comments: list[str], att: Attention) -> tuple[dict, list[str], list[int]]:
+    """Replace each stride-2 ``Conv`` of the head (the PAN path's downsampling convs) by ``att`` as a conv
+    replacement, followed by the BatchNorm and activation the replaced ``Conv`` had, and renumber the layers.
+
+    EPSANet's PSA replaces the 3x3 convolution of a ResNet bottleneck, and the bottleneck's BN and ReLU follow it;
+    here ``[c2, 2]`` replaces ``Conv(c2, 3, 2)`` (conv, BN, SiLU), so the rows are the module, ``nn.BatchNorm2d`` and
+    ``nn.SiLU``. Absolute ``from`` indices after a replacement move by the rows it added.
+
+    Returns:
+        (tuple[dict, list[str], list[int]]): The model dict, the row comments and the new indices of the module rows.
+    """
+    nb = len(data["backbone"])
+    rows = [list(r) for r in data["backbone"] + data["head"]]
+    new_index: dict[int, int] = {}
+    out_rows, out_comments, placed = [], [], []
+
+    def remap(f):
+        if isinstance(f, list):
+            return [remap(j) for j in f]
+        assert f == -1 or f >= 0, f"relative index {f} other than -1 cannot be remapped"
+        return f if f < 0 else new_index[f]
+
+    for i, ((f, n, m, args), comment) in enumerate(zip(rows, comments, strict=True)):
+        f = remap(f)
+        if i >= nb and m == "Conv" and len(args) >= 3 and args[1] == 3 and args[2] == 2:
+            c2 = args[0]
+            j = len(out_rows)
+            out_rows += [[f, n, att.name, [c2, 2]], [-1, 1, "nn.BatchNorm2d", []], [-1, 1, "nn.SiLU", []]]
+            out_comments += [
+                f"{j} {att.name} [{c2}, 2] replaces Conv({c2}, 3, 2){re.sub(r'^[0-9]+', '', comment)}",
+                f"{j + 1} the BatchNorm of the replaced Conv",
+                f"{j + 2} the activation of the replaced Conv",
+            ]
+            placed.append(j)
+        else:
+            out_rows.append([f, n, m, args])
+            out_comments.append(_renumber(comment, len(out_rows) - 1))
+        new_index[i] = len(out_rows) - 1
+    out = {k: v for k, v in data.items() if k not in ("backbone", "head")}
+    out["backbone"], out["head"] = out_rows[:nb], out_rows[nb:]
+    return out, out_comments, placed
+
+
+def _replace_header(family: str, network: str, att: Attention, placed: list[int]) -> list[str]:
+    """Header lines of a conv-replacement file."""
+    return _wrap(
+        f"{family} with {att.name} as a convolution replacement: {network}, with the {len(placed)} stride-2 3x3 "
+        f"convs of the neck's downsampling path (layers {_join(placed)}) replaced by {att.name} [c2, 2] followed by "
+        "the BatchNorm and SiLU the replaced Conv had, as EPSANet's PSA replaces the 3x3 conv of its bottleneck "
+        f"(BN and ReLU after it). The {att.name} row's c2 is width-scaled like Conv's. The variant that adds "
+        f"{att.name} as an extra layer is the -{att.tag}-add file."
+    )
+
+
+def _added_note(att: Attention, prefix: str) -> str:
+    """Header text of an added-layer file of a conv-replacement module."""
+    base = att.tag.removesuffix("-add")
+    return (
+        f"{att.name} is EPSANet's replacement for a 3x3 convolution; this file adds it as an extra layer on the "
+        f"neck outputs (keeping their channels), which is not how EPSANet uses it; {prefix}-{base}.yaml uses it "
+        "as a conv replacement."
+    )
+
+
+def _neck_entry(att: Attention, head: str = "detect") -> ZooEntry:
     """Return the MobileNet-YOLO entry with ``att`` on the neck outputs (``att.name`` None: the baseline)."""
-    data, comments, _ = _mobilenet_net(NO_ATTENTION)
+    data, comments, _ = _mobilenet_net(NO_ATTENTION, head)
     header = [
         f"MobileNet-YOLO with {att.display} in the neck: the MAY network (MobileNetV3-Small backbone with its SE",
         "slots empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales) with the attention applied to",
@@ -354,9 +507,23 @@ def _neck_entry(att: Attention) -> ZooEntry:
             "backbone with its SE slots empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales).",
         ]
         where = "no attention (baseline)"
+    elif att.kind == "replace":
+        data, comments, placed = _replace_downsampling(data, comments, att)
+        where = f"{att.name} replacing the neck's {len(placed)} stride-2 convs (+ their BN and SiLU)"
+        header = _replace_header(
+            "MobileNet-YOLO",
+            "the MAY network (MobileNetV3-Small backbone with its SE slots "
+            "empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales)",
+            att,
+            placed,
+        )
     else:
         data, comments = _neck_attention(data, comments, att)
         where = f"{att.display} on the 3 neck outputs before Detect"
+        if att.kind == "add":
+            header += _wrap(_added_note(att, "mobilenet-yolo"))
+    if att.note and att.kind != "replace":
+        header += _wrap("Why: " + att.note)
     return ZooEntry(
         file=f"mobilenet-yolo-{att.tag}.yaml",
         family="MobileNet-YOLO neck",
@@ -364,7 +531,9 @@ def _neck_entry(att: Attention) -> ZooEntry:
         where=where,
         baseline=None if att.name is None else "mobilenet-yolo-none.yaml",
         scales=("",),
-        header=header + _wrap(_PAPER_NOTE.replace("this network", "MAY")),
+        header=header
+        + _wrap(_PAPER_NOTE.replace("this network", "MAY"))
+        + (_wrap(_NO_DFL_NOTE) if head == "no-dfl" else []),
         data=data,
         comments=comments,
     )
@@ -417,19 +586,35 @@ def _yolo_entry(prefix: str, att: Attention) -> ZooEntry:
     """Return the ``<prefix>-<att>.yaml`` entry built from Ultralytics' ``<prefix>.yaml``."""
     family, rel = _STOCK[prefix]
     stock, comments = _stock(rel)
-    data, comments = _neck_attention(stock, comments, att)
-    header = _wrap(
-        f"{family} with {att.display} on each of the three neck outputs (P3/8, P4/16, P5/32) right before Detect. "
-        f"Derived from Ultralytics' {Path(rel).name}: same layers, scales and indices; the attention rows are "
-        "appended after the neck and Detect reads them. Use with a scale letter: "
-        f"model=cfg/models/{prefix}s-{att.tag}.yaml picks scale s of this file. The attention rows carry "
-        "hyperparameters only; the yolo_attn registration gives them the real input channels at every scale."
+    usage = (
+        f"Use with a scale letter: model=cfg/models/{prefix}s-{att.tag}.yaml picks scale s of this file. The "
+        "attention rows carry hyperparameters only; the yolo_attn registration gives them the real input channels "
+        "at every scale."
     )
+    if att.kind == "replace":
+        data, comments, placed = _replace_downsampling(stock, comments, att)
+        header = _replace_header(
+            family, f"Ultralytics' {Path(rel).name} (same backbone, scales and neck blocks)", att, placed
+        )
+        header += _wrap(usage)
+        where = f"{att.name} replacing the neck's {len(placed)} stride-2 convs (+ their BN and SiLU)"
+    else:
+        data, comments = _neck_attention(stock, comments, att)
+        header = _wrap(
+            f"{family} with {att.display} on each of the three neck outputs (P3/8, P4/16, P5/32) right before "
+            f"Detect. Derived from Ultralytics' {Path(rel).name}: same layers, scales and indices; the attention "
+            f"rows are appended after the neck and Detect reads them. {usage}"
+        )
+        if att.kind == "add":
+            header += _wrap(_added_note(att, prefix))
+        where = f"{att.display} on the 3 neck outputs before Detect"
+    if att.note and att.kind != "replace":
+        header += _wrap("Why: " + att.note)
     return ZooEntry(
         file=f"{prefix}-{att.tag}.yaml",
         family=family,
         attention=att,
-        where=f"{att.display} on the 3 neck outputs before Detect",
+        where=where,
         baseline=f"ultralytics:{Path(rel).name}",
         scales=tuple(stock["scales"]),
         header=header,
@@ -438,35 +623,40 @@ def _yolo_entry(prefix: str, att: Attention) -> ZooEntry:
     )
 
 
-def zoo_entries() -> list[ZooEntry]:
-    """Return every model YAML of the zoo, in README order."""
-    entries = [_may_entry(a) for a in MAY_ATTENTIONS.values()]
-    entries += [_neck_entry(NO_ATTENTION)] + [_neck_entry(a) for a in family_attentions("mobilenet-yolo").values()]
+def zoo_entries(may_head: str = "detect") -> list[ZooEntry]:
+    """Return every model YAML of the zoo, in README order.
+
+    Args:
+        may_head (str): Head of the MAY and MobileNet-YOLO files, one of ``MAY_HEADS`` (the shipped files: "detect").
+    """
+    entries = [_may_entry(a, may_head) for a in MAY_ATTENTIONS.values()]
+    entries += [_neck_entry(NO_ATTENTION, may_head)]
+    entries += [_neck_entry(a, may_head) for a in family_attentions("mobilenet-yolo").values()]
     entries += [_yolo_entry(p, a) for p in _stock_families() for a in family_attentions(p).values()]
     return entries
 
 
-def generate() -> dict[str, str]:
-    """Return ``{file name: YAML text}`` for every file of the zoo."""
-    return {e.file: _text(e) for e in zoo_entries()}
+def generate(may_head: str = "detect") -> dict[str, str]:
+    """Return ``{file name: YAML text}`` for every file of the zoo (``may_head``: see ``zoo_entries``)."""
+    return {e.file: _text(e) for e in zoo_entries(may_head)}
 
 
-def write(directory: str | Path) -> list[Path]:
-    """Write every zoo YAML into ``directory`` and return the paths written."""
+def write(directory: str | Path, may_head: str = "detect") -> list[Path]:
+    """Write every zoo YAML into ``directory`` and return the paths written (``may_head``: see ``zoo_entries``)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, text in generate().items():
+    for name, text in generate(may_head).items():
         path = directory / name
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def check(directory: str | Path) -> list[str]:
+def check(directory: str | Path, may_head: str = "detect") -> list[str]:
     """Return the problems of ``directory`` against the template: missing, differing and unexpected YAML files."""
     directory = Path(directory)
-    expected = generate()
+    expected = generate(may_head)
     problems = []
     for name, text in expected.items():
         path = directory / name
