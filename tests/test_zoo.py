@@ -495,3 +495,87 @@ def test_conv_replacement_rows(file):
     assert sum(r[2] == "EPSA" for r in rows) == 2 and len(rows) == len(base_rows) + 4
     assert _undo_replacement(rows) == base_rows
     assert d["backbone"] == base["backbone"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The MAY head option, the paper's head, the latency measurement
+
+
+def test_may_head_option_writes_a_narrower_box_branch(tmp_path):
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils import DEFAULT_CFG
+
+    assert zoo.main(["write", str(tmp_path), "--may-head", "no-dfl"]) == 0
+    assert zoo.main(["check", str(tmp_path), "--may-head", "no-dfl"]) == 0
+    assert zoo.main(["check", str(tmp_path)]) == 1  # differs from the shipped files
+    d = yaml.safe_load((tmp_path / "may-mlca.yaml").read_text())
+    assert d["reg_max"] == 1 and "reg_max" not in yaml.safe_load((tmp_path / "yolov8-mlca.yaml").read_text())
+    assert "reg_max: 1" in (tmp_path / "mobilenet-yolo-none.yaml").read_text()
+    model = DetectionModel(yaml.safe_load((tmp_path / "may-none.yaml").read_text()), verbose=False)
+    base = DetectionModel(_load("may-none.yaml"), verbose=False)
+
+    def box_branch(c2, reg_max):  # per level: Conv(x, c2, 3) + Conv(c2, c2, 3) + Conv2d(c2, 4 * reg_max, 1)
+        return sum(x * c2 * 9 + 2 * c2 + c2 * c2 * 9 + 2 * c2 + c2 * 4 * reg_max + 4 * reg_max for x in (128, 256, 512))
+
+    # c2 = max(16, 128 // 4, 4 * reg_max): 64 with DFL (reg_max 16, plus DFL's fixed 16-weight conv), 32 without
+    expected = box_branch(64, 16) + 16 - box_branch(32, 1)
+    assert _params(base) - _params(model) == expected == 353_476
+    batch = {  # one training step: the loss without DFL (L1 distances) runs and gives gradients
+        "img": torch.rand(2, 3, 64, 64),
+        "batch_idx": torch.tensor([0.0, 1.0]),
+        "cls": torch.tensor([[3.0], [7.0]]),
+        "bboxes": torch.tensor([[0.5, 0.5, 0.4, 0.3], [0.3, 0.6, 0.2, 0.2]]),
+    }
+    model.args = DEFAULT_CFG  # the loss reads its gains from the training arguments
+    loss, _ = model.loss(batch)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and model.model[-1].cv2[0][-1].weight.grad.abs().sum() > 0
+
+
+def test_may_head_option_is_validated():
+    with pytest.raises(ValueError, match="'anchors'.*'detect', 'no-dfl'"):
+        zoo._mobilenet_net(zoo.NO_ATTENTION, "anchors")
+    with pytest.raises(SystemExit) as e:
+        zoo.main(["write", "x", "--may-head", "anchors"])
+    assert e.value.code == 2
+    for bad in (["--imgsz", "100"], ["--latency-rounds", "-1"], ["--scales", "nq"]):
+        with pytest.raises(SystemExit) as e:
+            zoo.main(["table", str(MODELS), *bad])
+        assert e.value.code == 2, bad
+
+
+def test_yolov5_head_cost_is_the_papers_head():
+    """YOLOv5's Detect of the MAY code: 1x1 convs 128/256/512 -> 3 x (20 + 5) with biases; thop (as ours) counts
+    the weights' MACs on 80x80, 40x40 and 20x20 maps."""
+    params, gflops = zoo.yolov5_head_cost()
+    assert params == (128 + 256 + 512) * 75 + 3 * 75 == 67_425
+    assert gflops == pytest.approx(2 * 75 * (128 * 6400 + 256 * 1600 + 512 * 400) / 1e9, rel=1e-12)
+
+
+def test_head_cost_of_ultralytics_detect():
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel(_load("may-none.yaml"), verbose=False)
+    params, gflops = zoo.head_cost(model, 640)
+    assert params == sum(p.numel() for p in model.model[-1].parameters()) == 2_123_788
+    total_params, total_gflops = zoo.profile_model(model, 640)
+    assert 0.3 < gflops / total_gflops < 0.7  # the head is about half of MAY's compute at 640
+
+
+def test_interleaved_latency_alternates_the_order():
+    calls = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def forward(self, x):
+            calls.append(self.name)
+            return x
+
+    out = zoo.interleaved_latency({k: Probe(k) for k in "abc"}, imgsz=32, rounds=4, warmup=1)
+    timed = calls[3:]  # after one warm-up pass each
+    assert timed == list("abccbaabccba")
+    assert set(out) == set("abc") and all(r["rounds"] == 4 and r["ms"] >= 0 and r["cpu_ms"] >= 0 for r in out.values())
+    assert all(r["q1_ms"] <= r["ms"] <= r["q3_ms"] for r in out.values())

@@ -4,18 +4,24 @@ Families (design notes §5):
 
 - ``may-<att>.yaml``: MAY of the MLCA paper, a MobileNetV3-Small backbone whose 9 squeeze-and-excitation slots hold
   the attention under test, YOLOv5 v6.0's C3-PAN neck and Ultralytics' anchor-free ``Detect`` (nc 20, no scales).
+  ``may-paper-<att>.yaml``: the paper's code's own build of a module where it differs from the module's paper
+  (CBAM, CA); with ``none``, ``mbse``, ``eca`` and ``mlca`` they are the six networks the paper ran (``MAY_PAPER``).
 - ``mobilenet-yolo-<att>.yaml``: the same network with empty SE slots and the attention on each of the three neck
   outputs right before ``Detect``.
 - ``yolov8-<att>.yaml`` / ``yolo11-<att>.yaml``: Ultralytics' own model YAMLs (read from the installed package,
   with their n/s/m/l/x scales) with the attention on each of the three neck outputs right before ``Detect``; used as
   ``model=cfg/models/yolov8s-mlca.yaml`` (Ultralytics takes the scale from the file name).
+- A convolution replacement (EPSA): ``<family>-epsa.yaml`` puts it where EPSANet does, in place of a convolution
+  (the neck's stride-2 convs); ``<family>-epsa-add.yaml`` adds it as an extra layer (MAY: in the SE slots).
 
 Attention rows carry hyperparameters only; the registration (``yolo_attn.integration``) injects the channels.
 
 Command line:
     python -m yolo_attn.zoo write cfg/models    # (re)generate every YAML
     python -m yolo_attn.zoo check cfg/models    # exit 1 when a shipped file differs from the template
-    python -m yolo_attn.zoo table cfg/models    # profile every file at 640x640 and print the README table
+    python -m yolo_attn.zoo table cfg/models    # profile every file at 640x640 and print the README tables
+    python -m yolo_attn.zoo table cfg/models --latency-rounds 20    # ... with interleaved CPU latency
+    python -m yolo_attn.zoo write DIR --may-head no-dfl    # MAY / MobileNet-YOLO with reg_max 1 (narrower head)
 """
 
 from __future__ import annotations
@@ -733,66 +739,252 @@ def _fmt_params(n: int) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
 
 
-def _family_rows(entries, family: str, baseline: Path, directory: Path, prof) -> list[str]:
-    """Markdown rows of one unscaled family: params, GFLOPs and the parameter delta to ``baseline``."""
+def head_cost(model, imgsz: int | tuple[int, int] = 640) -> tuple[int, float]:
+    """Return (parameters, GFLOPs at ``imgsz``) of the model's detection head (its last layer), profiled like
+    ``profile_model`` on the feature maps it receives from a full-size input."""
+    from copy import deepcopy
+
+    import thop
+    import torch
+
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    det = deepcopy(model.model[-1]).float().cpu().eval()
+    feats = [
+        torch.zeros(1, seq[0].conv.in_channels, h // int(s), w // int(s))
+        for seq, s in zip(det.cv2, det.stride, strict=True)
+    ]
+    macs, _ = thop.profile(det, inputs=(feats,), verbose=False)
+    return sum(p.numel() for p in model.model[-1].parameters()), 2 * macs / 1e9
+
+
+def yolov5_head_cost(
+    ch=(128, 256, 512), nc: int = 20, anchors: int = 3, imgsz: int = 640, strides=(8, 16, 32)
+) -> tuple[int, float]:
+    """Return (parameters, GFLOPs at ``imgsz``) of YOLOv5's anchor-based Detect, the head of the MLCA paper's MAY.
+
+    That head is one 1x1 convolution with bias per level, ``ch[i] -> anchors * (nc + 5)`` (box, objectness and
+    class scores per anchor); its cost is counted the way ``profile_model`` counts ours (thop on the full-size maps).
+    """
+    import thop
+    import torch
+    from torch import nn
+
+    params, macs = 0, 0.0
+    for c, s in zip(ch, strides, strict=True):
+        conv = nn.Conv2d(c, anchors * (nc + 5), 1)
+        params += sum(p.numel() for p in conv.parameters())
+        macs += thop.profile(conv, inputs=(torch.zeros(1, c, imgsz // s, imgsz // s),), verbose=False)[0]
+    return params, 2 * macs / 1e9
+
+
+def interleaved_latency(models: dict, imgsz: int = 640, rounds: int = 20, warmup: int = 2, threads: int = 1) -> dict:
+    """Batch-1 CPU latency of fused models, measured interleaved: every round runs each model once, the order
+    reversed every other round, so load that drifts during the measurement reaches every model alike.
+
+    Args:
+        models (dict[str, nn.Module]): Name -> model (deep-copied, fused when it has ``fuse``, float32, eval).
+        imgsz (int): Square input size (a zero image; no pre- or post-processing).
+        rounds (int): Timed rounds.
+        warmup (int): Untimed forwards per model first.
+        threads (int): torch intra-op threads during the measurement (restored afterwards).
+
+    Returns:
+        (dict[str, dict]): Per name: ``ms`` (median wall time), ``cpu_ms`` (median process CPU time), ``q1_ms`` and
+        ``q3_ms`` (wall-time quartiles), ``rounds``.
+    """
+    import statistics
+    import time
+    from copy import deepcopy
+
+    import torch
+
+    fused = {}
+    for name, m in models.items():
+        m = deepcopy(m).float().cpu().eval()
+        fused[name] = m.fuse(verbose=False) if hasattr(m, "fuse") else m
+    x = torch.zeros(1, 3, imgsz, imgsz)
+    wall = {k: [] for k in fused}
+    cpu = {k: [] for k in fused}
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            for m in fused.values():
+                for _ in range(warmup):
+                    m(x)
+            names = list(fused)
+            for r in range(rounds):
+                for k in names if r % 2 == 0 else names[::-1]:
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    fused[k](x)
+                    wall[k].append((time.perf_counter() - t0) * 1e3)
+                    cpu[k].append((time.process_time() - c0) * 1e3)
+    finally:
+        torch.set_num_threads(before)
+    out = {}
+    for k in fused:
+        q = statistics.quantiles(wall[k], n=4) if len(wall[k]) > 1 else [wall[k][0]] * 3
+        out[k] = {
+            "ms": statistics.median(wall[k]),
+            "cpu_ms": statistics.median(cpu[k]),
+            "q1_ms": q[0],
+            "q3_ms": q[2],
+            "rounds": rounds,
+        }
+    return out
+
+
+def _family_rows(entries, family: str, baseline: Path, directory: Path, prof, lat, paper=None) -> list[str]:
+    """Markdown rows of one unscaled family: params, GFLOPs, the parameter delta to ``baseline``, CPU latency
+    (when measured) and, for the paper's networks (``paper``: file -> (params, GFLOPs)), the paper's code's totals."""
     base = prof(baseline)[0]
     rows = []
     for e in (e for e in entries if e.family == family):
         p, g = prof(directory / e.file)
-        rows.append(f"| `{e.file}` | {e.attention.display} | {e.where} | {_fmt_params(p)} | {g:.2f} | {p - base:+,} |")
+        cells = [f"`{e.file}`", e.attention.display, e.where, _fmt_params(p), f"{g:.2f}", f"{p - base:+,}"]
+        if lat:
+            cells.append(_fmt_ms(lat.get(e.file)))
+        if paper is not None:
+            pp = paper.get(e.file)
+            cells.append(f"{pp[2]}: {pp[0]:,} / {pp[1]:.2f}" if pp else "")
+        rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 
-def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", imgsz: int = 640) -> str:
+def _fmt_ms(r: dict | None) -> str:
+    """Format a latency record as 'wall / CPU' milliseconds, e.g. '123.4 / 98.7'."""
+    return "" if r is None else f"{r['ms']:.0f} / {r['cpu_ms']:.0f}"
+
+
+def render_table(
+    directory: str | Path = "cfg/models",
+    scales: str = "nsmlx",
+    imgsz: int = 640,
+    latency_rounds: int = 0,
+    latency_scales: str = "n",
+) -> str:
     """Profile every zoo file in ``directory`` and return the README's Markdown tables.
 
     Args:
         directory (str | Path): Folder of the generated YAMLs.
         scales (str): Scales to profile for the scaled families (YOLOv8, YOLO11).
         imgsz (int): Square input size of the profile.
+        latency_rounds (int): Rounds of interleaved batch-1 CPU latency (fused, 1 thread, see
+            ``interleaved_latency``) for the MAY and MobileNet-YOLO files, the MAY head options and the EPSA
+            variants of YOLOv8/YOLO11; 0 skips the latency columns.
+        latency_scales (str): Scales of YOLOv8/YOLO11 whose EPSA variants are timed.
 
     Returns:
-        (str): Markdown: a table for MAY, one for MobileNet-YOLO with neck attention, one for YOLOv8/YOLO11.
+        (str): Markdown: MAY (with the paper's code's totals), the MAY head options, MobileNet-YOLO with neck
+        attention, YOLOv8/YOLO11, and EPSA as a conv replacement vs as an added layer.
     """
     directory = Path(directory)
     entries = zoo_entries()
-    cache = {}
+    cache, models = {}, {}
+
+    def model(path, scale=""):
+        key = (str(path), scale)
+        if key not in models:
+            models[key] = build_model(path, scale)
+        return models[key]
 
     def prof(path, scale=""):
         key = (str(path), scale)
         if key not in cache:
-            cache[key] = profile_model(build_model(path, scale), imgsz)
+            cache[key] = profile_model(model(path, scale), imgsz)
         return cache[key]
 
+    # The paper's code's MAY networks: our backbone and neck (equal to the official ones block by block, see
+    # tests/test_may_official.py) with YOLOv5's anchor-based head in place of Ultralytics' Detect.
+    v5_params, v5_gflops = yolov5_head_cost(imgsz=imgsz)
+    paper = {}
+    for paper_name, tag in MAY_PAPER:
+        path = directory / f"may-{tag}.yaml"
+        (p, g), (hp, hg) = prof(path), head_cost(model(path), imgsz)
+        paper[path.name] = (p - hp + v5_params, g - hg + v5_gflops, paper_name)
+
+    no_dfl = _head_option_file("no-dfl")
+    head_rows = [
+        ("Ultralytics `Detect` (the shipped files)", directory / "may-none.yaml", "may-none.yaml"),
+        ("`Detect` with `reg_max: 1` (`--may-head no-dfl`)", no_dfl, "may-none.yaml (no-dfl head)"),
+    ]
+
+    lat = {}
+    if latency_rounds:
+        timed = {e.file: model(directory / e.file) for e in entries if e.family in ("MAY", "MobileNet-YOLO neck")}
+        timed["may-none.yaml (no-dfl head)"] = model(no_dfl)
+        for family, rel in (_STOCK[p] for p in _stock_families()):
+            for s in latency_scales:
+                timed[f"{Path(rel).stem}{s}.yaml"] = model(_stock_path(rel), s)
+                for e in entries:
+                    if e.family == family and e.attention.name == "EPSA":
+                        timed[e.file.replace("-", f"{s}-", 1)] = model(directory / e.file, s)
+        lat = interleaved_latency(timed, imgsz, latency_rounds)
+
+    ms_col = " ms wall / CPU |" if lat else ""
+    ms_sep = "---:|" if lat else ""
     out = [
         f"Parameters and GFLOPs at {imgsz}x{imgsz}, profiled on the full-size input (thop, MACs x 2), not "
         "Ultralytics' stride-proxy estimate. thop counts convolutions, linear layers and matrix products; the "
         "gating multiply x*a and the pooling means are not counted (thop's convention), so a gate "
         "built from pooled vectors (SE, ECA) adds almost nothing here. "
-        "Generated by `python -m yolo_attn.zoo table cfg/models`.",
-        "",
-        "**MAY** (MLCA paper, nc 20). Paper setup: YOLOv5 6.1 with its anchor-based head, VOC07+12, 640 px, "
-        "300 epochs from scratch, SGD, batch 40. Ours: the same backbone and C3-PAN neck with Ultralytics' "
-        "anchor-free Detect (no anchors; DFL box branch and decoupled class branch), which adds head parameters, "
-        "so absolute numbers differ from the paper's; the deltas between attentions are what carries over.",
-        "",
-        "| file | attention | where | params | GFLOPs | Δ params vs none |",
-        "|---|---|---|---:|---:|---:|",
+        "Generated by `python -m yolo_attn.zoo table cfg/models"
+        + (f" --latency-rounds {latency_rounds}" if latency_rounds else "")
+        + "`.",
     ]
-    out += _family_rows(entries, "MAY", directory / "may-none.yaml", directory, prof)
+    if lat:
+        out += [
+            "",
+            f"ms wall / CPU: one forward of the fused model at batch 1, {imgsz}x{imgsz}, float32, one torch thread: "
+            "the median wall time and the median CPU time of the process over "
+            f"{latency_rounds} interleaved rounds (every model once per round, the order reversed every other "
+            "round). On a shared, loaded machine the CPU time is the steadier of the two; `may-none` and "
+            "`mobilenet-yolo-none` are the same network, so their difference shows the noise.",
+        ]
+    out += [
+        "",
+        "**MAY** (MLCA paper, nc 20). The paper trained these networks in YOLOv5 6.1 with YOLOv5's anchor-based "
+        "head; ours have the same backbone and C3-PAN neck (equal block by block, tested) and end in Ultralytics' "
+        "anchor-free Detect (DFL box branch, decoupled class branch), which has more parameters. The last column "
+        "gives the totals of the paper's code's network (our backbone and neck + YOLOv5's Detect, "
+        f"{v5_params:,} parameters / {v5_gflops:.2f} GFLOPs at {imgsz}), for the six networks the paper ran: "
+        "differences between attentions carry over, absolute totals do not.",
+        "",
+        f"| file | attention | where | params | GFLOPs | Δ params vs none |{ms_col} paper's code: params / GFLOPs |",
+        f"|---|---|---|---:|---:|---:|{ms_sep}---|",
+    ]
+    out += _family_rows(entries, "MAY", directory / "may-none.yaml", directory, prof, lat, paper)
+    out += [
+        "",
+        "**MAY head options** (`may-none`, nc 20). In Ultralytics 8.4 the YOLO11-style head (depthwise class branch) is "
+        "not an argument of `Detect`: the parser picks it only when the network holds C3k2, A2C2f or C2fCIB blocks, "
+        "so a C3 neck gets the full 3x3 class branch. What a YAML can choose is `reg_max`.",
+        "",
+        f"| head | params | head params | GFLOPs |{ms_col}",
+        f"|---|---:|---:|---:|{ms_sep}",
+    ]
+    for label, path, key in head_rows:
+        (p, g), (hp, _) = prof(path), head_cost(model(path), imgsz)
+        out.append(f"| {label} | {p:,} | {hp:,} | {g:.2f} |" + (f" {_fmt_ms(lat.get(key))} |" if lat else ""))
+    p0 = paper["may-none.yaml"]
+    out.append(
+        f"| YOLOv5's anchor-based Detect (the paper's code) | {p0[0]:,} | {v5_params:,} | {p0[1]:.2f} |"
+        + (" |" if lat else "")
+    )
     out += [
         "",
         "**MobileNet-YOLO, attention in the neck** (nc 20; backbone SE slots empty, the module on each of the three "
-        "neck outputs right before Detect).",
+        "neck outputs right before Detect, or EPSA in place of the neck's stride-2 convs).",
         "",
-        "| file | attention | where | params | GFLOPs | Δ params vs baseline |",
-        "|---|---|---|---:|---:|---:|",
+        f"| file | attention | where | params | GFLOPs | Δ params vs baseline |{ms_col}",
+        f"|---|---|---|---:|---:|---:|{ms_sep}",
     ]
-    out += _family_rows(entries, "MobileNet-YOLO neck", directory / "mobilenet-yolo-none.yaml", directory, prof)
+    out += _family_rows(entries, "MobileNet-YOLO neck", directory / "mobilenet-yolo-none.yaml", directory, prof, lat)
     out += [
         "",
         "**YOLOv8 and YOLO11 with attention** (nc 80, the module on each of the three neck outputs right before "
-        "Detect). Each cell: params / GFLOPs. Use a scale letter: `model=cfg/models/yolov8s-mlca.yaml`.",
+        "Detect, or EPSA in place of the neck's stride-2 convs). Each cell: params / GFLOPs. Use a scale letter: "
+        "`model=cfg/models/yolov8s-mlca.yaml`.",
         "",
         "| file | attention | " + " | ".join(scales) + " |",
         "|---|---|" + "---:|" * len(scales),
@@ -807,6 +999,41 @@ def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", im
                 p, g = prof(path, s)
                 cells.append(f"{_fmt_params(p)} / {g:.1f}")
             out.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    if lat:
+        out += [
+            "",
+            "**EPSA as EPSANet uses it (conv replacement) vs as an added layer**, YOLOv8 and YOLO11 "
+            f"(scale{'s' if len(latency_scales) > 1 else ''} {', '.join(latency_scales)}).",
+            "",
+            "| model | EPSA | params | GFLOPs | ms wall / CPU |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for family, rel in (_STOCK[p] for p in _stock_families()):
+            for s in latency_scales:
+                stem = f"{Path(rel).stem}{s}"
+                rows = [(f"{stem}.yaml (Ultralytics)", "none", _stock_path(rel), f"{stem}.yaml")]
+                rows += [
+                    (f"`{e.file.replace('-', f'{s}-', 1)}`", e.attention.display, directory / e.file, None)
+                    for e in entries
+                    if e.family == family and e.attention.name == "EPSA"
+                ]
+                for name, label, path, key in rows:
+                    p, g = prof(path, s)
+                    key = key or name.strip("`")
+                    out.append(f"| {name} | {label} | {_fmt_params(p)} | {g:.1f} | {_fmt_ms(lat.get(key))} |")
+    return _wrap_prose(out)
+
+
+def _wrap_prose(lines: list[str], width: int = 118) -> str:
+    """Join Markdown ``lines``, wrapping prose paragraphs at ``width`` (table rows stay one line each)."""
+    import textwrap
+
+    out = []
+    for line in lines:
+        if line.startswith("|") or len(line) <= width:
+            out.append(line)
+        else:
+            out += textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False)
     return "\n".join(out) + "\n"
 
 
@@ -838,8 +1065,22 @@ def render_list() -> str:
     return "\n".join(out) + "\n"
 
 
+def _head_option_file(head: str) -> Path:
+    """Write ``may-none.yaml`` with MAY head ``head`` into a temporary folder (kept for the process) and return it."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f"yolo_attn_head_{head}_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "may-none.yaml"
+    path.write_text(_text(_may_entry(NO_ATTENTION, head)), encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``list``, ``write DIR``, ``check DIR``, ``table DIR [--scales nsmlx] [--imgsz 640]``."""
+    """Command line: ``list``, ``write DIR [--may-head H]``, ``check DIR [--may-head H]``, ``table DIR [--scales nsmlx]
+    [--imgsz 640] [--latency-rounds N] [--latency-scales n]``."""
     parser = argparse.ArgumentParser(prog="yolo-attn models", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="print the model and dataset YAMLs shipped with yolo_attn, usable by name")
@@ -850,25 +1091,50 @@ def main(argv: list[str] | None = None) -> int:
     ):
         p = sub.add_parser(cmd, help=help_)
         p.add_argument("dir", nargs="?", default="cfg/models")
+        if cmd in ("write", "check"):
+            p.add_argument(
+                "--may-head",
+                choices=MAY_HEADS,
+                default="detect",
+                help="head of the MAY and MobileNet-YOLO files: Ultralytics' Detect (default, the shipped files) or "
+                "no-dfl (reg_max: 1, a narrower box branch; write it into a folder of its own)",
+            )
         if cmd == "table":
             p.add_argument("--scales", default="nsmlx", help="scales of YOLOv8/YOLO11 to profile (default nsmlx)")
             p.add_argument("--imgsz", type=int, default=640)
+            p.add_argument(
+                "--latency-rounds",
+                type=int,
+                default=0,
+                help="interleaved rounds of batch-1 CPU latency (fused, 1 thread); 0 (default) skips latency",
+            )
+            p.add_argument(
+                "--latency-scales", default="n", help="YOLOv8/YOLO11 scales whose EPSA variants are timed (default n)"
+            )
     a = parser.parse_args(argv)
     if a.cmd == "list":
         print(render_list(), end="")
         return 0
     if a.cmd == "write":
-        for path in write(a.dir):
+        for path in write(a.dir, a.may_head):
             print(path)
         return 0
     if a.cmd == "check":
-        problems = check(a.dir)
+        problems = check(a.dir, a.may_head)
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
-            print(f"run `{GENERATED_BY}` to regenerate", file=sys.stderr)
+            head = f" --may-head {a.may_head}" if a.may_head != "detect" else ""
+            print(f"run `python -m yolo_attn.zoo write {a.dir}{head}` to regenerate", file=sys.stderr)
         return 1 if problems else 0
-    print(render_table(a.dir, a.scales, a.imgsz), end="")
+    if a.latency_rounds < 0 or a.imgsz < 32 or a.imgsz % 32:
+        parser.error(
+            f"--imgsz must be a positive multiple of 32 and --latency-rounds >= 0, got {a.imgsz}, {a.latency_rounds}"
+        )
+    bad = set(a.scales + a.latency_scales) - set("nsmlx")
+    if bad:
+        parser.error(f"--scales/--latency-scales take letters of nsmlx, got {''.join(sorted(bad))!r}")
+    print(render_table(a.dir, a.scales, a.imgsz, a.latency_rounds, a.latency_scales), end="")
     return 0
 
 
