@@ -140,8 +140,9 @@ def _tiny_model(layer: nn.Module):
 # Checkpoints of the earlier layout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def legacy():
+    """A fresh load per test (the tests fuse what they load)."""
     return torch.load(LEGACY, weights_only=False)
 
 
@@ -166,8 +167,8 @@ def test_legacy_pickled_modules_load_in_the_new_layout(legacy):
     net = legacy["model"]
     assert set(net.state_dict()) == set(_current_blocks().state_dict())  # converted on unpickling
     assert not any(k.endswith("_bn.weight") for k in net.state_dict())
-    with torch.no_grad():
-        assert torch.equal(net(legacy["input"]), legacy["output"])
+    with torch.no_grad():  # float tolerance: the attention modules' own float32 rounding may change between versions
+        torch.testing.assert_close(net(legacy["input"]), legacy["output"], rtol=1e-5, atol=1e-5)
     model = _tiny_model(net)
     model.model[0].f = -1
     with torch.no_grad():
@@ -184,8 +185,10 @@ def test_legacy_state_dict_loads_strictly(legacy):
     net = _current_blocks()
     result = net.load_state_dict(legacy["state_dict"])  # strict: a missing or unexpected key raises
     assert not result.missing_keys and not result.unexpected_keys
+    converted = legacy["model"].state_dict()  # the pickled twin, converted on unpickling: same tensors, same keys
+    assert all(torch.equal(v, converted[k]) for k, v in net.state_dict().items())
     with torch.no_grad():
-        assert torch.equal(net(legacy["input"]), legacy["output"])
+        torch.testing.assert_close(net(legacy["input"]), legacy["output"], rtol=1e-5, atol=1e-5)
 
 
 def test_legacy_state_dict_with_a_wrong_shape_still_fails(legacy):
@@ -199,7 +202,7 @@ def test_legacy_detection_model_loads_and_fuses(legacy):
     model = legacy["detection_model"].float().eval()
     x, expected = legacy["detection_input"], legacy["detection_output"]
     with torch.no_grad():
-        torch.testing.assert_close(model(x)[0], expected, rtol=0, atol=0)
+        torch.testing.assert_close(model(x)[0], expected, rtol=1e-5, atol=1e-4)  # box outputs are pixels
         n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
         model.fuse(verbose=False)
         torch.testing.assert_close(model(x)[0], expected, rtol=1e-4, atol=1e-3)  # box outputs are pixels
