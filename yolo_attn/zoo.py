@@ -1,6 +1,6 @@
 """Model zoo: the one template that writes every model YAML in ``cfg/models``, and the profiler for its table.
 
-Families (design notes §5):
+Families (design notes §6 for MAY):
 
 - ``may-<att>.yaml``: MAY of the MLCA paper, a MobileNetV3-Small backbone whose 9 squeeze-and-excitation slots hold
   the attention under test, YOLOv5 v6.0's C3-PAN neck and Ultralytics' anchor-free ``Detect`` (nc 20, no scales).
@@ -374,10 +374,10 @@ def _may_entry(att: Attention, head: str = "detect") -> ZooEntry:
             f"This is the paper's {paper[att.tag]} network (mobilenetv3-{paper[att.tag]}.yaml of its official code) "
             "through backbone and neck; the six are the compare named set may-paper."
         )
-    elif att.kind == "gate" and _has_may_variant(att):
+    elif att.kind == "gate" and _may_variant(att):
         header += _wrap(
             f"{att.display} as its own paper's code builds it; the MLCA paper's MAY code built it differently, and "
-            "that network is may-paper-*.yaml."
+            f"that network is may-{_may_variant(att)}.yaml."
         )
     header += _wrap(_PAPER_NOTE)
     if head == "no-dfl":
@@ -396,12 +396,14 @@ def _may_entry(att: Attention, head: str = "detect") -> ZooEntry:
     )
 
 
-def _has_may_variant(att: Attention) -> bool:
-    """Whether the registry has a MAY variant (another paper's build) of the module of ``att``."""
+def _may_variant(att: Attention) -> str:
+    """The file tag of the registry's MAY variant (another paper's build) of the module of ``att``, or ""."""
     from yolo_attn.nn import ATTENTION
 
     spec = ATTENTION.get(att.name)
-    return spec is not None and att.tag == spec.tag and any("may" in v.families for v in spec.variants)
+    if spec is None or att.tag != spec.tag:
+        return ""
+    return next((v.tag for v in spec.variants if "may" in v.families), "")
 
 
 def _join(ints) -> str:
