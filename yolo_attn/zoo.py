@@ -779,16 +779,20 @@ def yolov5_head_cost(
     return params, 2 * macs / 1e9
 
 
-def interleaved_latency(models: dict, imgsz: int = 640, rounds: int = 20, warmup: int = 2, threads: int = 1) -> dict:
+def interleaved_latency(
+    models: dict, imgsz: int = 640, rounds: int = 20, warmup: int = 2, threads: int = 1, copy: bool = True
+) -> dict:
     """Batch-1 CPU latency of fused models, measured interleaved: every round runs each model once, the order
     reversed every other round, so load that drifts during the measurement reaches every model alike.
 
     Args:
-        models (dict[str, nn.Module]): Name -> model (deep-copied, fused when it has ``fuse``, float32, eval).
+        models (dict[str, nn.Module]): Name -> model (fused when it has ``fuse``, float32, eval).
         imgsz (int): Square input size (a zero image; no pre- or post-processing).
         rounds (int): Timed rounds.
         warmup (int): Untimed forwards per model first.
         threads (int): torch intra-op threads during the measurement (restored afterwards).
+        copy (bool): Measure deep copies, leaving ``models`` untouched; False fuses the given models in place (half
+            the memory, for models built only to be timed).
 
     Returns:
         (dict[str, dict]): Per name: ``ms`` (median wall time), ``cpu_ms`` (median process CPU time), ``q1_ms`` and
@@ -802,7 +806,7 @@ def interleaved_latency(models: dict, imgsz: int = 640, rounds: int = 20, warmup
 
     fused = {}
     for name, m in models.items():
-        m = deepcopy(m).float().cpu().eval()
+        m = (deepcopy(m) if copy else m).float().cpu().eval()
         fused[name] = m.fuse(verbose=False) if hasattr(m, "fuse") else m
     x = torch.zeros(1, 3, imgsz, imgsz)
     wall = {k: [] for k in fused}
@@ -882,19 +886,17 @@ def render_table(
     """
     directory = Path(directory)
     entries = zoo_entries()
-    cache, models = {}, {}
+    cache = {}  # (path, scale) -> (params, GFLOPs, head params, head GFLOPs); models are built, measured, dropped
 
-    def model(path, scale=""):
-        key = (str(path), scale)
-        if key not in models:
-            models[key] = build_model(path, scale)
-        return models[key]
-
-    def prof(path, scale=""):
+    def measure(path, scale=""):
         key = (str(path), scale)
         if key not in cache:
-            cache[key] = profile_model(model(path, scale), imgsz)
+            m = build_model(path, scale)
+            cache[key] = (*profile_model(m, imgsz), *head_cost(m, imgsz))
         return cache[key]
+
+    def prof(path, scale=""):
+        return measure(path, scale)[:2]
 
     # The paper's code's MAY networks: our backbone and neck (equal to the official ones block by block, see
     # tests/test_may_official.py) with YOLOv5's anchor-based head in place of Ultralytics' Detect.
@@ -902,7 +904,7 @@ def render_table(
     paper = {}
     for paper_name, tag in MAY_PAPER:
         path = directory / f"may-{tag}.yaml"
-        (p, g), (hp, hg) = prof(path), head_cost(model(path), imgsz)
+        p, g, hp, hg = measure(path)
         paper[path.name] = (p - hp + v5_params, g - hg + v5_gflops, paper_name)
 
     no_dfl = _head_option_file("no-dfl")
@@ -913,6 +915,7 @@ def render_table(
 
     lat = {}
     if latency_rounds:
+        model = build_model
         timed = {e.file: model(directory / e.file) for e in entries if e.family in ("MAY", "MobileNet-YOLO neck")}
         timed["may-none.yaml (no-dfl head)"] = model(no_dfl)
         for family, rel in (_STOCK[p] for p in _stock_families()):
@@ -921,7 +924,8 @@ def render_table(
                 for e in entries:
                     if e.family == family and e.attention.name == "EPSA":
                         timed[e.file.replace("-", f"{s}-", 1)] = model(directory / e.file, s)
-        lat = interleaved_latency(timed, imgsz, latency_rounds)
+        lat = interleaved_latency(timed, imgsz, latency_rounds, copy=False)  # fused in place: built for this only
+        del timed
 
     ms_col = " ms wall / CPU |" if lat else ""
     ms_sep = "---:|" if lat else ""
@@ -966,7 +970,7 @@ def render_table(
         f"|---|---:|---:|---:|{ms_sep}",
     ]
     for label, path, key in head_rows:
-        (p, g), (hp, _) = prof(path), head_cost(model(path), imgsz)
+        p, g, hp, _ = measure(path)
         out.append(f"| {label} | {p:,} | {hp:,} | {g:.2f} |" + (f" {_fmt_ms(lat.get(key))} |" if lat else ""))
     p0 = paper["may-none.yaml"]
     out.append(
