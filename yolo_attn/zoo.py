@@ -143,7 +143,7 @@ def family_attentions(family: str) -> dict[str, Attention]:
     return out
 
 
-#: The modules on the neck outputs of MobileNet-YOLO (YOLOv8 and YOLO11 read their own family's choices).
+#: The modules on the neck outputs of MobileNet-YOLO (the YOLO families read their own family's choices).
 ATTENTIONS = family_attentions("mobilenet-yolo")
 #: MAY: no attention (the paper's SEOFF baseline), then every module that has a MAY variant.
 MAY_ATTENTIONS = {"none": NO_ATTENTION, **family_attentions("may")}
@@ -548,7 +548,7 @@ def _neck_entry(att: Attention, head: str = "detect") -> ZooEntry:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# YOLOv8 and YOLO11 from Ultralytics' own YAMLs
+# YOLOv8, YOLO11, YOLO12 and YOLO26 from Ultralytics' own YAMLs
 
 # Stock families, each generated only when the installed Ultralytics ships its YAML (YOLO11 from 8.3.0, YOLO12 from
 # 8.3.78, YOLO26 from 8.4.0: yolo_attn.integration.compat.FAMILY_SINCE, which also refuses them on older releases).
@@ -986,9 +986,11 @@ def render_table(
         f"|---|---|---|---:|---:|---:|{ms_sep}",
     ]
     out += _family_rows(entries, "MobileNet-YOLO neck", directory / "mobilenet-yolo-none.yaml", directory, prof, lat)
+    names = [_STOCK[p][0] for p in _stock_families()]
+    yolo_names = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
     out += [
         "",
-        "**YOLOv8 and YOLO11 with attention** (nc 80, the module on each of the three neck outputs right before "
+        f"**{yolo_names} with attention** (nc 80, the module on each of the three neck outputs right before "
         "Detect, or EPSA in place of the neck's stride-2 convs). Each cell: params / GFLOPs. Use a scale letter: "
         "`model=cfg/models/yolov8s-mlca.yaml`.",
         "",
@@ -1008,7 +1010,7 @@ def render_table(
     if lat:
         out += [
             "",
-            "**EPSA as EPSANet uses it (conv replacement) vs as an added layer**, YOLOv8 and YOLO11 "
+            f"**EPSA as EPSANet uses it (conv replacement) vs as an added layer**, {yolo_names} "
             f"(scale{'s' if len(latency_scales) > 1 else ''} {', '.join(latency_scales)}).",
             "",
             "| model | EPSA | params | GFLOPs | ms wall / CPU |",
