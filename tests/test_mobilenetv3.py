@@ -179,7 +179,7 @@ def test_attention_built_on_hidden_channels():
         assert type(blk.att) is mods[name], spec
         y = blk(torch.randn(2, 40, 11, 13))
         assert y.shape == (2, 40, 11, 13)
-    # the ELA hyperparameter reaches the module: variants differ in parameter count at C=96 (design notes §2)
+    # the ELA hyperparameter reaches the module: variants differ in parameter count at C=96 (docs/design.md §2)
     counts = {
         phi: sum(p.numel() for p in MobileNetV3Block(40, 40, 96, 5, 1, ["ELA", phi]).att.parameters()) for phi in "BL"
     }

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Closed-form parameter counts, transcribed from design notes §2 (independent of the module code)
+# Closed-form parameter counts, transcribed from docs/design.md §2 (independent of the module code)
 
 
 def eca_k(c: int) -> int:
@@ -96,7 +96,7 @@ def epsa_for_conv(c1: int, c2: int) -> int:
     ],
 )
 def test_closed_forms_match_design_table(name, hp, expected):
-    """The transcriptions reproduce design notes §2's sanity numbers at C=64."""
+    """The transcriptions reproduce docs/design.md §2's sanity numbers at C=64."""
     assert closed_form(name, 64, *hp) == expected
 
 
@@ -365,7 +365,7 @@ def test_meta_counts_equal_real_counts():
         assert _params(_parse(d, meta=True)) == _params(_parse(d))
 
 
-# design notes §5: [out, hidden, k, s, use_se, use_hs]
+# docs/design.md §6: [out, hidden, k, s, use_se, use_hs]
 MAY_TABLE = (
     (16, 16, 3, 2, 1, 0),
     (24, 72, 3, 2, 0, 0),
@@ -392,7 +392,7 @@ def test_may_rows_follow_the_design_table():
 
 
 def test_may_none_param_count_by_hand():
-    """MAY without attention, counted from the block table of design notes §5 and Ultralytics' layer definitions."""
+    """MAY without attention, counted from the block table of docs/design.md §6 and Ultralytics' layer definitions."""
 
     def conv(c1, c2, k=1):  # Ultralytics Conv: bias-free conv + BN
         return c1 * c2 * k * k + 2 * c2
@@ -498,7 +498,7 @@ def test_conv_replacement_rows(file):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The MAY head option, the paper's head, the latency measurement
+# The MAY head option and the paper's head
 
 
 def test_may_head_option_writes_a_narrower_box_branch(tmp_path):
@@ -538,7 +538,7 @@ def test_may_head_option_is_validated():
     with pytest.raises(SystemExit) as e:
         zoo.main(["write", "x", "--may-head", "anchors"])
     assert e.value.code == 2
-    for bad in (["--imgsz", "100"], ["--latency-rounds", "-1"], ["--scales", "nq"]):
+    for bad in (["--imgsz", "100"], ["--scales", "nq"]):
         with pytest.raises(SystemExit) as e:
             zoo.main(["table", str(MODELS), *bad])
         assert e.value.code == 2, bad
@@ -560,22 +560,3 @@ def test_head_cost_of_ultralytics_detect():
     assert params == sum(p.numel() for p in model.model[-1].parameters()) == 2_123_788
     total_params, total_gflops = zoo.profile_model(model, 640)
     assert 0.3 < gflops / total_gflops < 0.7  # the head is about half of MAY's compute at 640
-
-
-def test_interleaved_latency_alternates_the_order():
-    calls = []
-
-    class Probe(torch.nn.Module):
-        def __init__(self, name):
-            super().__init__()
-            self.name = name
-
-        def forward(self, x):
-            calls.append(self.name)
-            return x
-
-    out = zoo.interleaved_latency({k: Probe(k) for k in "abc"}, imgsz=32, rounds=4, warmup=1)
-    timed = calls[3:]  # after one warm-up pass each
-    assert timed == list("abccbaabccba")
-    assert set(out) == set("abc") and all(r["rounds"] == 4 and r["ms"] >= 0 and r["cpu_ms"] >= 0 for r in out.values())
-    assert all(r["q1_ms"] <= r["ms"] <= r["q3_ms"] for r in out.values())

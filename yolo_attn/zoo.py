@@ -1,6 +1,6 @@
 """Model zoo: the one template that writes every model YAML in ``cfg/models``, and the profiler for its table.
 
-Families (design notes §6 for MAY):
+Families (docs/design.md §6 for MAY):
 
 - ``may-<att>.yaml``: MAY of the MLCA paper, a MobileNetV3-Small backbone whose 9 squeeze-and-excitation slots hold
   the attention under test, YOLOv5 v6.0's C3-PAN neck and Ultralytics' anchor-free ``Detect`` (nc 20, no scales).
@@ -20,7 +20,6 @@ Command line:
     python -m yolo_attn.zoo write cfg/models    # (re)generate every YAML
     python -m yolo_attn.zoo check cfg/models    # exit 1 when a shipped file differs from the template
     python -m yolo_attn.zoo table cfg/models    # profile every file at 640x640 and print the README tables
-    python -m yolo_attn.zoo table cfg/models --latency-rounds 20    # ... with interleaved CPU latency
     python -m yolo_attn.zoo write DIR --may-head no-dfl    # MAY / MobileNet-YOLO with reg_max 1 (narrower head)
 """
 
@@ -55,7 +54,7 @@ __all__ = (
 
 GENERATED_BY = "python -m yolo_attn.zoo write cfg/models"
 
-# MobileNetV3-Small as written in the MLCA paper's code: [out, hidden, k, s, use_se, use_hs] (design notes §5)
+# MobileNetV3-Small as written in the MLCA paper's code: [out, hidden, k, s, use_se, use_hs] (docs/design.md §6)
 MAY_BLOCKS = (
     (16, 16, 3, 2, 1, 0),  # 1-P2/4, no expansion (hidden == in)
     (24, 72, 3, 2, 0, 0),  # 2-P3/8
@@ -357,7 +356,7 @@ def _may_entry(att: Attention, head: str = "detect") -> ZooEntry:
         header += _wrap(
             f"Deviation: {att.display} cannot be built on the hidden width of "
             f"{'blocks' if len(missing) > 1 else 'block'} {_join(missing)} "
-            f"({', '.join(str(MAY_BLOCKS[j - 1][1]) for j in missing)} channels; design notes §3), so "
+            f"({', '.join(str(MAY_BLOCKS[j - 1][1]) for j in missing)} channels; docs/design.md §3), so "
             f"{'those SE slots stay' if len(missing) > 1 else 'that SE slot stays'} empty."
         )
     if att.note:
@@ -779,77 +778,14 @@ def yolov5_head_cost(
     return params, 2 * macs / 1e9
 
 
-def interleaved_latency(
-    models: dict, imgsz: int = 640, rounds: int = 20, warmup: int = 2, threads: int = 1, copy: bool = True
-) -> dict:
-    """Batch-1 CPU latency of fused models, measured interleaved: every round runs each model once, the order
-    reversed every other round, so load that drifts during the measurement reaches every model alike.
-
-    Args:
-        models (dict[str, nn.Module]): Name -> model (fused when it has ``fuse``, float32, eval).
-        imgsz (int): Square input size (a zero image; no pre- or post-processing).
-        rounds (int): Timed rounds.
-        warmup (int): Untimed forwards per model first.
-        threads (int): torch intra-op threads during the measurement (restored afterwards).
-        copy (bool): Measure deep copies, leaving ``models`` untouched; False fuses the given models in place (half
-            the memory, for models built only to be timed).
-
-    Returns:
-        (dict[str, dict]): Per name: ``ms`` (median wall time), ``cpu_ms`` (median process CPU time), ``q1_ms`` and
-        ``q3_ms`` (wall-time quartiles), ``rounds``.
-    """
-    import statistics
-    import time
-    from copy import deepcopy
-
-    import torch
-
-    fused = {}
-    for name, m in models.items():
-        m = (deepcopy(m) if copy else m).float().cpu().eval()
-        fused[name] = m.fuse(verbose=False) if hasattr(m, "fuse") else m
-    x = torch.zeros(1, 3, imgsz, imgsz)
-    wall = {k: [] for k in fused}
-    cpu = {k: [] for k in fused}
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            for m in fused.values():
-                for _ in range(warmup):
-                    m(x)
-            names = list(fused)
-            for r in range(rounds):
-                for k in names if r % 2 == 0 else names[::-1]:
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    fused[k](x)
-                    wall[k].append((time.perf_counter() - t0) * 1e3)
-                    cpu[k].append((time.process_time() - c0) * 1e3)
-    finally:
-        torch.set_num_threads(before)
-    out = {}
-    for k in fused:
-        q = statistics.quantiles(wall[k], n=4) if len(wall[k]) > 1 else [wall[k][0]] * 3
-        out[k] = {
-            "ms": statistics.median(wall[k]),
-            "cpu_ms": statistics.median(cpu[k]),
-            "q1_ms": q[0],
-            "q3_ms": q[2],
-            "rounds": rounds,
-        }
-    return out
-
-
-def _family_rows(entries, family: str, baseline: Path, directory: Path, prof, lat, paper=None) -> list[str]:
-    """Markdown rows of one unscaled family: params, GFLOPs, the parameter delta to ``baseline``, CPU latency
-    (when measured) and, for the paper's networks (``paper``: file -> (params, GFLOPs)), the paper's code's totals."""
+def _family_rows(entries, family: str, baseline: Path, directory: Path, prof, paper=None) -> list[str]:
+    """Markdown rows of one unscaled family: params, GFLOPs, the parameter delta to ``baseline`` and, for the paper's
+    networks (``paper``: file -> (params, GFLOPs)), the paper's code's totals."""
     base = prof(baseline)[0]
     rows = []
     for e in (e for e in entries if e.family == family):
         p, g = prof(directory / e.file)
         cells = [f"`{e.file}`", e.attention.display, e.where, _fmt_params(p), f"{g:.2f}", f"{p - base:+,}"]
-        if lat:
-            cells.append(_fmt_ms(lat.get(e.file)))
         if paper is not None:
             pp = paper.get(e.file)
             cells.append(f"{pp[2]}: {pp[0]:,} / {pp[1]:.2f}" if pp else "")
@@ -857,17 +793,10 @@ def _family_rows(entries, family: str, baseline: Path, directory: Path, prof, la
     return rows
 
 
-def _fmt_ms(r: dict | None) -> str:
-    """Format a latency record as 'wall / CPU' milliseconds, e.g. '123.4 / 98.7'."""
-    return "" if r is None else f"{r['ms']:.0f} / {r['cpu_ms']:.0f}"
-
-
 def render_table(
     directory: str | Path = "cfg/models",
     scales: str = "nsmlx",
     imgsz: int = 640,
-    latency_rounds: int = 0,
-    latency_scales: str = "n",
 ) -> str:
     """Profile every zoo file in ``directory`` and return the README's Markdown tables.
 
@@ -875,14 +804,10 @@ def render_table(
         directory (str | Path): Folder of the generated YAMLs.
         scales (str): Scales to profile for the scaled families (YOLOv8, YOLO11).
         imgsz (int): Square input size of the profile.
-        latency_rounds (int): Rounds of interleaved batch-1 CPU latency (fused, 1 thread, see
-            ``interleaved_latency``) for the MAY and MobileNet-YOLO files, the MAY head options and the EPSA
-            variants of YOLOv8/YOLO11; 0 skips the latency columns.
-        latency_scales (str): Scales of YOLOv8/YOLO11 whose EPSA variants are timed.
 
     Returns:
         (str): Markdown: MAY (with the paper's code's totals), the MAY head options, MobileNet-YOLO with neck
-        attention, YOLOv8/YOLO11, and EPSA as a conv replacement vs as an added layer.
+        attention, and the YOLO families. (Speed: ``yolo-attn bench models``.)
     """
     directory = Path(directory)
     entries = zoo_entries()
@@ -909,44 +834,17 @@ def render_table(
 
     no_dfl = _head_option_file("no-dfl")
     head_rows = [
-        ("Ultralytics `Detect` (the shipped files)", directory / "may-none.yaml", "may-none.yaml"),
-        ("`Detect` with `reg_max: 1` (`--may-head no-dfl`)", no_dfl, "may-none.yaml (no-dfl head)"),
+        ("Ultralytics `Detect` (the shipped files)", directory / "may-none.yaml"),
+        ("`Detect` with `reg_max: 1` (`--may-head no-dfl`)", no_dfl),
     ]
 
-    lat = {}
-    if latency_rounds:
-        model = build_model
-        timed = {e.file: model(directory / e.file) for e in entries if e.family in ("MAY", "MobileNet-YOLO neck")}
-        timed["may-none.yaml (no-dfl head)"] = model(no_dfl)
-        for family, rel in (_STOCK[p] for p in _stock_families()):
-            for s in latency_scales:
-                timed[f"{Path(rel).stem}{s}.yaml"] = model(_stock_path(rel), s)
-                for e in entries:
-                    if e.family == family and e.attention.name == "EPSA":
-                        timed[e.file.replace("-", f"{s}-", 1)] = model(directory / e.file, s)
-        lat = interleaved_latency(timed, imgsz, latency_rounds, copy=False)  # fused in place: built for this only
-        del timed
-
-    ms_col = " ms wall / CPU |" if lat else ""
-    ms_sep = "---:|" if lat else ""
     out = [
         f"Parameters and GFLOPs at {imgsz}x{imgsz}, profiled on the full-size input (thop, MACs x 2), not "
         "Ultralytics' stride-proxy estimate. thop counts convolutions, linear layers and matrix products; the "
         "gating multiply x*a and the pooling means are not counted (thop's convention), so a gate "
         "built from pooled vectors (SE, ECA) adds almost nothing here. "
-        "Generated by `python -m yolo_attn.zoo table cfg/models"
-        + (f" --latency-rounds {latency_rounds}" if latency_rounds else "")
-        + "`.",
+        "Generated by `yolo-attn models table cfg/models`; speed is measured by `yolo-attn bench models`.",
     ]
-    if lat:
-        out += [
-            "",
-            f"ms wall / CPU: one forward of the fused model at batch 1, {imgsz}x{imgsz}, float32, one torch thread: "
-            "the median wall time and the median CPU time of the process over "
-            f"{latency_rounds} interleaved rounds (every model once per round, the order reversed every other "
-            "round). On a shared, loaded machine the CPU time is the steadier of the two; `may-none` and "
-            "`mobilenet-yolo-none` are the same network, so their difference shows the noise.",
-        ]
     out += [
         "",
         "**MAY** (MLCA paper, nc 20). The paper trained these networks in YOLOv5 6.1 with YOLOv5's anchor-based "
@@ -956,36 +854,33 @@ def render_table(
         f"{v5_params:,} parameters / {v5_gflops:.2f} GFLOPs at {imgsz}), for the six networks the paper ran: "
         "differences between attentions carry over, absolute totals do not.",
         "",
-        f"| file | attention | where | params | GFLOPs | Δ params vs none |{ms_col} paper's code: params / GFLOPs |",
-        f"|---|---|---|---:|---:|---:|{ms_sep}---|",
+        "| file | attention | where | params | GFLOPs | Δ params vs none | paper's code: params / GFLOPs |",
+        "|---|---|---|---:|---:|---:|---|",
     ]
-    out += _family_rows(entries, "MAY", directory / "may-none.yaml", directory, prof, lat, paper)
+    out += _family_rows(entries, "MAY", directory / "may-none.yaml", directory, prof, paper)
     out += [
         "",
         "**MAY head options** (`may-none`, nc 20). In Ultralytics 8.4 the YOLO11-style head (depthwise class branch) is "
         "not an argument of `Detect`: the parser picks it only when the network holds C3k2, A2C2f or C2fCIB blocks, "
         "so a C3 neck gets the full 3x3 class branch. What a YAML can choose is `reg_max`.",
         "",
-        f"| head | params | head params | GFLOPs |{ms_col}",
-        f"|---|---:|---:|---:|{ms_sep}",
+        "| head | params | head params | GFLOPs |",
+        "|---|---:|---:|---:|",
     ]
-    for label, path, key in head_rows:
+    for label, path in head_rows:
         p, g, hp, _ = measure(path)
-        out.append(f"| {label} | {p:,} | {hp:,} | {g:.2f} |" + (f" {_fmt_ms(lat.get(key))} |" if lat else ""))
+        out.append(f"| {label} | {p:,} | {hp:,} | {g:.2f} |")
     p0 = paper["may-none.yaml"]
-    out.append(
-        f"| YOLOv5's anchor-based Detect (the paper's code) | {p0[0]:,} | {v5_params:,} | {p0[1]:.2f} |"
-        + (" |" if lat else "")
-    )
+    out.append(f"| YOLOv5's anchor-based Detect (the paper's code) | {p0[0]:,} | {v5_params:,} | {p0[1]:.2f} |")
     out += [
         "",
         "**MobileNet-YOLO, attention in the neck** (nc 20; backbone SE slots empty, the module on each of the three "
         "neck outputs right before Detect, or EPSA in place of the neck's stride-2 convs).",
         "",
-        f"| file | attention | where | params | GFLOPs | Δ params vs baseline |{ms_col}",
-        f"|---|---|---|---:|---:|---:|{ms_sep}",
+        "| file | attention | where | params | GFLOPs | Δ params vs baseline |",
+        "|---|---|---|---:|---:|---:|",
     ]
-    out += _family_rows(entries, "MobileNet-YOLO neck", directory / "mobilenet-yolo-none.yaml", directory, prof, lat)
+    out += _family_rows(entries, "MobileNet-YOLO neck", directory / "mobilenet-yolo-none.yaml", directory, prof)
     names = [_STOCK[p][0] for p in _stock_families()]
     yolo_names = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
     out += [
@@ -1007,28 +902,6 @@ def render_table(
                 p, g = prof(path, s)
                 cells.append(f"{_fmt_params(p)} / {g:.1f}")
             out.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
-    if lat:
-        out += [
-            "",
-            f"**EPSA as EPSANet uses it (conv replacement) vs as an added layer**, {yolo_names} "
-            f"(scale{'s' if len(latency_scales) > 1 else ''} {', '.join(latency_scales)}).",
-            "",
-            "| model | EPSA | params | GFLOPs | ms wall / CPU |",
-            "|---|---|---:|---:|---:|",
-        ]
-        for family, rel in (_STOCK[p] for p in _stock_families()):
-            for s in latency_scales:
-                stem = f"{Path(rel).stem}{s}"
-                rows = [(f"{stem}.yaml (Ultralytics)", "none", _stock_path(rel), f"{stem}.yaml")]
-                rows += [
-                    (f"`{e.file.replace('-', f'{s}-', 1)}`", e.attention.display, directory / e.file, None)
-                    for e in entries
-                    if e.family == family and e.attention.name == "EPSA"
-                ]
-                for name, label, path, key in rows:
-                    p, g = prof(path, s)
-                    key = key or name.strip("`")
-                    out.append(f"| {name} | {label} | {_fmt_params(p)} | {g:.1f} | {_fmt_ms(lat.get(key))} |")
     return _wrap_prose(out)
 
 
@@ -1088,7 +961,7 @@ def _head_option_file(head: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``list``, ``write DIR [--may-head H]``, ``check DIR [--may-head H]``, ``table DIR [--scales nsmlx]
-    [--imgsz 640] [--latency-rounds N] [--latency-scales n]``."""
+    [--imgsz 640]``."""
     parser = argparse.ArgumentParser(prog="yolo-attn models", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="print the model and dataset YAMLs shipped with yolo_attn, usable by name")
@@ -1110,15 +983,6 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "table":
             p.add_argument("--scales", default="nsmlx", help="scales of YOLOv8/YOLO11 to profile (default nsmlx)")
             p.add_argument("--imgsz", type=int, default=640)
-            p.add_argument(
-                "--latency-rounds",
-                type=int,
-                default=0,
-                help="interleaved rounds of batch-1 CPU latency (fused, 1 thread); 0 (default) skips latency",
-            )
-            p.add_argument(
-                "--latency-scales", default="n", help="YOLOv8/YOLO11 scales whose EPSA variants are timed (default n)"
-            )
     a = parser.parse_args(argv)
     if a.cmd == "list":
         print(render_list(), end="")
@@ -1135,14 +999,12 @@ def main(argv: list[str] | None = None) -> int:
             head = f" --may-head {a.may_head}" if a.may_head != "detect" else ""
             print(f"run `python -m yolo_attn.zoo write {a.dir}{head}` to regenerate", file=sys.stderr)
         return 1 if problems else 0
-    if a.latency_rounds < 0 or a.imgsz < 32 or a.imgsz % 32:
-        parser.error(
-            f"--imgsz must be a positive multiple of 32 and --latency-rounds >= 0, got {a.imgsz}, {a.latency_rounds}"
-        )
-    bad = set(a.scales + a.latency_scales) - set("nsmlx")
+    if a.imgsz < 32 or a.imgsz % 32:
+        parser.error(f"--imgsz must be a positive multiple of 32, got {a.imgsz}")
+    bad = set(a.scales) - set("nsmlx")
     if bad:
-        parser.error(f"--scales/--latency-scales take letters of nsmlx, got {''.join(sorted(bad))!r}")
-    print(render_table(a.dir, a.scales, a.imgsz, a.latency_rounds, a.latency_scales), end="")
+        parser.error(f"--scales takes letters of nsmlx, got {''.join(sorted(bad))!r}")
+    print(render_table(a.dir, a.scales, a.imgsz), end="")
     return 0
 
 

@@ -3,7 +3,7 @@
 MobileNetV3 (Howard et al., "Searching for MobileNetV3", ICCV 2019) builds its backbone from inverted residual
 blocks whose depthwise output may pass through a squeeze-and-excitation gate. The MAY models of the MLCA paper
 (Wan et al. 2023) write the MobileNetV3-Small backbone as YOLOv5 YAML rows and put the attention under test in that
-gate's slot. These blocks reproduce the paper's official code (design notes §6):
+gate's slot. These blocks reproduce the paper's official code (docs/design.md §6):
 
 - expanded block (hidden != c1): pw 1x1 -> BN -> act -> dw kxk -> BN -> ATT -> act -> pw-linear 1x1 -> BN
 - block without expansion (hidden == c1, block 1 of MobileNetV3-Small): dw kxk -> BN -> act -> ATT -> pw-linear -> BN
