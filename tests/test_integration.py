@@ -115,7 +115,7 @@ def test_channels_at_every_scale(scale):
     assert io[30][0] == epsa_c2  # the parser recorded EPSA's real output channels
     repeats = max(round(6 * d["scales"][scale][0]), 1)
     assert isinstance(model.model[23], torch.nn.Sequential) and len(model.model[23]) == repeats
-    # After Concat the true width differs per scale (DESIGN §4): check one against the YAML arithmetic.
+    # After Concat the true width differs per scale (docs/design.md §5): check one against the YAML arithmetic.
     assert io[22][0] == _stock_width(d, scale, 1024) + _stock_width(d, scale, 512)
 
 

@@ -48,31 +48,34 @@ def _hswish(x):
 
 def test_stem_layout_params_and_shape():
     stem = MobileNetV3Stem(3, 16, 3, 2, "HS")
-    assert stem.conv.bias is None and stem.conv.stride == (2, 2) and stem.conv.padding == (1, 1)
-    assert isinstance(stem.act, nn.Hardswish)
+    conv = stem.conv.conv
+    assert conv.bias is None and conv.stride == (2, 2) and conv.padding == (1, 1)
+    assert isinstance(stem.conv.act, nn.Hardswish) and isinstance(stem.conv.bn, nn.BatchNorm2d)
     assert sum(p.numel() for p in stem.parameters()) == 3 * 16 * 9 + 2 * 16  # 464
     assert stem(torch.randn(2, 3, 64, 96)).shape == (2, 16, 32, 48)
-    assert isinstance(MobileNetV3Stem(3, 8, 5, 1, "re").act, nn.ReLU)
+    assert isinstance(MobileNetV3Stem(3, 8, 5, 1, "re").conv.act, nn.ReLU)
     stem = _randomize(MobileNetV3Stem(3, 8, 3, 2, "HS"))
     x = torch.randn(1, 3, 13, 17, dtype=torch.float64)
-    ref = _hswish(_bn(F.conv2d(x, stem.conv.weight, None, 2, 1), stem.bn))
+    ref = _hswish(_bn(F.conv2d(x, stem.conv.conv.weight, None, 2, 1), stem.conv.bn))
     torch.testing.assert_close(stem(x), ref, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(
     "c1, c2, hidden, s, names",
     [
-        (16, 24, 72, 2, ["expand", "expand_bn", "expand_act", "dw", "dw_bn", "att", "act", "project", "project_bn"]),
-        (16, 16, 16, 2, ["dw", "dw_bn", "act", "att", "project", "project_bn"]),  # MobileNetV3-Small block 1
+        (16, 24, 72, 2, ["expand", "dw", "att", "act", "project"]),
+        (16, 16, 16, 2, ["dw", "att", "project"]),  # MobileNetV3-Small block 1: the activation is dw's
     ],
 )
 def test_block_layout(c1, c2, hidden, s, names):
     blk = MobileNetV3Block(c1, c2, hidden, 5, s, None, "HS")
     assert [n for n, _ in blk.block.named_children()] == names
-    dw = blk.block.dw
+    dw = blk.block.dw.conv
     assert (dw.in_channels, dw.out_channels, dw.groups) == (hidden, hidden, hidden)
     assert dw.kernel_size == (5, 5) and dw.stride == (s, s) and dw.padding == (2, 2) and dw.bias is None
-    assert blk.block.project.kernel_size == (1, 1) and blk.block.project.bias is None
+    assert blk.block.project.conv.kernel_size == (1, 1) and blk.block.project.conv.bias is None
+    assert isinstance(blk.block.project.act, nn.Identity)
+    assert isinstance(blk.block.dw.act, nn.Identity if hidden != c1 else nn.Hardswish)
     assert isinstance(blk.att, nn.Identity) and not blk.residual
     k2 = 25
     expand = 0 if hidden == c1 else c1 * hidden + 2 * hidden
@@ -82,15 +85,16 @@ def test_block_layout(c1, c2, hidden, s, names):
 def _literal_block(blk: MobileNetV3Block, x: torch.Tensor, act) -> torch.Tensor:
     """Design notes §5, written out with the block's own weights and attention module."""
     b = blk.block
-    s, k = b.dw.stride[0], b.dw.kernel_size[0]
+    dw = b.dw.conv
+    s, k = dw.stride[0], dw.kernel_size[0]
     if hasattr(b, "expand"):
-        y = act(_bn(F.conv2d(x, b.expand.weight), b.expand_bn))
-        y = _bn(F.conv2d(y, b.dw.weight, None, s, k // 2, 1, b.dw.out_channels), b.dw_bn)
+        y = act(_bn(F.conv2d(x, b.expand.conv.weight), b.expand.bn))
+        y = _bn(F.conv2d(y, dw.weight, None, s, k // 2, 1, dw.out_channels), b.dw.bn)
         y = act(blk.att(y))  # attention BEFORE the activation
     else:
-        y = act(_bn(F.conv2d(x, b.dw.weight, None, s, k // 2, 1, b.dw.out_channels), b.dw_bn))
+        y = act(_bn(F.conv2d(x, dw.weight, None, s, k // 2, 1, dw.out_channels), b.dw.bn))
         y = blk.att(y)  # block 1: attention AFTER the activation
-    y = _bn(F.conv2d(y, b.project.weight), b.project_bn)
+    y = _bn(F.conv2d(y, b.project.conv.weight), b.project.bn)
     return x + y if blk.residual else y
 
 
@@ -118,16 +122,17 @@ def test_attention_position_is_observable():
     blk = _randomize(MobileNetV3Block(40, 40, 240, 5, 1, "MobileNetV3SE", "HS"), seed=3)
     b = blk.block
     x = torch.randn(1, 40, 12, 12, dtype=torch.float64)
-    y = _bn(F.conv2d(_hswish(_bn(F.conv2d(x, b.expand.weight), b.expand_bn)), b.dw.weight, None, 1, 2, 1, 240), b.dw_bn)
-    wrong = x + _bn(F.conv2d(blk.att(_hswish(y)), b.project.weight), b.project_bn)
+    y = _hswish(_bn(F.conv2d(x, b.expand.conv.weight), b.expand.bn))
+    y = _bn(F.conv2d(y, b.dw.conv.weight, None, 1, 2, 1, 240), b.dw.bn)
+    wrong = x + _bn(F.conv2d(blk.att(_hswish(y)), b.project.conv.weight), b.project.bn)
     assert not torch.allclose(blk(x), wrong)
 
 
 def test_residual():
     for c1, c2, s, residual in ((24, 24, 1, True), (24, 40, 1, False), (24, 24, 2, False)):
         blk = MobileNetV3Block(c1, c2, 88, 3, s, None, "RE").eval()
-        nn.init.zeros_(blk.block.project_bn.weight)
-        nn.init.zeros_(blk.block.project_bn.bias)
+        nn.init.zeros_(blk.block.project.bn.weight)
+        nn.init.zeros_(blk.block.project.bn.bias)
         x = torch.randn(1, c1, 8, 8)
         assert blk.residual is residual
         if residual:
@@ -154,7 +159,8 @@ def test_no_attention(spec):
 )
 def test_activation_aliases(act, cls):
     blk = MobileNetV3Block(16, 24, 72, 3, 2, None, act)
-    assert isinstance(blk.block.act, cls) and isinstance(blk.block.expand_act, cls)
+    assert isinstance(blk.block.act, cls) and isinstance(blk.block.expand.act, cls)
+    assert isinstance(MobileNetV3Block(16, 16, 16, 3, 2, None, act).block.dw.act, cls)
 
 
 def test_attention_built_on_hidden_channels():
@@ -173,7 +179,7 @@ def test_attention_built_on_hidden_channels():
         assert type(blk.att) is mods[name], spec
         y = blk(torch.randn(2, 40, 11, 13))
         assert y.shape == (2, 40, 11, 13)
-    # the ELA hyperparameter reaches the module: variants differ in parameter count at C=96 (design notes §2)
+    # the ELA hyperparameter reaches the module: variants differ in parameter count at C=96 (docs/design.md §2)
     counts = {
         phi: sum(p.numel() for p in MobileNetV3Block(40, 40, 96, 5, 1, ["ELA", phi]).att.parameters()) for phi in "BL"
     }

@@ -194,7 +194,7 @@ def _prose(text: str) -> list[str]:
 
 @pytest.mark.slow
 def test_zoo_tables_match_the_code():
-    """MAY and MobileNet-YOLO tables regenerated exactly; the YOLOv8/YOLO11 table at scale n (the other scales
+    """MAY, head and MobileNet-YOLO tables regenerated exactly; the YOLO families' table at scale n (the other scales
     cost minutes: `python tests/test_readme_tables.py --write` regenerates all)."""
     from yolo_attn.zoo import render_table
 
@@ -202,10 +202,10 @@ def test_zoo_tables_match_the_code():
     fresh = render_table(REPO / "cfg" / "models", scales="n")
     assert _prose(readme) == _prose(fresh)
     ours, theirs = md_tables(readme), md_tables(fresh)
-    assert len(ours) == len(theirs) == 3
-    assert ours[0] == theirs[0] and ours[1] == theirs[1]
-    assert [r["file"] for r in ours[2]] == [r["file"] for r in theirs[2]]
-    for a, b in zip(ours[2], theirs[2], strict=True):
+    assert len(ours) == len(theirs) == 4  # MAY, MAY head options, MobileNet-YOLO, the scaled YOLO families
+    assert ours[:3] == theirs[:3]
+    assert [r["file"] for r in ours[3]] == [r["file"] for r in theirs[3]]
+    for a, b in zip(ours[3], theirs[3], strict=True):
         assert a["n"] == b["n"] and a["attention"] == b["attention"], (a, b)
 
 

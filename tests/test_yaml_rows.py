@@ -154,4 +154,6 @@ def test_any_row_builds_or_is_refused_naming_the_layer(row):
     with torch.no_grad():
         y = model.eval()[:2](torch.zeros(1, 3, 32, 32))
     assert y.ndim == 4 and y.shape[0] == 1, (row, tuple(y.shape))
-    assert type(layer).__module__.startswith("yolo_attn.nn")
+    parts = list(layer) if isinstance(layer, torch.nn.Sequential) else [layer]  # repeats n > 1: Sequential of n
+    assert len(parts) == (row[1] if isinstance(row[1], int) and row[1] > 1 else 1), (row, layer)
+    assert all(type(p).__module__.startswith("yolo_attn.nn") for p in parts), (row, layer)

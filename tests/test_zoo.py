@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Closed-form parameter counts, transcribed from design notes §2 (independent of the module code)
+# Closed-form parameter counts, transcribed from docs/design.md §2 (independent of the module code)
 
 
 def eca_k(c: int) -> int:
@@ -43,21 +43,21 @@ def closed_form(name: str, c: int, *hp) -> int:
         return c * h + h + h * c + c
     if name == "ECA":  # one bias-free Conv1d(1, 1, k)
         return eca_k(c)
-    if name == "CBAM":  # shared MLP (C/16) + Conv2d(2, 1, 7) no bias + BatchNorm2d(1)
-        h = c // 16
-        return (c * h + h + h * c + c) + 2 * 49 + 2
-    if name in ("CoordAtt", "CA"):  # Conv1x1(C->mip)+bias, BN(mip), two Conv1x1(mip->C)+bias
-        mip = max(8, c // 32)
-        return (c * mip + mip) + 2 * mip + 2 * (mip * c + c)
+    if name == "CBAM":  # shared MLP (C/r, biases optional) + Conv2d(2, 1, k) no bias + BatchNorm2d(1) (optional)
+        k, r, bias, _order, bn = (*hp, *(7, 16, True, "max-mean", True)[len(hp) :])
+        h = c // r
+        return 2 * c * h + (h + c if bias else 0) + 2 * k * k + (2 if bn else 0)
+    if name in ("CoordAtt", "CA"):  # Conv1x1(C->mip), BN(mip), two Conv1x1(mip->C); biases optional
+        r, bias = (*hp, *(32, True)[len(hp) :])
+        mip = max(8, c // r)
+        return 3 * c * mip + 2 * mip + (mip + 2 * c if bias else 0)
     if name == "ELA":  # Conv1d(C, C, k, groups g) no bias + GroupNorm(G, C)
         k, g = {"T": (5, c), "B": (7, c), "S": (5, c // 8), "L": (7, c // 8)}[hp[0] if hp else "L"]
         return c * (c // g) * k + 2 * c
     if name == "MLCA":  # two bias-free Conv1d(1, 1, k)
         return 2 * eca_k(c)
     if name == "EPSA":  # keeping channels: 4 grouped convs c -> c/4 + one shared SE (c/4 -> c/64 -> c/4)
-        q, r = c // 4, c // 64
-        convs = sum((c // g) * q * k * k for k, g in ((3, 1), (5, 4), (7, 8), (9, 16)))
-        return convs + (q * r + r) + (r * q + q)
+        return epsa(c, c)
     if name == "EMA":  # per group of cg = C / G channels (weights shared): GroupNorm(cg, cg), Conv1x1, Conv3x3 + biases
         cg = c // (hp[0] if hp else 32)
         return 2 * cg + (cg * cg + cg) + (9 * cg * cg + cg)
@@ -66,13 +66,27 @@ def closed_form(name: str, c: int, *hp) -> int:
     raise KeyError(name)
 
 
+def epsa(c1: int, c2: int) -> int:
+    """EPSA c1 -> c2: 4 grouped convs c1 -> c2/4 (k 3/5/7/9, groups 1/4/8/16) + one shared SE (c2/4 -> c2/64)."""
+    q, r = c2 // 4, c2 // 64
+    convs = sum((c1 // g) * q * k * k for k, g in ((3, 1), (5, 4), (7, 8), (9, 16)))
+    return convs + (q * r + r) + (r * q + q)
+
+
+def epsa_for_conv(c1: int, c2: int) -> int:
+    """EPSA [c2, 2] + BatchNorm2d(c2) in place of Conv(c2, 3, 2) (3x3 conv c1 -> c2 + BN): the parameter change."""
+    return epsa(c1, c2) + 2 * c2 - (9 * c1 * c2 + 2 * c2)
+
+
 @pytest.mark.parametrize(
     "name, hp, expected",
     [
         ("SE", (), 580),
         ("ECA", (), 3),
         ("CBAM", (), 680),
+        ("CBAM", (7, 16, False, "mean-max", False), 610),  # the MAY code's CBAM: 680 - 68 biases - 2 BN
         ("CoordAtt", (), 1688),
+        ("CoordAtt", (16, False), 3 * 64 * 8 + 16),  # the MAY code's CA: mip 8, no biases
         ("ELA", ("T",), 448),
         ("ELA", ("B",), 576),
         ("ELA", ("S",), 2688),
@@ -82,7 +96,7 @@ def closed_form(name: str, c: int, *hp) -> int:
     ],
 )
 def test_closed_forms_match_design_table(name, hp, expected):
-    """The transcriptions reproduce design notes §2's sanity numbers at C=64."""
+    """The transcriptions reproduce docs/design.md §2's sanity numbers at C=64."""
     assert closed_form(name, 64, *hp) == expected
 
 
@@ -101,14 +115,23 @@ def test_shipped_files_equal_template():
 
 def test_zoo_contents():
     names = set(ENTRIES)
-    mods = ("se", "eca", "cbam", "coordatt", "ela", "mlca", "epsa")
-    assert {f"may-{t}.yaml" for t in ("none", "mbse", *mods)} <= names
-    assert {f"mobilenet-yolo-{t}.yaml" for t in ("none", *mods)} <= names
-    assert {f"{p}-{t}.yaml" for p in ("yolov8", "yolo11", "yolo12", "yolo26") for t in mods} <= names
-    # one file per registered module and family it is declared for, plus the two unscaled baselines
+    gates = ("se", "eca", "cbam", "coordatt", "ela", "mlca")
+    may = ("none", "mbse", *gates, "paper-cbam", "paper-ca", "epsa-add")  # EPSA keeps the slot width: added
+    yolos = ("yolov8", "yolo11", "yolo12", "yolo26")
+    assert {f"may-{t}.yaml" for t in may} <= names
+    assert {f"mobilenet-yolo-{t}.yaml" for t in ("none", *gates, "epsa", "epsa-add")} <= names
+    assert {f"{p}-{t}.yaml" for p in yolos for t in (*gates, "epsa", "epsa-add")} <= names
+    # one file per zoo attention of each family (registry modules, their variants, EPSA's two placements), plus
+    # the two unscaled baselines; no two entries share a file name
     scaled = tuple(zoo._stock_families())  # the families derived from the installed Ultralytics YAMLs
-    n = {f: sum(s.in_family(f) for s in ATTENTION.values()) for f in ("may", "mobilenet-yolo", *scaled)}
+    n = {f: len(zoo.family_attentions(f)) for f in ("may", "mobilenet-yolo", *scaled)}
     assert len(names) == (1 + n["may"]) + (1 + n["mobilenet-yolo"]) + sum(n[f] for f in scaled)
+    assert len(names) == len(zoo.zoo_entries())
+    kinds = {f: e.attention.kind for f, e in ENTRIES.items()}
+    assert {f for f, k in kinds.items() if k == "replace"} == {f"{p}-epsa.yaml" for p in ("mobilenet-yolo", *yolos)}
+    assert {f for f, k in kinds.items() if k == "add"} == {
+        f"{p}-epsa-add.yaml" for p in ("may", "mobilenet-yolo", *yolos)
+    }
 
 
 def _normalize(v):
@@ -138,7 +161,7 @@ def test_derived_from_stock(prefix, stock):
     ref = yaml.safe_load(zoo._stock_path(stock).read_text())
     *ref_head, ref_detect = ref["head"]
     n = len(ref["backbone"]) + len(ref["head"]) - 1
-    for file in (f for f in ENTRIES if f.startswith(prefix + "-")):
+    for file in (f for f, e in ENTRIES.items() if f.startswith(prefix + "-") and e.attention.kind != "replace"):
         d = yaml.safe_load((MODELS / file).read_text())
         assert d["backbone"] == ref["backbone"] and d["scales"] == ref["scales"] and d["nc"] == ref["nc"]
         assert d["head"][: len(ref_head)] == ref_head
@@ -149,18 +172,21 @@ def test_derived_from_stock(prefix, stock):
 
 @pytest.mark.parametrize("file", sorted(ENTRIES))
 def test_attention_rows_carry_no_channels(file):
-    """Attention rows carry exactly the registry's hyperparameters of the file's attention, never channels."""
+    """Attention rows hold exactly the entry's hyperparameters (channels come from the registration); a conv
+    replacement row holds [c2, stride] of the Conv it replaces."""
+    att = ENTRIES[file].attention
     d = yaml.safe_load((MODELS / file).read_text())
-    hp = list(ENTRIES[file].attention.hp)
-    for f, _, m, args in d["backbone"] + d["head"]:
-        if m in GATING:
+    rows = [(f, m, args) for f, _, m, args in d["backbone"] + d["head"] if m in GATING]
+    for f, m, args in rows:
+        if att.kind == "replace":
+            assert m == att.name and len(args) == 2 and args[1] == 2 and args[0] in (128, 256, 512), args
+        else:
             assert isinstance(f, int), "a gating module reads one input"
-            assert args == hp, f"{m} row carries more than hyperparameters: {args}"
-            if m == "EPSA":
-                assert args == []
-        if m == "MobileNetV3Block":
-            att = args[4]
-            assert att in ("None", ENTRIES[file].attention.name) or att == [ENTRIES[file].attention.name, *hp], args
+            assert args == _normalize(list(att.hp)), f"{m} row carries more than hyperparameters: {args}"
+    slots = [r[3][4] for r in d["backbone"] if r[2] == "MobileNetV3Block" and r[3][4] != "None"]
+    for slot in slots:
+        assert slot == (att.name if not att.hp else [att.name, *att.hp]), slot
+    assert len(rows) + len(slots) > 0 or att.name is None
 
 
 @pytest.mark.parametrize("file", sorted(ENTRIES))
@@ -181,7 +207,7 @@ def test_scale_letter_finds_the_file():
     d = yaml_model_load(MODELS / "yolov8s-mlca.yaml")
     assert d["scale"] == "s" and d["head"][-2] == [21, 1, "MLCA", []]
     d = yaml_model_load(MODELS / "yolo11x-ela.yaml")
-    assert d["scale"] == "x" and d["head"][-2] == [22, 1, "ELA", ["L"]]
+    assert d["scale"] == "x" and d["head"][-2] == [22, 1, "ELA", ["S"]]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -276,7 +302,7 @@ def _stock_params(rel: str, scale: str) -> int:
 
 
 MAY_SE_SLOTS = (1, 4, 5, 6, 7, 8, 9, 10, 11)
-MAY_EXPECTED_SLOTS = {"ela": (1, 4, 5, 6, 8, 9, 10, 11), "epsa": (10, 11), "none": ()}  # else all 9 SE slots
+MAY_EXPECTED_SLOTS = {"ela": (1, 4, 5, 6, 8, 9, 10, 11), "epsa-add": (10, 11), "none": ()}  # else all 9 SE slots
 
 
 @pytest.mark.parametrize("file", [f for f in ENTRIES if f.startswith("may-") and f != "may-none.yaml"])
@@ -297,9 +323,13 @@ def test_may_param_delta(file):
 
 @pytest.mark.parametrize("file", [f for f in ENTRIES if f.startswith("mobilenet-yolo-") and "none" not in f])
 def test_mobilenet_neck_param_delta(file):
-    """Attention on the neck outputs of MobileNet-YOLO: P3 128, P4 256, P5 512 channels (no width scaling)."""
+    """Attention on the neck outputs of MobileNet-YOLO: P3 128, P4 256, P5 512 channels (no width scaling); a conv
+    replacement in place of the neck's Conv(128, 3, 2) after P3 (128 ch) and Conv(256, 3, 2) after P4 (256 ch)."""
     d = _load(file)
-    expected = sum(closed_form(name, c, *hp) for (name, hp), c in zip(_neck_rows(d), (128, 256, 512), strict=True))
+    if ENTRIES[file].attention.kind == "replace":
+        expected = epsa_for_conv(128, 128) + epsa_for_conv(256, 256)
+    else:
+        expected = sum(closed_form(name, c, *hp) for (name, hp), c in zip(_neck_rows(d), (128, 256, 512), strict=True))
     base = _load("mobilenet-yolo-none.yaml")
     assert _params(_parse(d, meta=True)) - _params(_parse(base, meta=True)) == expected
 
@@ -320,7 +350,10 @@ def test_yolo_scales(file, scale):
     d = _load(file, scale)
     _, width, max_ch = d["scales"][scale]
     widths = [make_divisible(min(c, max_ch) * width) for c in (256, 512, 1024)]
-    expected = sum(closed_form(name, c, *hp) for (name, hp), c in zip(_neck_rows(d), widths, strict=True))
+    if ENTRIES[file].attention.kind == "replace":  # Conv(256, 3, 2) after P3, Conv(512, 3, 2) after P4
+        expected = epsa_for_conv(widths[0], widths[0]) + epsa_for_conv(widths[1], widths[1])
+    else:
+        expected = sum(closed_form(name, c, *hp) for (name, hp), c in zip(_neck_rows(d), widths, strict=True))
     seq = _parse(d, meta=True)
     assert _params(seq) - _stock_params(rel, scale) == expected
     _forward_shapes(seq, d["nc"])
@@ -332,7 +365,7 @@ def test_meta_counts_equal_real_counts():
         assert _params(_parse(d, meta=True)) == _params(_parse(d))
 
 
-# design notes §5: [out, hidden, k, s, use_se, use_hs]
+# docs/design.md §6: [out, hidden, k, s, use_se, use_hs]
 MAY_TABLE = (
     (16, 16, 3, 2, 1, 0),
     (24, 72, 3, 2, 0, 0),
@@ -359,7 +392,7 @@ def test_may_rows_follow_the_design_table():
 
 
 def test_may_none_param_count_by_hand():
-    """MAY without attention, counted from the block table of design notes §5 and Ultralytics' layer definitions."""
+    """MAY without attention, counted from the block table of docs/design.md §6 and Ultralytics' layer definitions."""
 
     def conv(c1, c2, k=1):  # Ultralytics Conv: bias-free conv + BN
         return c1 * c2 * k * k + 2 * c2
@@ -430,3 +463,100 @@ def test_stock_yolo_train(model, tiny_data, tmp_path):
     r = yolo_train(model, tiny_data, tmp_path, "run")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert (tmp_path / "run" / "weights" / "last.pt").exists()
+
+
+def _undo_replacement(rows: list) -> list:
+    """Fold each [EPSA [c2, 2]], [nn.BatchNorm2d], [nn.SiLU] triple back into the Conv(c2, 3, 2) row it replaced and
+    undo the index shift of the later rows."""
+    out, old_of_new, i = [], {}, 0
+    while i < len(rows):
+        f, n, m, args = rows[i]
+        if m == "EPSA" and [r[2] for r in rows[i + 1 : i + 3]] == ["nn.BatchNorm2d", "nn.SiLU"]:
+            row, span = [f, n, "Conv", [args[0], 3, 2]], 3
+        else:
+            row, span = [f, n, m, args], 1
+        for j in range(i, i + span):
+            old_of_new[j] = len(out)
+        out.append(row)
+        i += span
+    fix = lambda f: [fix(j) for j in f] if isinstance(f, list) else (f if f < 0 else old_of_new[f])  # noqa: E731
+    return [[fix(f), n, m, args] for f, n, m, args in out]
+
+
+@pytest.mark.parametrize("file", sorted(f for f, e in ENTRIES.items() if e.attention.kind == "replace"))
+def test_conv_replacement_rows(file):
+    """A conv-replacement file is its base network with the neck's stride-2 3x3 convs replaced (and nothing else)."""
+    d = yaml.safe_load((MODELS / file).read_text())
+    if file.startswith("mobilenet-yolo-"):
+        base = yaml.safe_load((MODELS / "mobilenet-yolo-none.yaml").read_text())
+    else:
+        base = yaml.safe_load(zoo._stock_path(zoo._STOCK[file.split("-")[0]][1]).read_text())
+    rows, base_rows = d["backbone"] + d["head"], base["backbone"] + base["head"]
+    assert sum(r[2] == "EPSA" for r in rows) == 2 and len(rows) == len(base_rows) + 4
+    assert _undo_replacement(rows) == base_rows
+    assert d["backbone"] == base["backbone"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The MAY head option and the paper's head
+
+
+def test_may_head_option_writes_a_narrower_box_branch(tmp_path):
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils import DEFAULT_CFG
+
+    assert zoo.main(["write", str(tmp_path), "--may-head", "no-dfl"]) == 0
+    assert zoo.main(["check", str(tmp_path), "--may-head", "no-dfl"]) == 0
+    assert zoo.main(["check", str(tmp_path)]) == 1  # differs from the shipped files
+    d = yaml.safe_load((tmp_path / "may-mlca.yaml").read_text())
+    assert d["reg_max"] == 1 and "reg_max" not in yaml.safe_load((tmp_path / "yolov8-mlca.yaml").read_text())
+    assert "reg_max: 1" in (tmp_path / "mobilenet-yolo-none.yaml").read_text()
+    model = DetectionModel(yaml.safe_load((tmp_path / "may-none.yaml").read_text()), verbose=False)
+    base = DetectionModel(_load("may-none.yaml"), verbose=False)
+
+    def box_branch(c2, reg_max):  # per level: Conv(x, c2, 3) + Conv(c2, c2, 3) + Conv2d(c2, 4 * reg_max, 1)
+        return sum(x * c2 * 9 + 2 * c2 + c2 * c2 * 9 + 2 * c2 + c2 * 4 * reg_max + 4 * reg_max for x in (128, 256, 512))
+
+    # c2 = max(16, 128 // 4, 4 * reg_max): 64 with DFL (reg_max 16, plus DFL's fixed 16-weight conv), 32 without
+    expected = box_branch(64, 16) + 16 - box_branch(32, 1)
+    assert _params(base) - _params(model) == expected == 353_476
+    batch = {  # one training step: the loss without DFL (L1 distances) runs and gives gradients
+        "img": torch.rand(2, 3, 64, 64),
+        "batch_idx": torch.tensor([0.0, 1.0]),
+        "cls": torch.tensor([[3.0], [7.0]]),
+        "bboxes": torch.tensor([[0.5, 0.5, 0.4, 0.3], [0.3, 0.6, 0.2, 0.2]]),
+    }
+    model.args = DEFAULT_CFG  # the loss reads its gains from the training arguments
+    loss, _ = model.loss(batch)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and model.model[-1].cv2[0][-1].weight.grad.abs().sum() > 0
+
+
+def test_may_head_option_is_validated():
+    with pytest.raises(ValueError, match="'anchors'.*'detect', 'no-dfl'"):
+        zoo._mobilenet_net(zoo.NO_ATTENTION, "anchors")
+    with pytest.raises(SystemExit) as e:
+        zoo.main(["write", "x", "--may-head", "anchors"])
+    assert e.value.code == 2
+    for bad in (["--imgsz", "100"], ["--scales", "nq"]):
+        with pytest.raises(SystemExit) as e:
+            zoo.main(["table", str(MODELS), *bad])
+        assert e.value.code == 2, bad
+
+
+def test_yolov5_head_cost_is_the_papers_head():
+    """YOLOv5's Detect of the MAY code: 1x1 convs 128/256/512 -> 3 x (20 + 5) with biases; thop (as ours) counts
+    the weights' MACs on 80x80, 40x40 and 20x20 maps."""
+    params, gflops = zoo.yolov5_head_cost()
+    assert params == (128 + 256 + 512) * 75 + 3 * 75 == 67_425
+    assert gflops == pytest.approx(2 * 75 * (128 * 6400 + 256 * 1600 + 512 * 400) / 1e9, rel=1e-12)
+
+
+def test_head_cost_of_ultralytics_detect():
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel(_load("may-none.yaml"), verbose=False)
+    params, gflops = zoo.head_cost(model, 640)
+    assert params == sum(p.numel() for p in model.model[-1].parameters()) == 2_123_788
+    total_params, total_gflops = zoo.profile_model(model, 640)
+    assert 0.3 < gflops / total_gflops < 0.7  # the head is about half of MAY's compute at 640

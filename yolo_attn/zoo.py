@@ -1,21 +1,26 @@
 """Model zoo: the one template that writes every model YAML in ``cfg/models``, and the profiler for its table.
 
-Families (design notes §5):
+Families (docs/design.md §6 for MAY):
 
 - ``may-<att>.yaml``: MAY of the MLCA paper, a MobileNetV3-Small backbone whose 9 squeeze-and-excitation slots hold
   the attention under test, YOLOv5 v6.0's C3-PAN neck and Ultralytics' anchor-free ``Detect`` (nc 20, no scales).
+  ``may-paper-<att>.yaml``: the paper's code's own build of a module where it differs from the module's paper
+  (CBAM, CA); with ``none``, ``mbse``, ``eca`` and ``mlca`` they are the six networks the paper ran (``MAY_PAPER``).
 - ``mobilenet-yolo-<att>.yaml``: the same network with empty SE slots and the attention on each of the three neck
   outputs right before ``Detect``.
 - ``yolov8-<att>.yaml`` / ``yolo11-<att>.yaml``: Ultralytics' own model YAMLs (read from the installed package,
   with their n/s/m/l/x scales) with the attention on each of the three neck outputs right before ``Detect``; used as
   ``model=cfg/models/yolov8s-mlca.yaml`` (Ultralytics takes the scale from the file name).
+- A convolution replacement (EPSA): ``<family>-epsa.yaml`` puts it where EPSANet does, in place of a convolution
+  (the neck's stride-2 convs); ``<family>-epsa-add.yaml`` adds it as an extra layer (MAY: in the SE slots).
 
 Attention rows carry hyperparameters only; the registration (``yolo_attn.integration``) injects the channels.
 
 Command line:
     python -m yolo_attn.zoo write cfg/models    # (re)generate every YAML
     python -m yolo_attn.zoo check cfg/models    # exit 1 when a shipped file differs from the template
-    python -m yolo_attn.zoo table cfg/models    # profile every file at 640x640 and print the README table
+    python -m yolo_attn.zoo table cfg/models    # profile every file at 640x640 and print the README tables
+    python -m yolo_attn.zoo write DIR --may-head no-dfl    # MAY / MobileNet-YOLO with reg_max 1 (narrower head)
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import yaml
 __all__ = (
     "ATTENTIONS",
     "MAY_ATTENTIONS",
+    "MAY_HEADS",
+    "MAY_PAPER",
     "NO_ATTENTION",
     "MAY_BLOCKS",
     "ZooEntry",
@@ -47,7 +54,7 @@ __all__ = (
 
 GENERATED_BY = "python -m yolo_attn.zoo write cfg/models"
 
-# MobileNetV3-Small as written in the MLCA paper's code: [out, hidden, k, s, use_se, use_hs] (design notes §5)
+# MobileNetV3-Small as written in the MLCA paper's code: [out, hidden, k, s, use_se, use_hs] (docs/design.md §6)
 MAY_BLOCKS = (
     (16, 16, 3, 2, 1, 0),  # 1-P2/4, no expansion (hidden == in)
     (24, 72, 3, 2, 0, 0),  # 2-P3/8
@@ -62,16 +69,39 @@ MAY_BLOCKS = (
     (96, 576, 5, 1, 1, 1),  # 11 P5 out (96 ch)
 )
 MAY_STEM = (16, 3, 2)  # out, k, s; hard-swish
+#: The six MAY networks of the MLCA paper's official code (github.com/wandahangFY/MLCA, its YOLOv5-6.1 fork,
+#: models/mobilenetv3-<name>.yaml) as (the paper's name, our file tag). SEOFF, SE (MobileNetV3's own), ECA and MLCA
+#: are our modules as the paper ran them; its CBAM and CA differ from those modules' papers, so they have files of
+#: their own (``may-paper-cbam``, ``may-paper-ca``) beside ``may-cbam`` and ``may-coordatt``.
+MAY_PAPER = (
+    ("SEOFF", "none"),
+    ("SE", "mbse"),
+    ("ECA", "eca"),
+    ("CBAM", "paper-cbam"),
+    ("CA", "paper-ca"),
+    ("MLCA", "mlca"),
+)
+#: MAY heads the template can write: Ultralytics' Detect as the stock C3-neck YAMLs get it, or with box regression
+#: without DFL (``reg_max: 1``, YOLO26's choice), which narrows the box branch.
+MAY_HEADS = ("detect", "no-dfl")
 
 
 @dataclass(frozen=True)
 class Attention:
-    """One attention choice of the zoo: file-name tag, YAML name, hyperparameters and a display name."""
+    """One attention choice of the zoo: file-name tag, YAML name, hyperparameters, display name and placement.
+
+    ``kind`` says how the module enters the network: ``"gate"`` for a channel-keeping layer (a MAY SE slot, a neck
+    output), ``"add"`` for a convolution replacement (EPSA) used the same way, as an extra layer keeping its input
+    channels, and ``"replace"`` for a convolution replacement put where a convolution was: the stride-2 convs of
+    the neck's downsampling path, as EPSANet's PSA replaces the 3x3 conv of its bottleneck.
+    """
 
     tag: str  # file-name suffix: may-<tag>.yaml
     name: str | None  # YAML module name, None for no attention
     hp: tuple = ()  # hyperparameters after the channel count
     label: str = ""  # display name
+    kind: str = "gate"  # "gate", "add" or "replace" (see above)
+    note: str = ""  # why these hyperparameters / where this variant comes from (YAML header)
 
     @property
     def display(self) -> str:
@@ -85,6 +115,10 @@ NO_ATTENTION = Attention("none", None, (), "none (SEOFF)")
 def family_attentions(family: str) -> dict[str, Attention]:
     """Return the attention choices of a zoo family (tag -> Attention), from the registry ``yolo_attn.nn.ATTENTION``.
 
+    A module's own entry comes first, then its registry variants (``AttentionSpec.variants``). A convolution
+    replacement (``changes_channels``, EPSA) gets the conv-replacement file ``<tag>`` outside MAY and the
+    added-layer file ``<tag>-add`` everywhere (in MAY only the latter: its SE slots keep their width).
+
     Args:
         family (str): One of ``yolo_attn.nn.registry.FAMILIES`` ("may", "mobilenet-yolo", "yolov8", "yolo11").
     """
@@ -92,13 +126,23 @@ def family_attentions(family: str) -> dict[str, Attention]:
 
     out = {}
     for spec in ATTENTION.values():
-        if spec.in_family(family):
-            hp = spec.hp(family)
-            out[spec.tag] = Attention(spec.tag, spec.name, hp, spec.display(hp))
+        if not spec.in_family(family):
+            continue
+        hp, note = spec.hp(family), spec.note(family)
+        if spec.changes_channels:
+            name = spec.display(hp)
+            if family != "may":
+                out[spec.tag] = Attention(spec.tag, spec.name, hp, f"{name} (conv replacement)", "replace", note)
+            out[f"{spec.tag}-add"] = Attention(f"{spec.tag}-add", spec.name, hp, f"{name} (added layer)", "add", note)
+        else:
+            out[spec.tag] = Attention(spec.tag, spec.name, hp, spec.display(hp), "gate", note)
+        for v in spec.variants:
+            if family in v.families:
+                out[v.tag] = Attention(v.tag, spec.name, tuple(v.hyperparameters), v.label, "gate", v.source)
     return out
 
 
-#: The modules on the neck outputs of MobileNet-YOLO (YOLOv8 and YOLO11 read their own family's choices).
+#: The modules on the neck outputs of MobileNet-YOLO (the YOLO families read their own family's choices).
 ATTENTIONS = family_attentions("mobilenet-yolo")
 #: MAY: no attention (the paper's SEOFF baseline), then every module that has a MAY variant.
 MAY_ATTENTIONS = {"none": NO_ATTENTION, **family_attentions("may")}
@@ -197,7 +241,7 @@ def _block_attention(att: Attention):
     return [att.name, *att.hp] if att.hp else att.name
 
 
-def _mobilenet_net(att: Attention) -> tuple[dict, list[str], tuple[int, ...]]:
+def _mobilenet_net(att: Attention, head: str = "detect") -> tuple[dict, list[str], tuple[int, ...]]:
     """Return the MAY model dict with ``att`` in the SE slots that fit it, its row comments and the used slots."""
     out, k, s = MAY_STEM
     backbone = [[-1, 1, "MobileNetV3Stem", [out, k, s, "HS"]]]
@@ -213,7 +257,7 @@ def _mobilenet_net(att: Attention) -> tuple[dict, list[str], tuple[int, ...]]:
         if use_se and not use and att.name is not None:
             note = f"SE slot empty: {att.display} does not fit {hidden} channels"
         comments.append(f"{j}{_MAY_POS.get(j, '')} hidden {hidden}, {note}")
-    head = [
+    head_rows = [
         [-1, 1, "Conv", [256, 1, 1]],
         [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
         [[-1, 8], 1, "Concat", [1]],
@@ -247,7 +291,12 @@ def _mobilenet_net(att: Attention) -> tuple[dict, list[str], tuple[int, ...]]:
         "25 (P5/32-large)",
         "26 Detect(P3, P4, P5), anchor-free",
     ]
-    data = {"nc": 20, "depth_multiple": 1.0, "width_multiple": 1.0, "backbone": backbone, "head": head}
+    if head not in MAY_HEADS:
+        raise ValueError(f"MAY head {head!r} is not one of {', '.join(map(repr, MAY_HEADS))}")
+    data = {"nc": 20, "depth_multiple": 1.0, "width_multiple": 1.0}
+    if head == "no-dfl":
+        data["reg_max"] = 1
+    data.update(backbone=backbone, head=head_rows)
     return data, comments, tuple(slots)
 
 
@@ -273,9 +322,20 @@ def _wrap(text: str, width: int = 112) -> list[str]:
     return [*lines, cur] if cur else lines
 
 
-def _may_entry(att: Attention) -> ZooEntry:
-    """Return the MAY entry with ``att`` in the SE slots."""
-    data, comments, slots = _mobilenet_net(att)
+_NO_DFL_NOTE = (
+    "Head option no-dfl: `reg_max: 1` makes Ultralytics' Detect regress one distance per box side (no DFL bins, L1 "
+    "distance loss; YOLO26's choice), which narrows its box branch; the class branch is unchanged."
+)
+
+
+def _may_entry(att: Attention, head: str = "detect") -> ZooEntry:
+    """Return the MAY entry with ``att`` in the SE slots (``head``: one of ``MAY_HEADS``)."""
+    data, comments, slots = _mobilenet_net(att, head)
+    if att.name is not None and not slots:
+        raise ValueError(
+            f"MAY: {att.display} ({att.name} with hyperparameters {list(att.hp)}) fits none of the SE slots; "
+            "the module refused every hidden width (or these hyperparameters)"
+        )
     if att.name is None:
         where = "no attention (the 9 SE slots empty)"
     elif slots == _MAY_SE_SLOTS:
@@ -296,10 +356,31 @@ def _may_entry(att: Attention) -> ZooEntry:
         header += _wrap(
             f"Deviation: {att.display} cannot be built on the hidden width of "
             f"{'blocks' if len(missing) > 1 else 'block'} {_join(missing)} "
-            f"({', '.join(str(MAY_BLOCKS[j - 1][1]) for j in missing)} channels; design notes §3), so "
+            f"({', '.join(str(MAY_BLOCKS[j - 1][1]) for j in missing)} channels; docs/design.md §3), so "
             f"{'those SE slots stay' if len(missing) > 1 else 'that SE slot stays'} empty."
         )
+    if att.note:
+        header += _wrap(("Source: " if att.tag.startswith("paper-") else "Why: ") + att.note)
+    if att.kind == "add":
+        header += _wrap(
+            f"{att.name} is EPSANet's replacement for a 3x3 convolution; in this file it is added as an extra layer "
+            "in the SE slots, keeping the hidden channels, which is not how EPSANet uses it (mobilenet-yolo-"
+            f"{att.tag.removesuffix('-add')}.yaml uses it as a conv replacement)."
+        )
+    paper = dict((tag, name) for name, tag in MAY_PAPER)
+    if att.tag in paper:
+        header += _wrap(
+            f"This is the paper's {paper[att.tag]} network (mobilenetv3-{paper[att.tag]}.yaml of its official code) "
+            "through backbone and neck; the six are the compare named set may-paper."
+        )
+    elif att.kind == "gate" and _may_variant(att):
+        header += _wrap(
+            f"{att.display} as its own paper's code builds it; the MLCA paper's MAY code built it differently, and "
+            f"that network is may-{_may_variant(att)}.yaml."
+        )
     header += _wrap(_PAPER_NOTE)
+    if head == "no-dfl":
+        header += _wrap(_NO_DFL_NOTE)
     return ZooEntry(
         file=f"may-{att.tag}.yaml",
         family="MAY",
@@ -312,6 +393,16 @@ def _may_entry(att: Attention) -> ZooEntry:
         data=data,
         comments=comments,
     )
+
+
+def _may_variant(att: Attention) -> str:
+    """The file tag of the registry's MAY variant (another paper's build) of the module of ``att``, or ""."""
+    from yolo_attn.nn import ATTENTION
+
+    spec = ATTENTION.get(att.name)
+    if spec is None or att.tag != spec.tag:
+        return ""
+    return next((v.tag for v in spec.variants if "may" in v.families), "")
 
 
 def _join(ints) -> str:
@@ -340,9 +431,78 @@ def _neck_attention(data: dict, comments: list[str], att: Attention) -> tuple[di
     return out, comments[: len(comments) - 1] + new_comments + tail
 
 
-def _neck_entry(att: Attention) -> ZooEntry:
+def _renumber(comment: str, index: int) -> str:
+    """Return ``comment`` with its leading layer index replaced by ``index``."""
+    return str(index) + re.sub(r"^\d+", "", comment)
+
+
+def _replace_downsampling(data: dict, comments: list[str], att: Attention) -> tuple[dict, list[str], list[int]]:
+    """Replace each stride-2 ``Conv`` of the head (the PAN path's downsampling convs) by ``att`` as a conv
+    replacement, followed by the BatchNorm and activation the replaced ``Conv`` had, and renumber the layers.
+
+    EPSANet's PSA replaces the 3x3 convolution of a ResNet bottleneck, and the bottleneck's BN and ReLU follow it;
+    here ``[c2, 2]`` replaces ``Conv(c2, 3, 2)`` (conv, BN, SiLU), so the rows are the module, ``nn.BatchNorm2d`` and
+    ``nn.SiLU``. Absolute ``from`` indices after a replacement move by the rows it added.
+
+    Returns:
+        (tuple[dict, list[str], list[int]]): The model dict, the row comments and the new indices of the module rows.
+    """
+    nb = len(data["backbone"])
+    rows = [list(r) for r in data["backbone"] + data["head"]]
+    new_index: dict[int, int] = {}
+    out_rows, out_comments, placed = [], [], []
+
+    def remap(f):
+        if isinstance(f, list):
+            return [remap(j) for j in f]
+        assert f == -1 or f >= 0, f"relative index {f} other than -1 cannot be remapped"
+        return f if f < 0 else new_index[f]
+
+    for i, ((f, n, m, args), comment) in enumerate(zip(rows, comments, strict=True)):
+        f = remap(f)
+        if i >= nb and m == "Conv" and len(args) >= 3 and args[1] == 3 and args[2] == 2:
+            c2 = args[0]
+            j = len(out_rows)
+            out_rows += [[f, n, att.name, [c2, 2]], [-1, 1, "nn.BatchNorm2d", []], [-1, 1, "nn.SiLU", []]]
+            out_comments += [
+                f"{j} {att.name} [{c2}, 2] replaces Conv({c2}, 3, 2){re.sub(r'^[0-9]+', '', comment)}",
+                f"{j + 1} the BatchNorm of the replaced Conv",
+                f"{j + 2} the activation of the replaced Conv",
+            ]
+            placed.append(j)
+        else:
+            out_rows.append([f, n, m, args])
+            out_comments.append(_renumber(comment, len(out_rows) - 1))
+        new_index[i] = len(out_rows) - 1
+    out = {k: v for k, v in data.items() if k not in ("backbone", "head")}
+    out["backbone"], out["head"] = out_rows[:nb], out_rows[nb:]
+    return out, out_comments, placed
+
+
+def _replace_header(family: str, network: str, att: Attention, placed: list[int]) -> list[str]:
+    """Header lines of a conv-replacement file."""
+    return _wrap(
+        f"{family} with {att.name} as a convolution replacement: {network}, with the {len(placed)} stride-2 3x3 "
+        f"convs of the neck's downsampling path (layers {_join(placed)}) replaced by {att.name} [c2, 2] followed by "
+        "the BatchNorm and SiLU the replaced Conv had, as EPSANet's PSA replaces the 3x3 conv of its bottleneck "
+        f"(BN and ReLU after it). The {att.name} row's c2 is width-scaled like Conv's. The variant that adds "
+        f"{att.name} as an extra layer is the -{att.tag}-add file."
+    )
+
+
+def _added_note(att: Attention, prefix: str) -> str:
+    """Header text of an added-layer file of a conv-replacement module."""
+    base = att.tag.removesuffix("-add")
+    return (
+        f"{att.name} is EPSANet's replacement for a 3x3 convolution; this file adds it as an extra layer on the "
+        f"neck outputs (keeping their channels), which is not how EPSANet uses it; {prefix}-{base}.yaml uses it "
+        "as a conv replacement."
+    )
+
+
+def _neck_entry(att: Attention, head: str = "detect") -> ZooEntry:
     """Return the MobileNet-YOLO entry with ``att`` on the neck outputs (``att.name`` None: the baseline)."""
-    data, comments, _ = _mobilenet_net(NO_ATTENTION)
+    data, comments, _ = _mobilenet_net(NO_ATTENTION, head)
     header = [
         f"MobileNet-YOLO with {att.display} in the neck: the MAY network (MobileNetV3-Small backbone with its SE",
         "slots empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales) with the attention applied to",
@@ -354,9 +514,23 @@ def _neck_entry(att: Attention) -> ZooEntry:
             "backbone with its SE slots empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales).",
         ]
         where = "no attention (baseline)"
+    elif att.kind == "replace":
+        data, comments, placed = _replace_downsampling(data, comments, att)
+        where = f"{att.name} replacing the neck's {len(placed)} stride-2 convs (+ their BN and SiLU)"
+        header = _replace_header(
+            "MobileNet-YOLO",
+            "the MAY network (MobileNetV3-Small backbone with its SE slots "
+            "empty, YOLOv5 v6.0 C3-PAN neck, anchor-free Detect, nc 20, no scales)",
+            att,
+            placed,
+        )
     else:
         data, comments = _neck_attention(data, comments, att)
         where = f"{att.display} on the 3 neck outputs before Detect"
+        if att.kind == "add":
+            header += _wrap(_added_note(att, "mobilenet-yolo"))
+    if att.note and att.kind != "replace":
+        header += _wrap("Why: " + att.note)
     return ZooEntry(
         file=f"mobilenet-yolo-{att.tag}.yaml",
         family="MobileNet-YOLO neck",
@@ -364,14 +538,16 @@ def _neck_entry(att: Attention) -> ZooEntry:
         where=where,
         baseline=None if att.name is None else "mobilenet-yolo-none.yaml",
         scales=("",),
-        header=header + _wrap(_PAPER_NOTE.replace("this network", "MAY")),
+        header=header
+        + _wrap(_PAPER_NOTE.replace("this network", "MAY"))
+        + (_wrap(_NO_DFL_NOTE) if head == "no-dfl" else []),
         data=data,
         comments=comments,
     )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# YOLOv8 and YOLO11 from Ultralytics' own YAMLs
+# YOLOv8, YOLO11, YOLO12 and YOLO26 from Ultralytics' own YAMLs
 
 # Stock families, each generated only when the installed Ultralytics ships its YAML (YOLO11 from 8.3.0, YOLO12 from
 # 8.3.78, YOLO26 from 8.4.0: yolo_attn.integration.compat.FAMILY_SINCE, which also refuses them on older releases).
@@ -417,19 +593,35 @@ def _yolo_entry(prefix: str, att: Attention) -> ZooEntry:
     """Return the ``<prefix>-<att>.yaml`` entry built from Ultralytics' ``<prefix>.yaml``."""
     family, rel = _STOCK[prefix]
     stock, comments = _stock(rel)
-    data, comments = _neck_attention(stock, comments, att)
-    header = _wrap(
-        f"{family} with {att.display} on each of the three neck outputs (P3/8, P4/16, P5/32) right before Detect. "
-        f"Derived from Ultralytics' {Path(rel).name}: same layers, scales and indices; the attention rows are "
-        "appended after the neck and Detect reads them. Use with a scale letter: "
-        f"model=cfg/models/{prefix}s-{att.tag}.yaml picks scale s of this file. The attention rows carry "
-        "hyperparameters only; the yolo_attn registration gives them the real input channels at every scale."
+    usage = (
+        f"Use with a scale letter: model=cfg/models/{prefix}s-{att.tag}.yaml picks scale s of this file. The "
+        "attention rows carry hyperparameters only; the yolo_attn registration gives them the real input channels "
+        "at every scale."
     )
+    if att.kind == "replace":
+        data, comments, placed = _replace_downsampling(stock, comments, att)
+        header = _replace_header(
+            family, f"Ultralytics' {Path(rel).name} (same backbone, scales and neck blocks)", att, placed
+        )
+        header += _wrap(usage)
+        where = f"{att.name} replacing the neck's {len(placed)} stride-2 convs (+ their BN and SiLU)"
+    else:
+        data, comments = _neck_attention(stock, comments, att)
+        header = _wrap(
+            f"{family} with {att.display} on each of the three neck outputs (P3/8, P4/16, P5/32) right before "
+            f"Detect. Derived from Ultralytics' {Path(rel).name}: same layers, scales and indices; the attention "
+            f"rows are appended after the neck and Detect reads them. {usage}"
+        )
+        if att.kind == "add":
+            header += _wrap(_added_note(att, prefix))
+        where = f"{att.display} on the 3 neck outputs before Detect"
+    if att.note and att.kind != "replace":
+        header += _wrap("Why: " + att.note)
     return ZooEntry(
         file=f"{prefix}-{att.tag}.yaml",
         family=family,
         attention=att,
-        where=f"{att.display} on the 3 neck outputs before Detect",
+        where=where,
         baseline=f"ultralytics:{Path(rel).name}",
         scales=tuple(stock["scales"]),
         header=header,
@@ -438,35 +630,40 @@ def _yolo_entry(prefix: str, att: Attention) -> ZooEntry:
     )
 
 
-def zoo_entries() -> list[ZooEntry]:
-    """Return every model YAML of the zoo, in README order."""
-    entries = [_may_entry(a) for a in MAY_ATTENTIONS.values()]
-    entries += [_neck_entry(NO_ATTENTION)] + [_neck_entry(a) for a in family_attentions("mobilenet-yolo").values()]
+def zoo_entries(may_head: str = "detect") -> list[ZooEntry]:
+    """Return every model YAML of the zoo, in README order.
+
+    Args:
+        may_head (str): Head of the MAY and MobileNet-YOLO files, one of ``MAY_HEADS`` (the shipped files: "detect").
+    """
+    entries = [_may_entry(a, may_head) for a in MAY_ATTENTIONS.values()]
+    entries += [_neck_entry(NO_ATTENTION, may_head)]
+    entries += [_neck_entry(a, may_head) for a in family_attentions("mobilenet-yolo").values()]
     entries += [_yolo_entry(p, a) for p in _stock_families() for a in family_attentions(p).values()]
     return entries
 
 
-def generate() -> dict[str, str]:
-    """Return ``{file name: YAML text}`` for every file of the zoo."""
-    return {e.file: _text(e) for e in zoo_entries()}
+def generate(may_head: str = "detect") -> dict[str, str]:
+    """Return ``{file name: YAML text}`` for every file of the zoo (``may_head``: see ``zoo_entries``)."""
+    return {e.file: _text(e) for e in zoo_entries(may_head)}
 
 
-def write(directory: str | Path) -> list[Path]:
-    """Write every zoo YAML into ``directory`` and return the paths written."""
+def write(directory: str | Path, may_head: str = "detect") -> list[Path]:
+    """Write every zoo YAML into ``directory`` and return the paths written (``may_head``: see ``zoo_entries``)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, text in generate().items():
+    for name, text in generate(may_head).items():
         path = directory / name
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def check(directory: str | Path) -> list[str]:
+def check(directory: str | Path, may_head: str = "detect") -> list[str]:
     """Return the problems of ``directory`` against the template: missing, differing and unexpected YAML files."""
     directory = Path(directory)
-    expected = generate()
+    expected = generate(may_head)
     problems = []
     for name, text in expected.items():
         path = directory / name
@@ -543,17 +740,64 @@ def _fmt_params(n: int) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
 
 
-def _family_rows(entries, family: str, baseline: Path, directory: Path, prof) -> list[str]:
-    """Markdown rows of one unscaled family: params, GFLOPs and the parameter delta to ``baseline``."""
+def head_cost(model, imgsz: int | tuple[int, int] = 640) -> tuple[int, float]:
+    """Return (parameters, GFLOPs at ``imgsz``) of the model's detection head (its last layer), profiled like
+    ``profile_model`` on the feature maps it receives from a full-size input."""
+    from copy import deepcopy
+
+    import thop
+    import torch
+
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    det = deepcopy(model.model[-1]).float().cpu().eval()
+    feats = [
+        torch.zeros(1, seq[0].conv.in_channels, h // int(s), w // int(s))
+        for seq, s in zip(det.cv2, det.stride, strict=True)
+    ]
+    macs, _ = thop.profile(det, inputs=(feats,), verbose=False)
+    return sum(p.numel() for p in model.model[-1].parameters()), 2 * macs / 1e9
+
+
+def yolov5_head_cost(
+    ch=(128, 256, 512), nc: int = 20, anchors: int = 3, imgsz: int = 640, strides=(8, 16, 32)
+) -> tuple[int, float]:
+    """Return (parameters, GFLOPs at ``imgsz``) of YOLOv5's anchor-based Detect, the head of the MLCA paper's MAY.
+
+    That head is one 1x1 convolution with bias per level, ``ch[i] -> anchors * (nc + 5)`` (box, objectness and
+    class scores per anchor); its cost is counted the way ``profile_model`` counts ours (thop on the full-size maps).
+    """
+    import thop
+    import torch
+    from torch import nn
+
+    params, macs = 0, 0.0
+    for c, s in zip(ch, strides, strict=True):
+        conv = nn.Conv2d(c, anchors * (nc + 5), 1)
+        params += sum(p.numel() for p in conv.parameters())
+        macs += thop.profile(conv, inputs=(torch.zeros(1, c, imgsz // s, imgsz // s),), verbose=False)[0]
+    return params, 2 * macs / 1e9
+
+
+def _family_rows(entries, family: str, baseline: Path, directory: Path, prof, paper=None) -> list[str]:
+    """Markdown rows of one unscaled family: params, GFLOPs, the parameter delta to ``baseline`` and, for the paper's
+    networks (``paper``: file -> (params, GFLOPs)), the paper's code's totals."""
     base = prof(baseline)[0]
     rows = []
     for e in (e for e in entries if e.family == family):
         p, g = prof(directory / e.file)
-        rows.append(f"| `{e.file}` | {e.attention.display} | {e.where} | {_fmt_params(p)} | {g:.2f} | {p - base:+,} |")
+        cells = [f"`{e.file}`", e.attention.display, e.where, _fmt_params(p), f"{g:.2f}", f"{p - base:+,}"]
+        if paper is not None:
+            pp = paper.get(e.file)
+            cells.append(f"{pp[2]}: {pp[0]:,} / {pp[1]:.2f}" if pp else "")
+        rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 
-def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", imgsz: int = 640) -> str:
+def render_table(
+    directory: str | Path = "cfg/models",
+    scales: str = "nsmlx",
+    imgsz: int = 640,
+) -> str:
     """Profile every zoo file in ``directory`` and return the README's Markdown tables.
 
     Args:
@@ -562,47 +806,88 @@ def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", im
         imgsz (int): Square input size of the profile.
 
     Returns:
-        (str): Markdown: a table for MAY, one for MobileNet-YOLO with neck attention, one for YOLOv8/YOLO11.
+        (str): Markdown: MAY (with the paper's code's totals), the MAY head options, MobileNet-YOLO with neck
+        attention, and the YOLO families. (Speed: ``yolo-attn bench models``.)
     """
     directory = Path(directory)
     entries = zoo_entries()
-    cache = {}
+    cache = {}  # (path, scale) -> (params, GFLOPs, head params, head GFLOPs); models are built, measured, dropped
 
-    def prof(path, scale=""):
+    def measure(path, scale=""):
         key = (str(path), scale)
         if key not in cache:
-            cache[key] = profile_model(build_model(path, scale), imgsz)
+            m = build_model(path, scale)
+            cache[key] = (*profile_model(m, imgsz), *head_cost(m, imgsz))
         return cache[key]
+
+    def prof(path, scale=""):
+        return measure(path, scale)[:2]
+
+    # The paper's code's MAY networks: our backbone and neck (equal to the official ones block by block, see
+    # tests/test_may_official.py) with YOLOv5's anchor-based head in place of Ultralytics' Detect.
+    v5_params, v5_gflops = yolov5_head_cost(imgsz=imgsz)
+    paper = {}
+    for paper_name, tag in MAY_PAPER:
+        path = directory / f"may-{tag}.yaml"
+        p, g, hp, hg = measure(path)
+        paper[path.name] = (p - hp + v5_params, g - hg + v5_gflops, paper_name)
+
+    no_dfl = _head_option_file("no-dfl")
+    head_rows = [
+        ("Ultralytics `Detect` (the shipped files)", directory / "may-none.yaml"),
+        ("`Detect` with `reg_max: 1` (`--may-head no-dfl`)", no_dfl),
+    ]
 
     out = [
         f"Parameters and GFLOPs at {imgsz}x{imgsz}, profiled on the full-size input (thop, MACs x 2), not "
         "Ultralytics' stride-proxy estimate. thop counts convolutions, linear layers and matrix products; the "
         "gating multiply x*a and the pooling means are not counted (thop's convention), so a gate "
         "built from pooled vectors (SE, ECA) adds almost nothing here. "
-        "Generated by `python -m yolo_attn.zoo table cfg/models`.",
-        "",
-        "**MAY** (MLCA paper, nc 20). Paper setup: YOLOv5 6.1 with its anchor-based head, VOC07+12, 640 px, "
-        "300 epochs from scratch, SGD, batch 40. Ours: the same backbone and C3-PAN neck with Ultralytics' "
-        "anchor-free Detect (no anchors; DFL box branch and decoupled class branch), which adds head parameters, "
-        "so absolute numbers differ from the paper's; the deltas between attentions are what carries over.",
-        "",
-        "| file | attention | where | params | GFLOPs | Δ params vs none |",
-        "|---|---|---|---:|---:|---:|",
+        "Generated by `yolo-attn models table cfg/models`; speed is measured by `yolo-attn bench models`.",
     ]
-    out += _family_rows(entries, "MAY", directory / "may-none.yaml", directory, prof)
+    out += [
+        "",
+        "**MAY** (MLCA paper, nc 20). The paper trained these networks in YOLOv5 6.1 with YOLOv5's anchor-based "
+        "head; ours have the same backbone and C3-PAN neck (equal block by block, tested) and end in Ultralytics' "
+        "anchor-free Detect (DFL box branch, decoupled class branch), which has more parameters. The last column "
+        "gives the totals of the paper's code's network (our backbone and neck + YOLOv5's Detect, "
+        f"{v5_params:,} parameters / {v5_gflops:.2f} GFLOPs at {imgsz}), for the six networks the paper ran: "
+        "differences between attentions carry over, absolute totals do not.",
+        "",
+        "| file | attention | where | params | GFLOPs | Δ params vs none | paper's code: params / GFLOPs |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    out += _family_rows(entries, "MAY", directory / "may-none.yaml", directory, prof, paper)
+    out += [
+        "",
+        "**MAY head options** (`may-none`, nc 20). In Ultralytics 8.4 the YOLO11-style head (depthwise class branch) is "
+        "not an argument of `Detect`: the parser picks it only when the network holds C3k2, A2C2f or C2fCIB blocks, "
+        "so a C3 neck gets the full 3x3 class branch. What a YAML can choose is `reg_max`.",
+        "",
+        "| head | params | head params | GFLOPs |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, path in head_rows:
+        p, g, hp, _ = measure(path)
+        out.append(f"| {label} | {p:,} | {hp:,} | {g:.2f} |")
+    p0 = paper["may-none.yaml"]
+    out.append(f"| YOLOv5's anchor-based Detect (the paper's code) | {p0[0]:,} | {v5_params:,} | {p0[1]:.2f} |")
     out += [
         "",
         "**MobileNet-YOLO, attention in the neck** (nc 20; backbone SE slots empty, the module on each of the three "
-        "neck outputs right before Detect).",
+        "neck outputs right before Detect, or EPSA in place of the neck's stride-2 convs).",
         "",
         "| file | attention | where | params | GFLOPs | Δ params vs baseline |",
         "|---|---|---|---:|---:|---:|",
     ]
     out += _family_rows(entries, "MobileNet-YOLO neck", directory / "mobilenet-yolo-none.yaml", directory, prof)
+    names = [_STOCK[p][0] for p in _stock_families()]
+    yolo_names = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
     out += [
         "",
-        "**YOLOv8 and YOLO11 with attention** (nc 80, the module on each of the three neck outputs right before "
-        "Detect). Each cell: params / GFLOPs. Use a scale letter: `model=cfg/models/yolov8s-mlca.yaml`.",
+        f"**{yolo_names} with attention** (nc 80, the module on each of the three neck outputs right before "
+        "Detect, or EPSA in place of the neck's stride-2 convs). Each cell: params / GFLOPs. Use a scale letter: "
+        "`model=cfg/models/yolov8s-mlca.yaml`.",
         "",
         "| file | attention | " + " | ".join(scales) + " |",
         "|---|---|" + "---:|" * len(scales),
@@ -617,6 +902,19 @@ def render_table(directory: str | Path = "cfg/models", scales: str = "nsmlx", im
                 p, g = prof(path, s)
                 cells.append(f"{_fmt_params(p)} / {g:.1f}")
             out.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    return _wrap_prose(out)
+
+
+def _wrap_prose(lines: list[str], width: int = 118) -> str:
+    """Join Markdown ``lines``, wrapping prose paragraphs at ``width`` (table rows stay one line each)."""
+    import textwrap
+
+    out = []
+    for line in lines:
+        if line.startswith("|") or len(line) <= width:
+            out.append(line)
+        else:
+            out += textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False)
     return "\n".join(out) + "\n"
 
 
@@ -648,8 +946,22 @@ def render_list() -> str:
     return "\n".join(out) + "\n"
 
 
+def _head_option_file(head: str) -> Path:
+    """Write ``may-none.yaml`` with MAY head ``head`` into a temporary folder (kept for the process) and return it."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f"yolo_attn_head_{head}_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "may-none.yaml"
+    path.write_text(_text(_may_entry(NO_ATTENTION, head)), encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``list``, ``write DIR``, ``check DIR``, ``table DIR [--scales nsmlx] [--imgsz 640]``."""
+    """Command line: ``list``, ``write DIR [--may-head H]``, ``check DIR [--may-head H]``, ``table DIR [--scales nsmlx]
+    [--imgsz 640]``."""
     parser = argparse.ArgumentParser(prog="yolo-attn models", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="print the model and dataset YAMLs shipped with yolo_attn, usable by name")
@@ -660,6 +972,14 @@ def main(argv: list[str] | None = None) -> int:
     ):
         p = sub.add_parser(cmd, help=help_)
         p.add_argument("dir", nargs="?", default="cfg/models")
+        if cmd in ("write", "check"):
+            p.add_argument(
+                "--may-head",
+                choices=MAY_HEADS,
+                default="detect",
+                help="head of the MAY and MobileNet-YOLO files: Ultralytics' Detect (default, the shipped files) or "
+                "no-dfl (reg_max: 1, a narrower box branch; write it into a folder of its own)",
+            )
         if cmd == "table":
             p.add_argument("--scales", default="nsmlx", help="scales of YOLOv8/YOLO11 to profile (default nsmlx)")
             p.add_argument("--imgsz", type=int, default=640)
@@ -668,16 +988,22 @@ def main(argv: list[str] | None = None) -> int:
         print(render_list(), end="")
         return 0
     if a.cmd == "write":
-        for path in write(a.dir):
+        for path in write(a.dir, a.may_head):
             print(path)
         return 0
     if a.cmd == "check":
-        problems = check(a.dir)
+        problems = check(a.dir, a.may_head)
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
-            print(f"run `{GENERATED_BY}` to regenerate", file=sys.stderr)
+            head = f" --may-head {a.may_head}" if a.may_head != "detect" else ""
+            print(f"run `python -m yolo_attn.zoo write {a.dir}{head}` to regenerate", file=sys.stderr)
         return 1 if problems else 0
+    if a.imgsz < 32 or a.imgsz % 32:
+        parser.error(f"--imgsz must be a positive multiple of 32, got {a.imgsz}")
+    bad = set(a.scales) - set("nsmlx")
+    if bad:
+        parser.error(f"--scales takes letters of nsmlx, got {''.join(sorted(bad))!r}")
     print(render_table(a.dir, a.scales, a.imgsz), end="")
     return 0
 

@@ -66,7 +66,7 @@ import torch.nn as nn
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
-FAMILY_HELP = "may, mobilenet-yolo, or yolov8 / yolo11 with a scale letter (yolov8n, yolo11s, ...)"
+FAMILY_HELP = "may, mobilenet-yolo, or yolov8 / yolo11 / yolo12 / yolo26 with a scale letter (yolov8n, yolo11s, ...)"
 RUNTIMES = ("torch", "onnxruntime")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULTS = {False: {"imgsz": 640, "batch": 1}, True: {"imgsz": 320, "batch": 8}}  # by --train
@@ -101,7 +101,8 @@ def family_specs(family: str) -> list[ModelSpec]:
     """The baseline (first) and the attention variants of a zoo family.
 
     Args:
-        family (str): ``may``, ``mobilenet-yolo``, or ``yolov8``/``yolo11`` followed by a scale letter n/s/m/l/x.
+        family (str): ``may``, ``mobilenet-yolo``, or ``yolov8``/``yolo11``/``yolo12``/``yolo26`` followed by a scale
+            letter n/s/m/l/x.
 
     Returns:
         (list[ModelSpec]): Baseline first, then the variants in the zoo's order.
@@ -116,7 +117,7 @@ def family_specs(family: str) -> list[ModelSpec]:
         chosen = [e for e in entries if e.family == label]
         specs = [ModelSpec(e.file[:-5], e.attention.display, e.data, e.attention.name is None) for e in chosen]
         return sorted(specs, key=lambda s: not s.baseline)
-    for prefix in ("yolov8", "yolo11"):
+    for prefix in ("yolov8", "yolo11", "yolo12", "yolo26"):
         if fam.startswith(prefix) and len(fam) == len(prefix) + 1 and fam[-1] in "nslmx":
             scale = fam[-1]
             chosen = [e for e in entries if e.file.startswith(f"{prefix}-")]
@@ -124,7 +125,7 @@ def family_specs(family: str) -> list[ModelSpec]:
             for e in chosen:
                 d = copy.deepcopy(e.data)
                 d["scale"] = scale
-                specs.append(ModelSpec(f"{fam}-{e.attention.tag}", e.attention.display, d))
+                specs.append(ModelSpec(fam + e.file[len(prefix) : -len(".yaml")], e.attention.display, d))
             return specs
     raise ValueError(f"unknown family {family!r}; valid: {FAMILY_HELP}")
 
@@ -134,15 +135,22 @@ def _select(specs: list[ModelSpec], variants: Sequence[str] | None) -> list[Mode
     if not variants:
         return specs
     wanted = {v.strip().lower() for chunk in variants for v in str(chunk).split(",") if v.strip()}
+    prefix = specs[0].name.removesuffix("-none") + "-"
+    suffixes = [s.name.removeprefix(prefix) for s in specs[1:]]  # cbam, paper-cbam, epsa, epsa-add, ...
     keys = {}
-    for s in specs[1:]:
-        for k in (s.name, s.name.rsplit("-", 1)[-1], s.attention):
+    for s, suffix in zip(specs[1:], suffixes, strict=True):
+        for k in (s.name, suffix, s.attention):
             keys[k.lower()] = s
+    from yolo_attn.nn.registry import ATTENTION
+
+    tags = {spec.tag for spec in ATTENTION.values()}
+    for s, suffix in zip(specs[1:], suffixes, strict=True):
+        for part in suffix.split("-"):
+            if part in tags:
+                keys.setdefault(part, s)  # a bare tag means the first file with it: cbam -> may-cbam
     unknown = sorted(wanted - set(keys))
     if unknown:
-        raise ValueError(
-            f"unknown variant(s) {unknown}; valid: {sorted({s.name.rsplit('-', 1)[-1] for s in specs[1:]})}"
-        )
+        raise ValueError(f"unknown variant(s) {unknown}; valid: {sorted(suffixes)}")
     picked = {id(keys[w]) for w in wanted}
     return [specs[0]] + [s for s in specs[1:] if id(s) in picked]
 

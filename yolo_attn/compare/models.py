@@ -10,8 +10,8 @@ A ``--models`` entry is one of:
 - a model YAML path, e.g. ``cfg/models/may-mlca.yaml``; a scaled name such as ``cfg/models/yolov8s-mlca.yaml`` is
   accepted when ``cfg/models/yolov8-mlca.yaml`` exists;
 - a glob, e.g. ``'cfg/models/may-*.yaml'`` (quote it so the shell does not expand it; expanded ones work too);
-- a named set (see ``NAMED_SETS``): ``may``, ``may-demo``, ``mobilenet-neck``, and ``yolov8-all`` / ``yolo11-all``
-  (scale n) or with a scale letter, ``yolov8s-all`` / ``yolo11m-all``: Ultralytics' stock model first, then every
+- a named set (see ``NAMED_SETS``): ``may``, ``may-paper``, ``may-demo``, ``mobilenet-neck``, and ``yolov8-all`` /
+  ``yolo11-all`` (scale n) or with a scale letter, ``yolov8s-all`` / ``yolo11m-all``: Ultralytics' stock model first, then every
   attention variant. (A set is never spelled like a model: ``yolov8s`` is the stock model alone.)
 
 Every label a sweep prints (tables, plots, folder names) is accepted back as an entry and means the same model. An
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yolo_attn.nn.registry import ATTENTION
+from yolo_attn.zoo import MAY_PAPER
 
 __all__ = [
     "DEMO_MODELS",
@@ -47,7 +48,10 @@ __all__ = [
 
 #: Named sets and what they hold (the text is shown by ``--help``).
 NAMED_SETS: dict[str, str] = {
-    "may": "every MAY variant, may-*.yaml (none = SEOFF baseline first, then MobileNetV3 SE and every other module)",
+    "may": "every MAY variant, may-*.yaml (none = SEOFF baseline first, then MobileNetV3 SE, every other module and "
+    "the MLCA paper's own CBAM and CA)",
+    "may-paper": "the six MAY networks of the MLCA paper's code: SEOFF (may-none), SE (may-mbse), ECA, CBAM "
+    "(may-paper-cbam), CA (may-paper-ca), MLCA",
     "may-demo": "the demo's MAY variants: none, MobileNetV3 SE, MLCA, ECA, ELA",
     "mobilenet-neck": "MobileNet-YOLO with attention in the neck, mobilenet-yolo-*.yaml (baseline first)",
     "yolov8[nslmx]-all": "Ultralytics' yolov8<scale>.yaml, then yolov8<scale>-<module>.yaml for every module (scale n "
@@ -56,9 +60,17 @@ NAMED_SETS: dict[str, str] = {
 }
 #: The demo's variants (file stems in cfg/models): the two baselines of the MLCA paper, MLCA and two more.
 DEMO_MODELS: tuple[str, ...] = ("may-none", "may-mbse", "may-mlca", "may-eca", "may-ela")
-# File-name tags in the zoo's order (baselines first); files with other tags follow, sorted.
-_TAG_ORDER = ("none", *(spec.tag for spec in ATTENTION.values()))
-_PLAIN_SETS = ("may", "may-demo", "mobilenet-neck", "mobilenet-yolo")
+# File-name tags in the zoo's order (baselines first; a conv replacement, its added-layer variant, then a module's
+# registry variants); files with other tags follow, sorted.
+_TAG_ORDER = (
+    "none",
+    *(
+        t
+        for spec in ATTENTION.values()
+        for t in (spec.tag, *((f"{spec.tag}-add",) if spec.changes_channels else ()), *(v.tag for v in spec.variants))
+    ),
+)
+_PLAIN_SETS = ("may", "may-paper", "may-demo", "mobilenet-neck", "mobilenet-yolo")
 _SCALED_FAMILIES = ("yolov8", "yolo11", "yolo12", "yolo26")  # zoo families with Ultralytics' n/s/m/l/x scales
 _SCALED_SET = re.compile(rf"^({'|'.join(_SCALED_FAMILIES)})([nslmx]?)-all$")
 _SCALE_IN_NAME = re.compile(r"^(.*?\d+)([nslmx])(-.+)?$")  # yolov8s-mlca -> yolov8 + s + -mlca
@@ -229,8 +241,11 @@ def _unknown(entry: str, models_dir: str | Path | None) -> ValueError:
 
 
 def _tag_key(path: Path) -> tuple[int, str]:
-    tag = path.stem.rsplit("-", 1)[-1]
-    return (_TAG_ORDER.index(tag), "") if tag in _TAG_ORDER else (len(_TAG_ORDER), path.stem)
+    """Sort key: the position of the file's tag (its longest known suffix) in the zoo's order, then the name."""
+    for tag in sorted(_TAG_ORDER, key=len, reverse=True):
+        if path.stem.endswith(f"-{tag}"):
+            return _TAG_ORDER.index(tag), path.stem
+    return len(_TAG_ORDER), path.stem
 
 
 def _named_set(name: str, models_dir: Path) -> list[str]:
@@ -239,6 +254,8 @@ def _named_set(name: str, models_dir: Path) -> list[str]:
         files = sorted(models_dir.glob("may-*.yaml"), key=_tag_key)
     elif name == "may-demo":
         files = [models_dir / f"{stem}.yaml" for stem in DEMO_MODELS]
+    elif name == "may-paper":
+        files = [models_dir / f"may-{tag}.yaml" for _, tag in MAY_PAPER]
     elif name in ("mobilenet-neck", "mobilenet-yolo"):
         files = sorted(models_dir.glob("mobilenet-yolo-*.yaml"), key=_tag_key)
     else:

@@ -2,7 +2,7 @@
 
 - ``demo``: the embedded CPU demo on the generated sample dataset: 8 epochs at 128 px, batch 8, AdamW (about 15
   minutes for the demo's five MAY variants on 2 CPU cores).
-- ``may-paper``: the MLCA paper's MAY training (design notes §5): 640 px, 300 epochs from scratch, batch 40, SGD
+- ``may-paper``: the MLCA paper's MAY training (docs/design.md §6): 640 px, 300 epochs from scratch, batch 40, SGD
   with lr0 0.01, lrf 0.01 (linear decay, as YOLOv5), momentum 0.937, weight decay 5e-4, 3 warm-up epochs, no
   mosaic closing (YOLOv5 6.1 had none). The paper reported YOLOv5's mAP@0.5 of the best epoch on VOC2007 test;
   add ``--weights best`` to score ``best.pt`` the same way (the default, ``last``, selects nothing on the test set).

@@ -27,10 +27,40 @@ from .mobilenetv3_se import MobileNetV3SE
 from .se import SE
 from .simam import SimAM
 
-__all__ = ["ATTENTION", "FAMILIES", "AttentionSpec", "attention_classes", "find_attention", "valid_names"]
+__all__ = [
+    "ATTENTION",
+    "FAMILIES",
+    "AttentionSpec",
+    "ZooVariant",
+    "attention_classes",
+    "find_attention",
+    "valid_names",
+]
 
 #: Model families of the zoo whose hyperparameters an entry may choose (``"*"``: any other family).
 FAMILIES = ("may", "mobilenet-yolo", "yolov8", "yolo11")
+
+
+@dataclass(frozen=True)
+class ZooVariant:
+    """A further zoo variant of a module: other hyperparameters under a file tag of their own.
+
+    Used where a paper's code built a module differently from the module's own paper (the MLCA paper's MAY code
+    has its own CBAM and CoordAtt): both networks get a file, each under a name that says which it is.
+
+    Attributes:
+        tag (str): File-name tag (``may-<tag>.yaml``); no digit followed by n/s/m/l/x.
+        families (tuple[str, ...]): Zoo families it appears in.
+        hyperparameters (tuple): Constructor arguments after the channel count.
+        label (str): Display name in tables.
+        source (str): Where the choice comes from (written into the YAML header).
+    """
+
+    tag: str
+    families: tuple[str, ...]
+    hyperparameters: tuple
+    label: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -54,6 +84,9 @@ class AttentionSpec:
         passes (tuple[int, int]): Full elementwise passes of its pooling and gating ops per input and per output
             element, plus the MACs per element of convolutions it calls functionally (which no module hook sees);
             the benchmark's analytic MAC count adds them to the conv/linear MACs.
+        notes (Mapping[str, str]): Why ``hyperparameters`` were chosen, per family (``"*"`` for the rest); the zoo
+            writes it into the YAML headers.
+        variants (tuple[ZooVariant, ...]): Further zoo variants with other hyperparameters and their own file tags.
     """
 
     name: str
@@ -68,10 +101,16 @@ class AttentionSpec:
     label: str = ""
     families: tuple[str, ...] | None = None
     passes: tuple[int, int] = (2, 0)
+    notes: Mapping[str, str] = field(default_factory=dict)
+    variants: tuple[ZooVariant, ...] = ()
 
     def hp(self, family: str = "*") -> tuple:
         """Return the zoo hyperparameters for ``family``."""
         return tuple(self.hyperparameters.get(family, self.hyperparameters.get("*", ())))
+
+    def note(self, family: str = "*") -> str:
+        """Return why the zoo uses ``hp(family)`` for ``family`` ("" when there is nothing to say)."""
+        return self.notes.get(family, self.notes.get("*", ""))
 
     def display(self, hp: tuple = ()) -> str:
         """Return the display name with hyperparameters, e.g. ``ELA-B``."""
@@ -130,6 +169,17 @@ ATTENTION: dict[str, AttentionSpec] = {
             official="github.com/Jongchan/attention-module (MODELS/cbam.py)",
             tag="cbam",
             passes=(6, 0),
+            variants=(
+                ZooVariant(
+                    "paper-cbam",
+                    ("may",),
+                    (7, 16, False, "mean-max", False),
+                    "CBAM (MAY paper)",
+                    "the CBAM of the MLCA paper's MAY code (github.com/wandahangFY/MLCA, models/common.py: CBAM in "
+                    "MblNetV3_BlkCBAM): reduction 16, bias-free 1x1-conv channel MLP, spatial gate over [mean, max] "
+                    "-> 7x7 conv without bias -> sigmoid, no BatchNorm. The network of the paper's CBAM row.",
+                ),
+            ),
         ),
         AttentionSpec(
             "CoordAtt",
@@ -139,6 +189,17 @@ ATTENTION: dict[str, AttentionSpec] = {
             tag="coordatt",
             aliases=("CA",),
             passes=(4, 0),
+            variants=(
+                ZooVariant(
+                    "paper-ca",
+                    ("may",),
+                    (16, False),
+                    "CA (MAY paper)",
+                    "the CA of the MLCA paper's MAY code (github.com/wandahangFY/MLCA, models/common.py: "
+                    "CA(hidden, hidden, 16) in MblNetV3_BlkCA): CoordAtt with reduction 16 and all three 1x1 convs "
+                    "bias-free. The network of the paper's CA row.",
+                ),
+            ),
         ),
         AttentionSpec(
             "ELA",
@@ -146,9 +207,20 @@ ATTENTION: dict[str, AttentionSpec] = {
             paper='Xu, Wan, "ELA: Efficient Local Attention for Deep Convolutional Neural Networks", 2024',
             official="no official repository; the paper's listing",
             tag="ela",
-            # The ELA paper: T/B for lightweight networks, S/L for larger ones. MAY's backbone is lightweight (B; T
-            # needs C % 32, which 5 of its 9 slots miss); the necks of the other families are wide (L).
-            hyperparameters={"may": ("B",), "*": ("L",)},
+            # The ELA paper's guidance (as transcribed in secondary sources): T/B for lightweight or shallow
+            # networks, B/S for deeper ones, L for large ones. One file serves every scale of a family (the scale
+            # letter only rescales widths and depths), so the choice is per family.
+            hyperparameters={"may": ("B",), "mobilenet-yolo": ("B",), "*": ("S",)},
+            notes={
+                "may": "ELA-B: the ELA paper recommends T or B for lightweight networks, and MAY's backbone is "
+                "MobileNetV3-Small; T would leave 5 of the 9 SE slots empty (it needs C % 32), B fits 8 of 9.",
+                "mobilenet-yolo": "ELA-B: the ELA paper recommends T or B for lightweight networks; this is MAY's "
+                "lightweight network (MobileNetV3-Small backbone, small C3 neck), and B is also MAY's choice, so the "
+                "backbone-slot and neck-output placements differ in nothing else.",
+                "*": "ELA-S: the ELA paper recommends B or S for deeper networks and L for large ones. This file "
+                "serves every scale (n to x) with one row, so it takes S, the middle of that guidance; for the l "
+                "and x scales the guidance is L: copy the file and write [L] in the ELA rows.",
+            },
             label="ELA-{0}",
             passes=(4, 0),
         ),
