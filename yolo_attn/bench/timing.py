@@ -8,8 +8,8 @@ control where this design held it within +-4%; independent per-run timings of ne
 
 - every model runs once per round; the order is reversed every other round (A B C, C B A, A B C, ...), so a slow
   drift of the machine weighs on every model alike;
-- between rounds one untimed call of a middle model (the *spacer*) keeps the reversal from timing a model right after
-  itself (its weights then sit in cache: 2-3% faster, which biased every ratio against the first model);
+- between rounds one untimed call of another model (the *spacer*: a middle one; with two models the one the next
+  round does not start with) keeps the reversal from timing a model right after itself (its weights then sit in cache: 2-3% faster, which biased every ratio against the first model);
 - each round gives one ratio per model to the baseline, ``time(model) / time(baseline)`` in the same round; report the
   median of these per-round ratios and a percentile-bootstrap 95% interval of that median (`median_ci`);
 - wall time (``time.perf_counter``) and the process's CPU time (``time.process_time``) are both recorded: CPU time is
@@ -34,9 +34,12 @@ def round_order(names: Sequence[str], r: int) -> list[str]:
     return list(names) if r % 2 == 0 else list(names)[::-1]
 
 
-def spacer_of(names: Sequence[str]) -> str:
-    """The model called untimed between rounds: a middle one, never the first of the next round's order (with two
-    or more models)."""
+def spacer_of(names: Sequence[str], r: int = 1) -> str:
+    """The model called untimed before round ``r`` (r >= 1): never the first of that round's order, which is the
+    model the previous round ended with (with two or more models). A middle one for three or more models; with two
+    it alternates (the model the round does not start with)."""
+    if len(names) == 2:
+        return round_order(names, r)[-1]
     return names[len(names) // 2]
 
 
@@ -75,10 +78,10 @@ def interleaved_rounds(
     sync = sync or (lambda: None)
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
-    spacer = spacer_of(names)
     for r in range(warmup + rounds):
         if r:
-            calls[spacer]()  # untimed: the reversal would otherwise run the last model again first (weights in cache)
+            # untimed: the reversal would otherwise run the last model again first (its weights in cache)
+            calls[spacer_of(names, r)]()
         for n in round_order(names, r):
             sync()
             w0, c0 = time.perf_counter(), time.process_time()

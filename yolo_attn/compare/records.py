@@ -533,7 +533,7 @@ class SpeedDevice:
         device: ``cpu`` or ``cuda:N``; ``name``: the CPU or GPU model; ``dtype``: ``float32`` (CPU) or ``float16``.
         threads: torch threads (CPU); rounds, warmup: timed and untimed rounds.
         baseline: Label the ratios refer to; order: the forward order (odd rounds run it reversed); spacer: the
-            model called untimed between rounds.
+            model called untimed between rounds (with two models it alternates: this is the one before round 2).
         cpu_per_wall: Process CPU seconds per wall second while timed (well below 1 x threads: a busy machine).
         duration_s: Wall time of the timed and warm-up rounds.
     """
