@@ -286,7 +286,7 @@ class SweepSettings:
 
 @dataclass
 class Latency:
-    """One latency measurement (``measure.latency_ms``)."""
+    """A latency measured by the run's own worker (records written before speed.json; read, no longer written)."""
 
     median_ms: float | None = None
     p10_ms: float | None = None
