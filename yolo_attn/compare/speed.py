@@ -112,13 +112,13 @@ def stats_of(
     )
     why = []
     if is_noisy(w_med, w_lo, w_hi, threshold):
-        why.append(f"wall ms ±{_half_width_pct(w_med, w_lo, w_hi):.1f}%")
+        why.append(f"wall ms ±{_half_width_pct(w_med, w_lo, w_hi):.2f}%")
     if base_wall_s is not None:
         st.wall_ratio = list(median_ci([a / b for a, b in zip(wall_s, base_wall_s, strict=True) if b > 0], seed + 2))
         ratios = [a / b for a, b in zip(cpu_s, base_cpu_s or [], strict=True) if b > 0]
         st.cpu_ratio = list(median_ci(ratios, seed + 3)) if ratios else None
         if is_noisy(*st.wall_ratio, threshold):
-            why.append(f"ratio ±{_half_width_pct(*st.wall_ratio):.1f}%")
+            why.append(f"ratio ±{_half_width_pct(*st.wall_ratio):.2f}%")
     st.noisy = bool(why)
     st.noisy_why = ", ".join(why) + (f" (> ±{100 * threshold:g}%)" if why else "")
     return st
