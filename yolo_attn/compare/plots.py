@@ -148,22 +148,29 @@ def _scatter(
             elinewidth=1.2,
             capsize=3,
             zorder=3,
-            label=f"#{a['rank']} {a['model']}" + (" (baseline)" if is_base else "") + (" noisy" if noisy else ""),
+            label=f"#{a['rank']} {a['model']}" + (" (baseline)" if is_base else "") + _ratio_text(a, speed, is_base),
         )
         ratio = a.get(f"{speed}_ratio") if speed and not is_base else None
         pts.append((x, 100 * y, a["model"], ratio, noisy))
         if xerr is not None:  # the bars must fit the axis too
             ext += [x - xerr[0][0], x + xerr[1][0]] if isinstance(xerr, list) else [x - xerr, x + xerr]
-    for x, y, name, ratio, noisy in pts:
+    ys = [p[1] for p in pts]
+    near_y = 0.03 * (max(ys) - min(ys)) if ys and max(ys) > min(ys) else 1e-9
+    placed: list[float] = []
+    for x, y, name, ratio, noisy in sorted(pts, key=lambda p: p[0]):
         text = name
         if ratio is not None and not math.isnan(ratio[0]):
-            text += f" (×{ratio[0]:.3f} [{ratio[1]:.3f}, {ratio[2]:.3f}])"
+            text += f" ×{ratio[0]:.2f}"  # the interval is in the legend
         elif ref is not None and name != baseline:
             d = 100 * (x / ref - 1)
             text += f" ({d:+.2f}%)" if abs(d) < 1 else f" ({d:+.1f}%)"
         if noisy:
             text += " noisy"
-        ax.annotate(text, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4)
+        level = sum(1 for py in placed if abs(py - y) <= near_y) % 4  # models at one accuracy: labels stacked up
+        placed.append(y)
+        ax.annotate(
+            text, (x, y), xytext=(6, 5 + 11 * level), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(METRICS[metric].axis)
     ax.set_title(title)
@@ -201,11 +208,22 @@ def _scatter(
     ax.set_xlim(left, right)
 
 
-def _legend(fig, ax, n: int) -> None:
+def _ratio_text(a: dict, speed: str | None, is_base: bool) -> str:
+    """The legend's ratio to the baseline with its 95% interval (latency plots), ``noisy`` when flagged."""
+    if not speed or math.isnan(a.get(f"{speed}_latency_ms_mean", math.nan)):
+        return ""
+    noisy = " noisy" if a.get(f"{speed}_noisy") else ""
+    if is_base:
+        return noisy
+    r, lo, hi = a.get(f"{speed}_ratio", (math.nan,) * 3)
+    return (f"  ×{r:.3f} [{lo:.3f}, {hi:.3f}]" if not math.isnan(r) else "") + noisy
+
+
+def _legend(fig, ax, n: int, title: str = "rank, model") -> None:
     if n > 6:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False, title="rank, model")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False, title=title)
     else:
-        ax.legend(loc="best", framealpha=0.9, title="rank, model")
+        ax.legend(loc="best", framealpha=0.9, title=title)
 
 
 def plot_map_vs_gflops(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int) -> Path:
@@ -266,7 +284,7 @@ def plot_map_vs_latency(
             speed="gpu",
         )
     fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
-    _legend(fig, axes[0, -1], len(agg))
+    _legend(fig, axes[0, -1], len(agg), "rank, model, time × baseline [95% CI]")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     path = _save(fig, out / "map_vs_latency.png")
     plt.close(fig)
