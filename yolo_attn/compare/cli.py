@@ -194,7 +194,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument(
         "--data",
         default=None,
-        help="dataset YAML, e.g. written by `yolo-attn voc prepare` (required unless --report-only)",
+        help="dataset YAML, e.g. written by `yolo-attn voc prepare` (required unless --report-only/--remeasure)",
     )
     parser.add_argument("--out", default="runs/compare/exp", help="compare folder (default runs/compare/exp)")
     parser.add_argument(
@@ -340,7 +340,7 @@ def compare_command(args: argparse.Namespace) -> int:
     def call(**kw):
         missing = [o for o, v in (("--models", args.models), ("--data", args.data)) if not v]
         if missing:
-            raise ValueError(f"{' and '.join(missing)} required (only --report-only works without)")
+            raise ValueError(f"{' and '.join(missing)} required (only --report-only and --remeasure work without)")
         return compare(
             models=args.models,
             data=args.data,
