@@ -15,6 +15,7 @@ Usage:
 Design (a shared machine drifts; a benchmark that visits the baseline between every variant, B V B V ..., drifted
 -16% to +11% on its own A/A control where this design held it within +-4%):
 
+- (the loop and the interval: `yolo_attn.bench.timing`, shared with ``yolo-attn compare``'s speed step)
 - every model runs once per round; the order is reversed every other round, and the A/A copy runs last in the
   forward order (farthest from the baseline, so its ratio is the noisiest pairing there is); between rounds one
   untimed call of a middle model keeps the reversal from timing a model right after itself (its weights then sit
@@ -49,9 +50,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -63,6 +62,8 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+from yolo_attn.bench.timing import interleaved_rounds, median_ci
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
@@ -382,14 +383,8 @@ def _share_ort(model: nn.Module, path: Path, feed: dict, threads: int, dev: torc
 # Statistics
 
 
-def _median_ci(values: Sequence[float], seed: int, resamples: int = 2000, level: float = 0.95) -> tuple[float, ...]:
-    """Median of ``values`` and a percentile-bootstrap interval of that median."""
-    rng = random.Random(seed)
-    n = len(values)
-    meds = sorted(statistics.median(rng.choices(values, k=n)) for _ in range(resamples))
-    lo = meds[int(math.floor((1 - level) / 2 * (resamples - 1)))]
-    hi = meds[int(math.ceil((1 + level) / 2 * (resamples - 1)))]
-    return statistics.median(values), lo, hi
+#: Median of per-round values and its percentile-bootstrap 95% interval (shared with ``compare``'s speed step).
+_median_ci = median_ci
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -512,23 +507,7 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
             runners[n] = m
             calls[n] = _torch_eval_call(m, x.to(dev), amp)
 
-    wall = {n: [] for n in names}
-    cpu = {n: [] for n in names}
-    spacer = names[len(names) // 2]  # a middle model: never the first of the next round's order
-    for r in range(warmup + rounds):
-        order = names if r % 2 == 0 else names[::-1]
-        if r:
-            calls[spacer]()  # untimed: the reversal would otherwise run the last model again first (weights in cache)
-        for n in order:
-            _sync(dev)
-            w0, c0 = time.perf_counter(), time.process_time()
-            calls[n]()
-            _sync(dev)
-            w1, c1 = time.perf_counter(), time.process_time()
-            if r >= warmup:
-                wall[n].append(w1 - w0)
-                cpu[n].append(c1 - c0)
-        say(f"round {r + 1 - warmup}/{rounds}" if r >= warmup else f"warm-up round {r + 1}/{warmup}")
+    wall, cpu = interleaved_rounds(calls, rounds, warmup, sync=lambda: _sync(dev), progress=say)
 
     base = specs[0].name
     for i, n in enumerate(names):

@@ -13,8 +13,9 @@ the argparse hooks are ``add_compare_arguments`` / ``add_demo_arguments`` (``yol
 Modules: ``sweep`` (``compare()``: plan, run, report), ``plan`` (inputs checked, models resolved, runs listed),
 ``executors`` (device slots, worker processes, progress), ``claims`` (one holder per run across processes and
 hosts), ``slurm`` (job arrays through submitit), ``worker`` (one run in its own process), ``records`` (typed,
-versioned sweep.json / spec.json / run.json), ``models`` (YAML files, globs, named sets), ``presets``, ``measure``
-(params, GFLOPs, latency), ``report`` (CSV, Markdown), ``plots`` (PNG), ``attention`` (gate maps for the
+versioned sweep.json / spec.json / run.json / speed.json), ``models`` (YAML files, globs, named sets), ``presets``,
+``measure`` (params, GFLOPs, device names), ``speed`` (all models timed interleaved after the sweep; ``remeasure``),
+``report`` (CSV, Markdown), ``plots`` (PNG), ``attention`` (gate maps for the
 attention_maps notebook), ``demo``, ``cli``.
 """
 
@@ -22,7 +23,7 @@ from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, com
 from yolo_attn.compare.demo import demo, prepare_sample
 from yolo_attn.compare.models import NAMED_SETS, ModelSpec, resolve_models
 from yolo_attn.compare.presets import PRESETS
-from yolo_attn.compare.sweep import compare, parse_seeds, report_only, sweep_status
+from yolo_attn.compare.sweep import compare, parse_seeds, remeasure, report_only, sweep_status
 from yolo_attn.metrics import METRICS
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "demo_command",
     "parse_seeds",
     "prepare_sample",
+    "remeasure",
     "report_only",
     "resolve_models",
     "sweep_status",

@@ -11,7 +11,8 @@ Each hook sets ``func`` on the subparser: ``args.func(args)`` runs the command a
 Exit status of ``compare`` and ``demo`` (the same mapping as ``yolo_attn.cli.exit_status``):
 
 - 0: at least one run succeeded (failed variants are reported in summary.md and results.csv), a ``--report-only``
-  report was written, or a ``--no-wait`` Slurm job was submitted;
+  report was written, a ``--remeasure`` measurement and report were written, or a ``--no-wait`` Slurm job was
+  submitted;
 - 1: the work started and did not succeed: every run failed, no run finished (e.g. the Slurm tasks were
   cancelled), or a system error while working (out of disk: ``OSError`` other than the bad-input ones);
 - 2: bad arguments or input (``ValueError``, ``FileNotFoundError``, ``FileExistsError``, ``PermissionError``, ...),
@@ -91,6 +92,13 @@ def _sets_help() -> str:
     return "; ".join(f"{k}: {v}" for k, v in NAMED_SETS.items())
 
 
+MODELS_HELP = (
+    "models: names as the tables print them (may-none, yolov8s-mlca, yolov8s; every label a summary or table prints "
+    "is accepted back), model YAML paths, quoted globs, or named sets (required unless --report-only/--remeasure). "
+    "Named sets: "
+)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("training settings (explicit values override the preset)")
     g.add_argument("--epochs", type=int, default=None, help="training epochs (default: preset, else 100)")
@@ -134,12 +142,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="model the Δ columns refer to (default: the *-none model, else a stock Ultralytics model, else the first)",
     )
-    s.add_argument("--latency-repeats", type=int, default=50, help="timed forward passes per latency (default 50)")
+    s.add_argument(
+        "--latency-repeats",
+        type=int,
+        default=None,
+        help="timed rounds of the speed step, each timing every model once, interleaved (default 50, at least 3)",
+    )
     s.add_argument(
         "--cpu-threads",
         type=int,
         default=None,
-        help="torch threads for CPU training and CPU latency (default: Ultralytics' choice, cores - 1)",
+        help="torch threads for CPU training (default: Ultralytics' choice, cores - 1) and the CPU latency (default 1)",
     )
     s.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     r = parser.add_argument_group("resuming")
@@ -176,19 +189,26 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         nargs="+",
         default=None,
         metavar="MODEL",
-        help="model YAMLs, globs (quoted) or named sets (required unless --report-only). " + _sets_help(),
+        help=MODELS_HELP + _sets_help(),
     )
     parser.add_argument(
         "--data",
         default=None,
-        help="dataset YAML, e.g. written by `yolo-attn voc prepare` (required unless --report-only)",
+        help="dataset YAML, e.g. written by `yolo-attn voc prepare` (required unless --report-only/--remeasure)",
     )
     parser.add_argument("--out", default="runs/compare/exp", help="compare folder (default runs/compare/exp)")
     parser.add_argument(
         "--report-only",
         action="store_true",
-        help="only rewrite results.csv, summary.md and the plots of --out from its run records (trains nothing; "
-        "needs only --out)",
+        help="only rewrite results.csv, summary.md and the plots of --out from its records (trains and measures "
+        "nothing; needs only --out)",
+    )
+    parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="time the finished models of --out again (all interleaved in this process: speed.json) and rewrite the "
+        "reports; trains nothing. Takes --out, --latency-repeats and --cpu-threads; other settings given must match "
+        "the sweep's",
     )
     parser.add_argument(
         "--preset",
@@ -279,7 +299,7 @@ def _shared(args: argparse.Namespace) -> dict:
         "weights": args.weights,
         "split": args.split,
         "baseline": args.baseline,
-        "latency_repeats": args.latency_repeats,
+        "latency_repeats": 50 if args.latency_repeats is None else args.latency_repeats,
         "cpu_threads": args.cpu_threads,
         "plots": args.plots,
         "retry_failed": args.retry_failed,
@@ -310,13 +330,17 @@ def compare_command(args: argparse.Namespace) -> int:
     """Run ``compare`` from parsed arguments; return the exit status."""
     from yolo_attn.compare.sweep import compare, report_only
 
+    if args.report_only and args.remeasure:
+        return _run(_refuse, message="--report-only and --remeasure exclude each other (--remeasure also reports)")
     if args.report_only:
         return _run(report_only, out=args.out)
+    if args.remeasure:
+        return _run(_remeasure, args=args)
 
     def call(**kw):
         missing = [o for o, v in (("--models", args.models), ("--data", args.data)) if not v]
         if missing:
-            raise ValueError(f"{' and '.join(missing)} required (only --report-only works without)")
+            raise ValueError(f"{' and '.join(missing)} required (only --report-only and --remeasure work without)")
         return compare(
             models=args.models,
             data=args.data,
@@ -331,6 +355,66 @@ def compare_command(args: argparse.Namespace) -> int:
 
     call.__name__ = "compare"
     return _run(call, no_wait=args.executor == "slurm" and not args.wait)
+
+
+def _refuse(message: str):
+    raise ValueError(message)
+
+
+def _remeasure(args: argparse.Namespace):
+    """``--remeasure``: check that the settings given match the sweep in ``--out``, then time and report."""
+    from pathlib import Path
+
+    from yolo_attn.compare.records import SWEEP_RECORD, SweepSettings
+    from yolo_attn.compare.speed import remeasure
+
+    out = Path(args.out).expanduser().resolve()
+    settings = SweepSettings.read(out)
+    if settings is None:
+        raise FileNotFoundError(f"no compare sweep in {out} ({SWEEP_RECORD} not found); run compare first")
+    diff = _differences(args, settings)
+    if diff:
+        raise ValueError(
+            f"--remeasure times the sweep in {out} as it was trained, but these settings differ from its "
+            f"{SWEEP_RECORD}:\n" + "\n".join(diff) + "\nleave them out (--remeasure takes --out, --latency-repeats "
+            "and --cpu-threads), or use another --out"
+        )
+    if args.latency_repeats is not None and args.latency_repeats < 3:
+        raise ValueError(f"--latency-repeats must be an integer >= 3, got {args.latency_repeats}")
+    if args.cpu_threads is not None and args.cpu_threads < 1:
+        raise ValueError(f"--cpu-threads must be an integer >= 1, got {args.cpu_threads}")
+    return remeasure(out, latency_repeats=args.latency_repeats, cpu_threads=args.cpu_threads)
+
+
+def _differences(args: argparse.Namespace, settings) -> list[str]:
+    """Lines ``  key: sweep X, given Y`` for every setting given on the command line that differs from the sweep."""
+    from pathlib import Path
+
+    from yolo_attn.compare.plan import parse_seeds
+
+    fp = settings.fingerprint
+    diff = []
+    for key, given, have in (
+        ("epochs", args.epochs, fp.epochs),
+        ("imgsz", args.imgsz, fp.imgsz),
+        ("batch", args.batch, fp.batch),
+        ("split", args.split, fp.split),
+        ("preset", args.preset, settings.preset),
+    ):
+        if given is not None and given != have:
+            diff.append(f"  {key}: sweep {have!r}, given {given!r}")
+    if args.data is not None and Path(args.data).expanduser().resolve() != Path(fp.data).expanduser().resolve():
+        diff.append(f"  data: sweep {fp.data!r}, given {args.data!r}")
+    if args.seeds is not None and parse_seeds(args.seeds) != list(settings.seeds):
+        diff.append(f"  seeds: sweep {settings.seeds}, given {parse_seeds(args.seeds)}")
+    if args.models:
+        from yolo_attn.compare.models import resolve_models
+
+        labels = [m.label for m in resolve_models(args.models)]
+        have = [m.label for m in settings.models]
+        if labels != have:
+            diff.append(f"  models: sweep {have}, given {labels}")
+    return diff
 
 
 def demo_command(args: argparse.Namespace) -> int:

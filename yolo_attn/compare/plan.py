@@ -256,7 +256,7 @@ def plan_sweep(
     val: bool | None = None,
     train_args: dict | None = None,
     latency_repeats: int = 50,
-    latency_warmup: int = 10,
+    latency_warmup: int = 3,
     cpu_threads: int | None = None,
     retry_failed: bool = True,
     resume_runs: bool = True,
@@ -279,7 +279,7 @@ def plan_sweep(
         raise ValueError(f"weights must be 'last' or 'best', got {weights!r}")
     for name, v, lo in (
         ("workers", workers, 0),
-        ("latency_repeats", latency_repeats, 1),
+        ("latency_repeats", latency_repeats, 3),
         ("latency_warmup", latency_warmup, 0),
     ):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:

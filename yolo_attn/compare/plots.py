@@ -2,8 +2,10 @@
 
 - ``map_vs_gflops.png``: the primary metric against GFLOPs at the training size, one marker per model (mean over
   seeds, error bars = std over seeds when there are several), the baseline's level as a dashed line;
-- ``map_vs_latency.png``: the same against the median CPU latency at batch 1 (and GPU latency in a second panel
-  when the sweep ran on CUDA);
+- ``map_vs_latency.png``: the same against the median CPU latency at batch 1 from the sweep's interleaved speed
+  measurement (``speed.json``; GPU latency in a second panel when it was timed on CUDA): x error bars = the 95%
+  bootstrap interval of the median, each label carries the median per-round ratio to the baseline, and a model
+  whose interval is wider than ±5% is labelled *noisy* (hollow marker);
 - ``per_class_ap.png``: AP per class and model as a heatmap with the values written in, and next to it each
   model's difference to the baseline per class (red = worse, blue = better).
 """
@@ -95,10 +97,22 @@ def _reference_x(agg, xkey: str, baseline: str) -> float | None:
     return ref if ref is not None and ref > 0 else None
 
 
-def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str, title: str, unit: str = "") -> None:
+def _scatter(
+    ax,
+    agg,
+    xkey: str,
+    metric: str,
+    baseline: str,
+    colors,
+    xlabel: str,
+    title: str,
+    unit: str = "",
+    speed: str | None = None,
+) -> None:
     """One marker per model; the x axis never zooms closer than ±MIN_RELATIVE_HALF_SPAN of the reference (the
     baseline), a top axis reads Δ vs the reference in %, each label carries its Δ, and when every model lies within
-    that band a note says so."""
+    that band a note says so. ``speed`` (``cpu``/``gpu``): x error bars from ``<speed>_latency_ci``, labels with the
+    per-round ratio ``<speed>_ratio`` and a hollow marker for ``<speed>_noisy``."""
     from matplotlib.ticker import FuncFormatter, ScalarFormatter
 
     base = next((a for a in agg if a["model"] == baseline), None)
@@ -108,44 +122,73 @@ def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str
         )
     ref = _reference_x(agg, xkey, baseline)
     ref_name = baseline if base is not None and ref == base[f"{xkey}_mean"] else "the median model"
-    pts = []
+    pts, ext = [], []
     for i, a in enumerate(agg):
         x, y = a[f"{xkey}_mean"], a[f"{metric}_mean"]
         if x is None or y is None or math.isnan(x) or math.isnan(y):
             continue
         is_base = a["model"] == baseline
+        xerr = _nan0(a[f"{xkey}_std"]) or None
+        noisy = bool(speed and a.get(f"{speed}_noisy"))
+        if speed:
+            lo, hi = a.get(f"{speed}_latency_ci", (math.nan, math.nan))
+            xerr = [[max(x - lo, 0.0)], [max(hi - x, 0.0)]] if not (math.isnan(lo) or math.isnan(hi)) else None
         ax.errorbar(
             x,
             100 * y,
-            xerr=_nan0(a[f"{xkey}_std"]) or None,
+            xerr=xerr,
             yerr=100 * _nan0(a[f"{metric}_std"]) or None,
             fmt="*" if is_base else _MARKERS[i % len(_MARKERS)],
             ms=15 if is_base else 9,
             color=colors[i],
-            mec="black",
-            mew=0.7,
+            mfc="white" if noisy else colors[i],
+            mec=colors[i] if noisy else "black",
+            mew=1.6 if noisy else 0.7,
             ecolor=colors[i],
             elinewidth=1.2,
             capsize=3,
             zorder=3,
-            label=f"#{a['rank']} {a['model']}" + (" (baseline)" if is_base else ""),
+            label=f"#{a['rank']} {a['model']}" + (" (baseline)" if is_base else "") + _ratio_text(a, speed, is_base),
         )
-        pts.append((x, 100 * y, a["model"]))
-    for x, y, name in pts:
+        ratio = a.get(f"{speed}_ratio") if speed and not is_base else None
+        pts.append((x, 100 * y, a["model"], ratio, noisy))
+        if xerr is not None:  # the bars must fit the axis too
+            ext += [x - xerr[0][0], x + xerr[1][0]] if isinstance(xerr, list) else [x - xerr, x + xerr]
+    ys = [p[1] for p in pts]
+    near_y = 0.03 * (max(ys) - min(ys)) if ys and max(ys) > min(ys) else 1e-9
+    placed: list[float] = []
+    for x, y, name, ratio, noisy in sorted(pts, key=lambda p: p[0]):
         text = name
-        if ref is not None and name != baseline:
+        if ratio is not None and not math.isnan(ratio[0]):
+            text += f" ×{ratio[0]:.2f}"  # the interval is in the legend
+        elif ref is not None and name != baseline:
             d = 100 * (x / ref - 1)
             text += f" ({d:+.2f}%)" if abs(d) < 1 else f" ({d:+.1f}%)"
-        ax.annotate(text, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4)
+        if noisy:
+            text += " noisy"
+        level = sum(1 for py in placed if abs(py - y) <= near_y) % 4  # models at one accuracy: labels stacked up
+        placed.append(y)
+        ax.annotate(
+            text, (x, y), xytext=(6, 5 + 11 * level), textcoords="offset points", fontsize=8.5, color="0.15", zorder=4
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(METRICS[metric].axis)
     ax.set_title(title)
     ax.grid(True, color="0.88", lw=0.8, zorder=0)
     ax.xaxis.set_major_formatter(ScalarFormatter(useOffset=False))
     if not pts:
+        ax.text(
+            0.5,
+            0.5,
+            "not measured yet" if speed else "no data",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="0.4",
+        )
         return
     xs = [p[0] for p in pts]
-    lo, hi = min(xs), max(xs)
+    lo, hi = min(xs + ext), max(xs + ext)
     span = hi - lo
     pad = span * 0.18 if span > 0 else max(abs(lo) * 0.05, 1e-3)
     left, right = lo - pad, hi + pad * 1.6  # room for the labels on the right
@@ -165,11 +208,22 @@ def _scatter(ax, agg, xkey: str, metric: str, baseline: str, colors, xlabel: str
     ax.set_xlim(left, right)
 
 
-def _legend(fig, ax, n: int) -> None:
+def _ratio_text(a: dict, speed: str | None, is_base: bool) -> str:
+    """The legend's ratio to the baseline with its 95% interval (latency plots), ``noisy`` when flagged."""
+    if not speed or math.isnan(a.get(f"{speed}_latency_ms_mean", math.nan)):
+        return ""
+    noisy = " noisy" if a.get(f"{speed}_noisy") else ""
+    if is_base:
+        return noisy
+    r, lo, hi = a.get(f"{speed}_ratio", (math.nan,) * 3)
+    return (f"  ×{r:.3f} [{lo:.3f}, {hi:.3f}]" if not math.isnan(r) else "") + noisy
+
+
+def _legend(fig, ax, n: int, title: str = "rank, model") -> None:
     if n > 6:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False, title="rank, model")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False, title=title)
     else:
-        ax.legend(loc="best", framealpha=0.9, title="rank, model")
+        ax.legend(loc="best", framealpha=0.9, title=title)
 
 
 def plot_map_vs_gflops(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int) -> Path:
@@ -211,9 +265,10 @@ def plot_map_vs_latency(
         metric,
         baseline,
         colors,
-        f"CPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp32)",
+        f"CPU latency, ms (median of interleaved rounds, batch 1, {imgsz}×{imgsz}, fp32; bars: 95% CI)",
         f"Accuracy vs CPU latency\n{cpu_label}",
         unit=" ms",
+        speed="cpu",
     )
     if gpu:
         _scatter(
@@ -223,12 +278,13 @@ def plot_map_vs_latency(
             metric,
             baseline,
             colors,
-            f"GPU latency, ms (median, batch 1, {imgsz}×{imgsz}, fp16)",
+            f"GPU latency, ms (median of interleaved rounds, batch 1, {imgsz}×{imgsz}, fp16; bars: 95% CI)",
             f"Accuracy vs GPU latency\n{gpu_label}",
             unit=" ms",
+            speed="gpu",
         )
     fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
-    _legend(fig, axes[0, -1], len(agg))
+    _legend(fig, axes[0, -1], len(agg), "rank, model, time × baseline [95% CI]")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     path = _save(fig, out / "map_vs_latency.png")
     plt.close(fig)

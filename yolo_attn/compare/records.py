@@ -3,6 +3,7 @@
 Layout of ``--out``::
 
     sweep.json                      SweepSettings: the sweep's settings (checked on resume) and its models and seeds
+    speed.json                      SpeedRecord: every model's latency, timed interleaved after the trainings
     results.csv, per_class.csv      one row per model and seed / per model, seed and class
     summary.md                      ranked table (mean ± std over seeds), differences to the baseline, failures
     map_vs_gflops.png, map_vs_latency.png, per_class_ap.png
@@ -40,8 +41,14 @@ __all__ = [
     "TRAINED_RECORD",
     "Fingerprint",
     "Latency",
+    "SPEED_FORMAT_VERSION",
+    "SPEED_RECORD",
     "RecordError",
     "RunRecord",
+    "SpeedDevice",
+    "SpeedRecord",
+    "SpeedRun",
+    "SpeedStats",
     "RunSpec",
     "SweepSettings",
     "TrainStats",
@@ -57,8 +64,11 @@ TRAINED_RECORD = "trained.json"  # per run: training finished (scoring may still
 SWEEP_RECORD = "sweep.json"
 RUN_SPEC = "spec.json"  # per run: the worker's job description
 PROGRESS = "progress.json"  # per run: the epoch the worker is at (for the sweep's progress lines)
+SPEED_RECORD = "speed.json"  # the sweep's interleaved latency measurement (speed.py)
 #: Version of sweep.json, spec.json and run.json. Bump it when a field changes meaning or a required one is added.
 FORMAT_VERSION = 2
+#: Version of speed.json, on its own: a newer speed format only asks for ``--remeasure``, never for retraining.
+SPEED_FORMAT_VERSION = 1
 
 
 class RecordError(ValueError):
@@ -120,8 +130,10 @@ def read_json(path: str | Path) -> Any:
         return None
 
 
-def read_object(path: str | Path, kind: str) -> dict | None:
-    """Read a record file as a JSON object of this `FORMAT_VERSION`; None when the file does not exist.
+def read_object(path: str | Path, kind: str, version: int = FORMAT_VERSION, fix: str = "") -> dict | None:
+    """Read a record file as a JSON object of format ``version`` (`FORMAT_VERSION`); None when it does not exist.
+
+    ``fix`` replaces the default advice (move the file away) in the error message.
 
     Raises:
         RecordError: The file is not valid JSON, not an object, or of another format version.
@@ -132,19 +144,21 @@ def read_object(path: str | Path, kind: str) -> dict | None:
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
-        raise RecordError(f"{path}: not a {kind} (not UTF-8 text); {_fix(path)}") from None
+        raise RecordError(f"{path}: not a {kind} (not UTF-8 text); {fix or _fix(path)}") from None
     try:
         obj = json.loads(text)
     except ValueError as e:
-        raise RecordError(f"{path}: not a {kind} (invalid JSON: {e}); {_fix(path)}") from None
+        raise RecordError(f"{path}: not a {kind} (invalid JSON: {e}); {fix or _fix(path)}") from None
     if not isinstance(obj, dict):
-        raise RecordError(f"{path}: not a {kind} (a JSON {type(obj).__name__}, expected an object); {_fix(path)}")
-    version = obj.get("format_version")
-    if version != FORMAT_VERSION:
-        who = "an older yolo_attn" if not isinstance(version, int) or version < FORMAT_VERSION else "a newer yolo_attn"
         raise RecordError(
-            f"{path}: a {kind} of format version {version!r}, written by {who}; this version reads version "
-            f"{FORMAT_VERSION}. Use another --out, or the yolo_attn version that wrote it."
+            f"{path}: not a {kind} (a JSON {type(obj).__name__}, expected an object); {fix or _fix(path)}"
+        )
+    found = obj.get("format_version")
+    if found != version:
+        who = "an older yolo_attn" if not isinstance(found, int) or found < version else "a newer yolo_attn"
+        raise RecordError(
+            f"{path}: a {kind} of format version {found!r}, written by {who}; this version reads version "
+            f"{version}. " + (fix or "Use another --out, or the yolo_attn version that wrote it.")
         )
     return obj
 
@@ -272,7 +286,7 @@ class SweepSettings:
 
 @dataclass
 class Latency:
-    """One latency measurement (``measure.latency_ms``)."""
+    """A latency measured by the run's own worker (records written before speed.json; read, no longer written)."""
 
     median_ms: float | None = None
     p10_ms: float | None = None
@@ -377,6 +391,9 @@ class RunRecord:
     ground_truth: str | None = None
     metrics: dict = field(default_factory=dict)
     per_class: dict = field(default_factory=dict)
+    #: ``{metric key: {class: reason}}``: classes the scorer left out of each mean over classes (no non-difficult
+    #: ground truth, or an undefined AP), as ``yolo_attn.metrics`` returns them; empty when none was.
+    excluded_classes: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     KIND = "compare run record (run.json)"
@@ -436,6 +453,205 @@ class RunRecord:
             error=error,
             **kw,
         )
+
+
+# ------------------------------------------------------------------------------------------------ speed.json
+def _floats(n: int | None = None):
+    """A converter: a list of numbers (exactly ``n`` when given) -> list of floats (TypeError/ValueError otherwise)."""
+
+    def convert(v):
+        if not isinstance(v, list) or (n is not None and len(v) != n):
+            raise ValueError(f"expected a list of {n or 'some'} numbers, got {v!r:.80}")
+        out = [float(x) for x in v]
+        if any(math.isnan(x) for x in out):
+            raise ValueError(f"NaN in {v!r:.80}")
+        return out
+
+    return convert
+
+
+def _number(v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"expected a number, got {v!r:.80}")
+    return float(v)
+
+
+def _bool(v) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r:.80}")
+    return v
+
+
+@dataclass
+class SpeedStats:
+    """One model's times on one device over the interleaved rounds, in ms (``speed.py``).
+
+    Attributes:
+        wall_ms, cpu_ms: Median wall time and median process CPU time of one forward pass.
+        wall_ci_ms, cpu_ci_ms: ``[low, high]``, the percentile-bootstrap 95% interval of that median.
+        wall_iqr_ms: ``[q1, q3]`` of the rounds' wall times; ``wall_p90_ms`` their 90th percentile.
+        wall_ratio, cpu_ratio: ``[median, low, high]`` of the per-round ratio time(model) / time(baseline) in the
+            same round, with its 95% bootstrap interval; None for the baseline itself.
+        noisy: The measurement's spread is too large to read differences of a few percent (``noisy_why`` says which
+            interval and how wide; threshold: `SpeedRecord.noisy_threshold`).
+        rounds_wall_ms, rounds_cpu_ms: Every timed round, in round order.
+    """
+
+    wall_ms: float
+    wall_ci_ms: list[float]
+    wall_iqr_ms: list[float]
+    wall_p90_ms: float
+    cpu_ms: float
+    cpu_ci_ms: list[float]
+    wall_ratio: list[float] | None = None
+    cpu_ratio: list[float] | None = None
+    noisy: bool = False
+    noisy_why: str = ""
+    rounds_wall_ms: list[float] = field(default_factory=list)
+    rounds_cpu_ms: list[float] = field(default_factory=list)
+
+    CONVERT = {
+        "wall_ms": _number,
+        "cpu_ms": _number,
+        "wall_p90_ms": _number,
+        "wall_ci_ms": _floats(2),
+        "cpu_ci_ms": _floats(2),
+        "wall_iqr_ms": _floats(2),
+        "wall_ratio": _floats(3),
+        "cpu_ratio": _floats(3),
+        "noisy": lambda v: _bool(v),
+        "rounds_wall_ms": _floats(),
+        "rounds_cpu_ms": _floats(),
+    }
+
+
+@dataclass
+class SpeedDevice:
+    """The interleaved measurement on one device: how it was taken and each model's `SpeedStats` by label.
+
+    Attributes:
+        device: ``cpu`` or ``cuda:N``; ``name``: the CPU or GPU model; ``dtype``: ``float32`` (CPU) or ``float16``.
+        threads: torch threads (CPU); rounds, warmup: timed and untimed rounds.
+        baseline: Label the ratios refer to; order: the forward order (odd rounds run it reversed); spacer: the
+            model called untimed between rounds (with two models it alternates: this is the one before round 2).
+        cpu_per_wall: Process CPU seconds per wall second while timed (well below 1 x threads: a busy machine).
+        duration_s: Wall time of the timed and warm-up rounds.
+    """
+
+    device: str
+    name: str
+    dtype: str
+    threads: int | None
+    rounds: int
+    warmup: int
+    baseline: str
+    order: list[str]
+    spacer: str
+    models: dict[str, SpeedStats]
+    cpu_per_wall: float | None = None
+    duration_s: float | None = None
+
+
+@dataclass
+class SpeedRun:
+    """The run whose checkpoint was timed for a model (one per model: the architecture sets the time, not the
+    seed)."""
+
+    label: str
+    seed: int
+    run_id: str
+    weights: str
+    weights_sha256: str = ""
+
+
+@dataclass
+class SpeedRecord:
+    """``speed.json``: every trained model of the sweep timed interleaved in one process after the trainings.
+
+    Written by the process that finishes the sweep last (or ``compare --remeasure``), never per run; read by the
+    reports. Its own `SPEED_FORMAT_VERSION`: a bad or foreign file asks for ``--remeasure``, not for retraining.
+    """
+
+    imgsz: int
+    runs: list[SpeedRun]
+    cpu: SpeedDevice | None = None
+    gpu: SpeedDevice | None = None
+    gpu_note: str = ""
+    batch: int = 1
+    noisy_threshold: float = 0.05
+    measured: str = ""
+    host: str = field(default_factory=socket.gethostname)
+    versions: dict = field(default_factory=dict)
+    format_version: int = SPEED_FORMAT_VERSION
+
+    KIND = "compare speed record (speed.json)"
+
+    def write(self, out: str | Path) -> Path:
+        return write_json(Path(out) / SPEED_RECORD, asdict(self))
+
+    def run_ids(self) -> dict[str, str]:
+        """``{label: run_id}`` of the timed runs."""
+        return {r.label: r.run_id for r in self.runs}
+
+    @classmethod
+    def read(cls, out: str | Path) -> SpeedRecord | None:
+        """Read ``<out>/speed.json``; None when there is none.
+
+        Raises:
+            RecordError: Not JSON, not an object, another `SPEED_FORMAT_VERSION`, or a field missing or malformed.
+        """
+        path = Path(out) / SPEED_RECORD
+        fix = (
+            f"measure again with `yolo-attn compare --remeasure --out {Path(out)}` (it replaces speed.json; "
+            "nothing is retrained)"
+        )
+        obj = read_object(path, cls.KIND, version=SPEED_FORMAT_VERSION, fix=fix)
+        if obj is None:
+            return None
+
+        def take(kind, v, convert=None):
+            if not isinstance(v, dict):
+                raise ValueError(f"expected an object, got {type(v).__name__}")
+            try:
+                return _take(kind, v, path, cls.KIND, convert)
+            except RecordError as e:
+                raise ValueError(str(e).split(": ", 1)[-1].split("; ")[0]) from None
+
+        def device(v):
+            d = take(
+                SpeedDevice,
+                v,
+                {
+                    "models": lambda m: {str(k): take(SpeedStats, x, SpeedStats.CONVERT) for k, x in m.items()},
+                    "rounds": int,
+                    "warmup": int,
+                    "order": lambda o: [str(x) for x in o],
+                },
+            )
+            if set(d.order) != set(d.models) or d.baseline not in d.models or d.spacer not in d.models:
+                raise ValueError("order, baseline and spacer must name the measured models")
+            return d
+
+        try:
+            rec = _take(
+                cls,
+                obj,
+                path,
+                cls.KIND,
+                {
+                    "runs": lambda v: [take(SpeedRun, r, {"seed": int}) for r in v],
+                    "cpu": device,
+                    "gpu": device,
+                    "imgsz": int,
+                    "batch": int,
+                    "noisy_threshold": _number,
+                },
+            )
+        except RecordError as e:
+            raise RecordError(str(e).replace(_fix(path), fix)) from None
+        if rec.cpu is None and rec.gpu is None:
+            raise RecordError(f"{path}: a {cls.KIND} without a cpu or gpu measurement; {fix}")
+        return rec
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -1,11 +1,22 @@
 """results.csv, per_class.csv and summary.md of a compare folder, from the runs' completion records.
 
 - ``results.csv``: one row per model and seed in sweep order: status and error, every metric (fractions 0-1, as
-  ``yolo_attn.metrics`` returns them), params, GFLOPs, latencies, throughput, the settings (from the trainer's
-  resolved arguments), the library versions and the device names, then the primary metric's AP per class.
+  ``yolo_attn.metrics`` returns them), params, GFLOPs, the model's latencies from ``speed.json`` (the same in every
+  seed's row of a model: ``latency_seed`` names the seed whose checkpoint was timed), indicative training
+  throughput, the settings (from the trainer's resolved arguments), the library versions and the device names, the
+  classes the scorer left out of a mean, then the primary metric's AP per class.
 - ``per_class.csv``: one row per model, seed and class with every protocol's AP, the positives and difficult counts.
 - ``summary.md``: the ranked table (mean ± sample std over seeds, APs in %), the difference to the baseline (paired
-  by seed: mean ± std of the per-seed differences), failed runs with their errors, per-class AP, plots, settings.
+  by seed: mean ± std of the per-seed differences), the speed section (``speed.json``: interleaved latencies with
+  their intervals, ratios to the baseline, noisy flags), failed runs with their errors, classes left out of the
+  means, per-class AP, plots, settings.
+
+Latency columns (results.csv; renamed or changed meaning since the per-run latency: none, these are added):
+``cpu_latency_ms`` / ``gpu_latency_ms`` are now the median wall ms of the interleaved rounds (not of one run's own
+repeats), ``*_p90_ms`` the 90th percentile of those rounds; added ``*_latency_ci_low_ms`` / ``*_latency_ci_high_ms``
+(95% bootstrap interval of the median), ``cpu_latency_iqr_low_ms`` / ``..._high_ms``, ``cpu_process_ms`` (median
+process CPU time), ``*_ratio`` with ``*_ratio_ci_low`` / ``*_ratio_ci_high`` (median per-round ratio to the baseline),
+``*_noisy`` (1/0) and ``latency_seed``.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from pathlib import Path
 
 from yolo_attn.compare.models import ModelSpec
 from yolo_attn.compare.plan import file_sha256
-from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SweepSettings, write_text
+from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SpeedRecord, SweepSettings, write_text
 from yolo_attn.metrics import METRIC_KEYS, METRICS, PER_CLASS_KEYS
 
 __all__ = ["RESULT_COLUMNS", "aggregate", "collect_rows", "report_only", "write_reports"]
@@ -46,6 +57,25 @@ SETTING_COLUMNS = (
     "workers",
     "device",
 )
+#: Columns of results.csv from speed.json added after the latency columns that predate it (see the module docstring).
+SPEED_COLUMNS = (
+    "cpu_latency_ci_low_ms",
+    "cpu_latency_ci_high_ms",
+    "cpu_latency_iqr_low_ms",
+    "cpu_latency_iqr_high_ms",
+    "cpu_process_ms",
+    "cpu_ratio",
+    "cpu_ratio_ci_low",
+    "cpu_ratio_ci_high",
+    "cpu_noisy",
+    "gpu_latency_ci_low_ms",
+    "gpu_latency_ci_high_ms",
+    "gpu_ratio",
+    "gpu_ratio_ci_low",
+    "gpu_ratio_ci_high",
+    "gpu_noisy",
+    "latency_seed",
+)
 VERSION_COLUMNS = ("python", "torch", "torchvision", "ultralytics", "yolo_attn", "numpy", "platform")
 #: The fixed columns of results.csv, in order (the per-class columns ``<metric>:<class>`` follow).
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -60,6 +90,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "cpu_threads",
     "gpu_latency_ms",
     "gpu_latency_p90_ms",
+    *SPEED_COLUMNS,
     "train_img_per_s",
     "train_time_s",
     "eval_time_s",
@@ -80,6 +111,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "host",
     "slurm_job",
     "weights_sha256",
+    "excluded_classes",
     "error",
 )
 
@@ -92,12 +124,69 @@ def _num(v) -> float:
     return f
 
 
+def _speed_cells(d, label: str, prefix: str) -> dict:
+    """results.csv cells of one model on one device of speed.json (``prefix`` cpu or gpu)."""
+    s = d.models[label]
+    r = s.wall_ratio or [1.0, None, None]
+    cells = {
+        f"{prefix}_latency_ms": s.wall_ms,
+        f"{prefix}_latency_p90_ms": s.wall_p90_ms,
+        f"{prefix}_latency_ci_low_ms": s.wall_ci_ms[0],
+        f"{prefix}_latency_ci_high_ms": s.wall_ci_ms[1],
+        f"{prefix}_ratio": r[0],
+        f"{prefix}_ratio_ci_low": r[1],
+        f"{prefix}_ratio_ci_high": r[2],
+        f"{prefix}_noisy": int(s.noisy),
+        f"{prefix}_name": d.name,
+    }
+    if prefix == "cpu":
+        cells.update(
+            cpu_threads=d.threads,
+            cpu_latency_iqr_low_ms=s.wall_iqr_ms[0],
+            cpu_latency_iqr_high_ms=s.wall_iqr_ms[1],
+            cpu_process_ms=s.cpu_ms,
+        )
+    return cells
+
+
+def speed_of_rows(rows: list[dict], speed: SpeedRecord | None) -> list[str]:
+    """Fill every ok row of `collect_rows` with its model's latencies from ``speed`` (in place); return the labels
+    whose timed run is no longer the model's current run (trained again since: their latency is left out)."""
+    if speed is None:
+        return []
+    run_ids = {(r["model"], r["seed"]): r.get("run_id") for r in rows if r["status"] == "ok"}
+    current, outdated = {}, []
+    for run in speed.runs:
+        if run_ids.get((run.label, run.seed)) == run.run_id:
+            current[run.label] = run
+        else:
+            outdated.append(run.label)
+    for row in rows:
+        run = current.get(row["model"])
+        if row["status"] != "ok" or run is None:
+            continue
+        row["latency_seed"] = run.seed
+        for prefix, d in (("cpu", speed.cpu), ("gpu", speed.gpu)):
+            if d is not None and run.label in d.models:
+                row.update(_speed_cells(d, run.label, prefix))
+    return outdated
+
+
+def _excluded_cell(excluded: dict) -> str:
+    """``voc07_map50=star,ring;voc12_map50=star`` (results.csv)."""
+    return ";".join(f"{k}={','.join(v)}" for k, v in excluded.items() if v)
+
+
 def collect_rows(
-    out: Path, specs: Sequence[ModelSpec], seeds: Sequence[int], metric: str, check_yaml: bool = True
+    out: Path,
+    specs: Sequence[ModelSpec],
+    seeds: Sequence[int],
+    metric: str,
+    check_yaml: bool = True,
 ) -> tuple[list[dict], list]:
     """Return (results rows, per-class rows) for every model and seed, in sweep order (seed-major), from the runs'
-    records. A run without a record is ``pending``; an ok run whose model YAML changed since it was trained is
-    ``stale`` (its numbers are not shown: they belong to the old file).
+    records (latencies: `speed_of_rows`). A run without a record is ``pending``; an ok run whose model YAML changed
+    since it was trained is ``stale`` (its numbers are not shown: they belong to the old file).
 
     Raises:
         RecordError: A run record that is malformed or of another format version.
@@ -119,6 +208,8 @@ def collect_rows(
             rows.append(row)
             if rec is None:
                 continue
+            if status == "ok":
+                row["run_id"] = rec.run_id
             row.update(
                 {
                     "yaml_sha256": rec.yaml_sha256,
@@ -140,17 +231,13 @@ def collect_rows(
                 )
                 continue
             fp, ta, tr = rec.fingerprint, rec.train_args, rec.train
-            cpu, gpu = rec.cpu_latency, rec.gpu_latency
             row.update(
                 {
                     **{k: rec.metrics.get(k) for k in METRIC_COLUMNS},
                     "params": rec.params,
                     "gflops": rec.gflops,
-                    "cpu_latency_ms": cpu.median_ms if cpu else None,
-                    "cpu_latency_p90_ms": cpu.p90_ms if cpu else None,
-                    "cpu_threads": cpu.threads if cpu else None,
-                    "gpu_latency_ms": gpu.median_ms if gpu else None,
-                    "gpu_latency_p90_ms": gpu.p90_ms if gpu else None,
+                    "excluded_classes": _excluded_cell(rec.excluded_classes),
+                    "excluded": rec.excluded_classes,
                     "train_img_per_s": tr.train_img_per_s if tr else None,
                     "train_time_s": tr.train_time_s if tr else None,
                     "eval_time_s": rec.eval_time_s,
@@ -222,7 +309,7 @@ def aggregate(rows: list[dict], baseline: str, metric: str) -> list[dict]:
     ``<col>_mean`` / ``<col>_std`` for the metrics and measurements, ``delta_mean`` / ``delta_std`` / ``delta_n``
     for the primary metric minus the baseline's on the same seeds (percentage points / 100), and ``rank``.
     """
-    cols = (*METRIC_COLUMNS, "params", "gflops", "cpu_latency_ms", "gpu_latency_ms", "train_img_per_s", "train_time_s")
+    cols = (*METRIC_COLUMNS, "params", "gflops", "train_img_per_s", "train_time_s")
     ok = [r for r in rows if r["status"] == "ok"]
     models = list(dict.fromkeys(r["model"] for r in ok))
     base = {r["seed"]: _num(r.get(metric)) for r in ok if r["model"] == baseline}
@@ -236,6 +323,16 @@ def aggregate(rows: list[dict], baseline: str, metric: str) -> list[dict]:
         diffs = [_num(r.get(metric)) - base[r["seed"]] for r in mine if r["seed"] in base]
         a["delta_mean"], a["delta_std"], a["delta_n"] = _stats(diffs)
         a["per_class"] = {k.split(":", 1)[1]: _stats([_num(r.get(k)) for r in mine])[0] for k in pc_keys}
+        first = mine[0]  # latencies are per model (speed.json), the same in every seed's row: no mean, no std
+        for dev in ("cpu", "gpu"):
+            a[f"{dev}_latency_ms_mean"] = _num(first.get(f"{dev}_latency_ms"))
+            a[f"{dev}_latency_ms_std"] = math.nan
+            a[f"{dev}_latency_ci"] = (
+                _num(first.get(f"{dev}_latency_ci_low_ms")),
+                _num(first.get(f"{dev}_latency_ci_high_ms")),
+            )
+            a[f"{dev}_ratio"] = tuple(_num(first.get(f"{dev}_ratio{k}")) for k in ("", "_ci_low", "_ci_high"))
+            a[f"{dev}_noisy"] = first.get(f"{dev}_noisy") == 1
         agg.append(a)
     agg.sort(key=lambda a: (-a[f"{metric}_mean"] if not math.isnan(a[f"{metric}_mean"]) else math.inf, a["model"]))
     for i, a in enumerate(agg, 1):
@@ -270,15 +367,28 @@ def _signed_pp(mean: float, std: float) -> str:
     return s if math.isnan(std) else f"{s} ± {100 * std:.1f}"
 
 
+def _latency(a: dict, dev: str, digits: int) -> str:
+    return _plain(a[f"{dev}_latency_ms_mean"], digits=digits) + (" (noisy)" if a.get(f"{dev}_noisy") else "")
+
+
+def _ratio(a: dict, dev: str, is_base: bool) -> str:
+    if math.isnan(a[f"{dev}_latency_ms_mean"]):
+        return "–"
+    if is_base:
+        return "1 (ref.)"
+    r, lo, hi = a[f"{dev}_ratio"]
+    return "–" if math.isnan(r) else f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
 def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) -> str:
     """The Markdown table of the summary (also printed by the demo)."""
     others = [k for k in ("voc07_map50", "voc12_map50", "coco_ap50_95", "ultralytics_map50") if k != metric]
     head = (
         ["rank", "model", "seeds", f"**{METRICS[metric].short}** (%)", "Δ vs baseline (pp)"]
         + [f"{METRICS[k].short} (%)" for k in others]
-        + ["params", f"GFLOPs @{imgsz}", "CPU ms (b1)"]
-        + (["GPU ms (b1, fp16)"] if gpu else [])
-        + ["train img/s"]
+        + ["params", f"GFLOPs @{imgsz}", "CPU ms (b1)", "CPU × baseline [95% CI]"]
+        + (["GPU ms (b1, fp16)", "GPU × baseline [95% CI]"] if gpu else [])
+        + ["train img/s (indicative)"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:", ":---"] + ["---:"] * (len(head) - 2)) + "|"]
     for a in agg:
@@ -294,10 +404,11 @@ def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) 
         cells += [
             _params(a["params_mean"]),
             _plain(a["gflops_mean"], digits=3),
-            _plain(a["cpu_latency_ms_mean"], a["cpu_latency_ms_std"], 1),
+            _latency(a, "cpu", 1),
+            _ratio(a, "cpu", is_base),
         ]
         if gpu:
-            cells.append(_plain(a["gpu_latency_ms_mean"], a["gpu_latency_ms_std"], 2))
+            cells += [_latency(a, "gpu", 2), _ratio(a, "gpu", is_base)]
         cells.append(_plain(a["train_img_per_s_mean"], a["train_img_per_s_std"], 1))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -312,6 +423,8 @@ def _summary(
     settings: SweepSettings,
     plot_files: list[Path],
     final: bool,
+    speed: SpeedRecord | None = None,
+    outdated: Sequence[str] = (),
 ) -> str:
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
@@ -334,34 +447,41 @@ def _summary(
     lines += [
         f"- **Data:** `{fp.data}`, scored on the `{fp.split}` split "
         f"({first.get('eval_images') or '?'} images) with `{fp.weights}.pt` of each run",
-        f"- **Training:** {fp.epochs} epochs, imgsz {imgsz}, batch {fp.batch}, "
+        f"- **Training:** {_plural(fp.epochs, 'epoch')}, imgsz {imgsz}, batch {fp.batch}, "
         f"seeds {', '.join(map(str, seeds))}, from scratch; {hyper}"
         + (f" (preset `{settings.preset}`)" if settings.preset else ""),
-        f"- **Device:** training on {first.get('device_name') or '?'} ({first.get('train_device') or '?'}); "
-        f"CPU latency on {first.get('cpu_name') or '?'} with {first.get('cpu_threads') or '?'} torch thread(s)"
+        f"- **Device:** training on {first.get('device_name') or '?'} ({first.get('train_device') or '?'})"
         + (f"; {len(settings.devices)} runs at a time on {', '.join(settings.devices)}" if settings.devices else ""),
+        _latency_line(speed, out),
         f"- **Versions:** python {first.get('python')}, torch {first.get('torch')}, ultralytics "
         f"{first.get('ultralytics')}, yolo_attn {first.get('yolo_attn')}",
         f"- **Primary metric:** `{metric}` = {METRICS[metric].protocol}, on the `{fp.split}` split. Models are "
         "ranked by its mean over seeds (higher is better); ± is the sample standard deviation over seeds.",
         f"- **Baseline:** `{baseline}`. Δ = model − baseline in percentage points of the primary metric, paired by "
         "seed (mean ± std of the per-seed differences).",
+        "- **Units:** this summary shows APs in percent (40.1 = 40.1%) and Δ in percentage points; `results.csv` and "
+        "`per_class.csv` hold the same scores as fractions 0–1 (0.401), latencies in ms.",
         "",
     ]
-    names = {r.get("device_name") for r in ok} | {r.get("cpu_name") for r in ok}
-    if len({r.get("device_name") for r in ok}) > 1 or len({r.get("cpu_name") for r in ok}) > 1:
+    names = {r.get("device_name") for r in ok}
+    if len(names) > 1:
         lines += [
-            f"> **Warning:** runs were measured on different devices ({', '.join(sorted(map(str, names)))}); "
-            "latency and throughput are not comparable across them.",
+            f"> **Warning:** runs trained on different devices ({', '.join(sorted(map(str, names)))}); training "
+            "throughput is not comparable across them (latency is: every model was timed in one process).",
             "",
         ]
     lines += ["## Ranking", ""]
     lines += [ranked_table(agg, baseline, metric, imgsz, gpu) if agg else "_No run finished successfully._", ""]
     lines += [
         "Columns: APs in % (the model's mean over seeds ± std); params = parameters; GFLOPs at the training size "
-        f"{imgsz}×{imgsz}, profiled on the full-size input (thop, 2 × MACs); CPU / GPU ms = median forward latency "
-        "of the fused network at batch 1 (no pre-processing, no NMS; GPU in fp16); train img/s = training images per "
-        "second over the training epochs (data loading and augmentation included, validation excluded).",
+        f"{imgsz}×{imgsz}, profiled on the full-size input (thop, 2 × MACs); CPU / GPU ms = median wall time of one "
+        "forward pass of the fused network at batch 1 (no pre-processing, no NMS; GPU in fp16) over the interleaved "
+        "rounds of the speed section, *(noisy)* when its spread is large; × baseline = median per-round ratio of the "
+        "model's time to the baseline's in the same round, with its 95% bootstrap interval (the comparison to read: "
+        "it cancels what the machine did meanwhile). train img/s is **indicative only**: training images per second "
+        "summed over each run's own epochs (data loading and augmentation included, validation excluded) while the "
+        "machine did whatever else it did then; it is not a controlled measurement, compare speed with the speed "
+        "section.",
         "",
     ]
     if agg and max(a["n"] for a in agg) < 2:
@@ -372,6 +492,8 @@ def _summary(
         ]
     if baseline not in {a["model"] for a in agg}:
         lines += [f"> The baseline `{baseline}` has no successful run, so Δ is empty.", ""]
+    lines += _speed_section(speed, outdated, ok, out)
+    lines += _excluded_section(ok)
     if failed:
         lines += [f"## Failed runs ({len(failed)})", "", "| model | seed | error | log |", "|:---|---:|:---|:---|"]
         for r in failed:
@@ -423,11 +545,130 @@ def _summary(
         "## Files",
         "",
         "- `results.csv`: one row per model and seed (every metric, settings, versions, status, error)",
+        "- `speed.json`: the interleaved latency measurement (every round of every model)",
         "- `per_class.csv`: AP per class for every protocol",
         "- `runs/<model>/seed<k>/`: Ultralytics training folder, `log.txt`, `metrics.json`, `run.json`",
         "",
     ]
     return "\n".join(lines)
+
+
+def _plural(n, word: str) -> str:
+    return f"{n} {word}{'' if str(n) == '1' else 's'}"
+
+
+def _latency_line(speed: SpeedRecord | None, out: Path) -> str:
+    if speed is None or speed.cpu is None:
+        return (
+            "- **Latency:** not measured yet: the sweep times all its models together once every run is finished "
+            f"(`yolo-attn compare --remeasure --out {out}` times the finished ones now)"
+        )
+    c = speed.cpu
+    line = (
+        f"- **Latency:** timed after training, all models interleaved in one process ({speed.measured}): CPU "
+        f"{c.name}, {_plural(c.threads, 'torch thread')}, {c.rounds} rounds"
+    )
+    if speed.gpu is not None:
+        line += f"; GPU {speed.gpu.name}, fp16, {speed.gpu.rounds} rounds"
+    return line
+
+
+def _speed_section(speed: SpeedRecord | None, outdated: Sequence[str], ok: list[dict], out: Path) -> list[str]:
+    """``## Speed``: each device's interleaved measurement, the noisy rule and what is missing."""
+    from yolo_attn.compare.speed import format_speed_table
+
+    lines = ["## Speed (all models timed interleaved after training)", ""]
+    if speed is None:
+        return lines + [
+            "_Not measured yet._ The sweep times its models once every run is finished; "
+            f"`yolo-attn compare --remeasure --out {out}` times the finished ones now (it trains nothing).",
+            "",
+        ]
+    lines += [
+        f"One checkpoint per model (the scored checkpoint of its first finished seed), fused, batch 1 at "
+        f"{speed.imgsz}×{speed.imgsz}, timed in one process: rounds of every model, baseline first, the order reversed "
+        "every other round, an untimed call between rounds. ms = median over rounds [95% bootstrap interval of the "
+        "median]; IQR = the rounds' interquartile range; process CPU ms = CPU time the process itself used; ratio = "
+        "median of the per-round ratios time(model) / time(baseline) [95% interval].",
+        "",
+    ]
+    for dev, label in ((speed.cpu, "CPU"), (speed.gpu, "GPU")):
+        if dev is None:
+            continue
+        lines += [
+            f"### {label}: {dev.name}, {dev.dtype}"
+            + (f", {_plural(dev.threads, 'thread')}" if dev.threads else "")
+            + f", {dev.rounds} rounds after {dev.warmup} warm-up",
+            "",
+            format_speed_table(speed, "cpu" if label == "CPU" else "gpu"),
+            "",
+        ]
+        if dev.cpu_per_wall is not None and label == "CPU":
+            busy = dev.threads and dev.cpu_per_wall < 0.9 * dev.threads
+            lines += [
+                f"While timed the process used {dev.cpu_per_wall:.2f} CPU-seconds per wall-second"
+                + (
+                    f" with {_plural(dev.threads, 'thread')}: the machine was busy (other processes took the CPU); "
+                    "prefer the CPU-time ratios, or `--remeasure` when it is quiet."
+                    if busy
+                    else "."
+                ),
+                "",
+            ]
+    noisy = [m for d in (speed.cpu, speed.gpu) if d for m, st in d.models.items() if st.noisy]
+    lines += [
+        f"**Noisy** marks a model whose 95% interval of the median time, or of the ratio to the baseline, is wider "
+        f"than ±{100 * speed.noisy_threshold:g}% of the value: the attention modules change a detector's time by a few "
+        "percent, so a wider interval cannot tell them apart"
+        + (
+            f" ({len(set(noisy))} model(s) here: rerun `yolo-attn compare --remeasure --out {out}` on a quieter "
+            "machine or with more `--latency-repeats`)."
+            if noisy
+            else "."
+        ),
+        "",
+    ]
+    if speed.gpu_note:
+        lines += [f"> {speed.gpu_note}", ""]
+    timed = set(speed.run_ids()) - set(outdated)
+    missing = sorted({r["model"] for r in ok} - timed)
+    if missing:
+        lines += [
+            "> No latency for "
+            + ", ".join(f"`{m}`" for m in missing)
+            + " (trained again or finished after speed.json was measured): "
+            f"`yolo-attn compare --remeasure --out {out}` times every model again.",
+            "",
+        ]
+    return lines
+
+
+def _excluded_section(ok: list[dict]) -> list[str]:
+    """``## Classes left out of the means``: the scorer's excluded classes of every ok run (empty when none)."""
+    found: dict[tuple[str, str], dict] = {}
+    for r in ok:
+        for key, classes in (r.get("excluded") or {}).items():
+            for cls, why in (classes or {}).items():
+                f = found.setdefault((cls, why), {"metrics": [], "runs": []})
+                if key not in f["metrics"]:
+                    f["metrics"].append(key)
+                run = f"`{r['model']}` seed {r['seed']}"
+                if run not in f["runs"]:
+                    f["runs"].append(run)
+    if not found:
+        return []
+    lines = [
+        "## Classes left out of the means",
+        "",
+        "A mean over classes (mAP) leaves out a class the scored split gives no non-difficult ground truth (or "
+        "whose AP is undefined), as the VOC devkit does; these means are over the remaining classes.",
+        "",
+        "| class | why | left out of | runs |",
+        "|:---|:---|:---|:---|",
+    ]
+    for (cls, why), f in found.items():
+        lines.append(f"| {cls} | {why} | {', '.join(f'`{m}`' for m in f['metrics'])} | {', '.join(f['runs'])} |")
+    return lines + [""]
 
 
 def _settings_view(settings: SweepSettings) -> dict:
@@ -462,6 +703,8 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
     baseline, metric = settings.baseline, settings.metric
     view = _settings_view(settings)
     rows, pc_rows = collect_rows(out, settings.models, settings.seeds, metric)
+    speed = SpeedRecord.read(out)  # RecordError on a bad file (exit 2): it names the file and `--remeasure`
+    outdated = speed_of_rows(rows, speed)
     pc_cols = list(dict.fromkeys(k for r in rows for k in r if k.startswith(f"{metric}:")))
     write_text(out / "results.csv", _csv_text(rows, [*RESULT_COLUMNS, *pc_cols]))
     write_text(
@@ -474,7 +717,9 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
         from yolo_attn.compare.plots import write_plots
 
         plot_files = write_plots(out, rows, agg, baseline, metric, view)
-    write_text(out / "summary.md", _summary(out, rows, agg, baseline, metric, settings, plot_files, final))
+    write_text(
+        out / "summary.md", _summary(out, rows, agg, baseline, metric, settings, plot_files, final, speed, outdated)
+    )
     if say:
         gpu = any(r.get("gpu_latency_ms") not in (None, "") for r in rows if r["status"] == "ok")
         say("")
@@ -487,7 +732,9 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
             say(f"NOT FINISHED: {len(pending)} run(s): " + ", ".join(f"{r['model']} seed {r['seed']}" for r in pending))
         say("")
         say(f"summary: {out / 'summary.md'}")
-        say(f"results: {out / 'results.csv'}")
+        say(f"results: {out / 'results.csv'} (scores as fractions 0-1; the summary shows percent)")
+        if speed is not None:
+            say(f"speed:   {out / 'speed.json'}")
         for p in plot_files:
             say(f"plot:    {p}")
     return {
@@ -500,7 +747,8 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
 
 
 def report_only(out: str | Path, say=print) -> Path:
-    """``compare --report-only``: rewrite the reports of ``out`` from its records; trains nothing.
+    """``compare --report-only``: rewrite the reports of ``out`` from its records; trains and measures nothing
+    (latencies come from speed.json as it is).
 
     Raises:
         FileNotFoundError: ``out`` holds no sweep (no ``sweep.json``).

@@ -232,9 +232,11 @@ class SlurmTask:
             slurm_job=job_task,
             rerun_changed=self.rerun_changed,
         )
-        if counts["pending"] == 0:  # whoever finishes last writes the final reports
+        if counts["pending"] == 0:  # whoever finishes last times all models (speed.json) and writes the reports
             from yolo_attn.compare.report import write_reports
+            from yolo_attn.compare.speed import ensure_speed
 
+            ensure_speed(out, SweepSettings.read(out) or settings, say=say)
             write_reports(out, SweepSettings.read(out) or settings, final=True)
         say(f"[compare] Slurm task {job_task} done: {counts}")
         return counts

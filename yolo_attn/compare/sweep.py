@@ -7,7 +7,10 @@ by one or many processes, locally or on a Slurm cluster.
    the runs; bad input raises before anything is written (exit status 2);
 2. **running** (``executors.py``, ``slurm.py``): worker processes train the runs, claimed one by one
    (``claims.py``), on the ``devices`` slots of this machine or as a Slurm job array;
-3. **reporting** (``report.py``): results.csv, per_class.csv, summary.md and plots from the run records alone.
+3. **timing** (``speed.py``): once every run is finished, the process that finishes the sweep times all its trained
+   models interleaved in one process (rounds of A, B, C, ..., reversed every other round) into ``speed.json``;
+   never per run (``compare --remeasure`` redoes only this step);
+4. **reporting** (``report.py``): results.csv, per_class.csv, summary.md and plots from the records alone.
 
 Runs go seed by seed (all models with the first seed, then all with the next), so an interrupted sweep already
 holds a full comparison for its first seeds. Each run lives in ``<out>/runs/<model>/seed<k>`` and is finished when
@@ -36,8 +39,9 @@ from yolo_attn.compare.executors import parse_devices, run_slots
 from yolo_attn.compare.plan import RESERVED_TRAIN_ARGS, commit_plan, parse_seeds, plan_sweep
 from yolo_attn.compare.records import SweepSettings, fmt_duration
 from yolo_attn.compare.report import report_only, write_reports
+from yolo_attn.compare.speed import ensure_speed, remeasure
 
-__all__ = ["RESERVED_TRAIN_ARGS", "compare", "parse_seeds", "report_only", "sweep_status"]
+__all__ = ["RESERVED_TRAIN_ARGS", "compare", "parse_seeds", "remeasure", "report_only", "sweep_status"]
 
 
 def sweep_status(out: str | Path) -> dict[str, int]:
@@ -72,7 +76,7 @@ def compare(
     val: bool | None = None,
     train_args: dict | None = None,
     latency_repeats: int = 50,
-    latency_warmup: int = 10,
+    latency_warmup: int = 3,
     cpu_threads: int | None = None,
     retry_failed: bool = True,
     resume_runs: bool = True,
@@ -104,9 +108,10 @@ def compare(
         split: Split scored; default ``test`` when the dataset has one, else ``val``.
         val: Validate after every epoch (Ultralytics' ``val``; default True, the demo preset turns it off).
         train_args: Further Ultralytics train arguments, the same for every run (e.g. ``{"optimizer": "SGD"}``).
-        latency_repeats, latency_warmup: Timed and warm-up forward passes of the latency measurement.
-        cpu_threads: torch threads for CPU training and the CPU latency (default: Ultralytics' choice, the number of
-            cores minus one; with several CPU slots set it so that slots x threads fits the cores).
+        latency_repeats, latency_warmup: Timed and warm-up rounds of the speed step (each round times every model
+            once, interleaved; ``speed.py``).
+        cpu_threads: torch threads for CPU training (default: Ultralytics' choice, the number of cores minus one;
+            with several CPU slots set it so that slots x threads fits the cores) and the CPU latency (default 1).
         retry_failed: Retry runs recorded as failed by an earlier call (default True).
         resume_runs: Resume a run interrupted mid-training from its last epoch checkpoint (default True); False
             trains it again from scratch.
@@ -195,6 +200,7 @@ def compare(
             progress_every=progress_every,
         )
         if finished:
+            ensure_speed(out, SweepSettings.read(out) or settings, say=say)
             report(True, quiet=False)
             say(f"[compare] done in {fmt_duration(time.time() - t_start)}: {out}")
         return out
@@ -211,6 +217,8 @@ def compare(
         t_start=t_start,
         report=lambda final: report(final),
     )
+    if counts["pending"] == 0:  # every run finished: time all models together, once (not per run)
+        ensure_speed(out, SweepSettings.read(out) or settings, say=say)
     report(counts["pending"] == 0, quiet=False)
     say(f"[compare] done in {fmt_duration(time.time() - t_start)}: {out}")
     return out

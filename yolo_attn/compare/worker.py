@@ -6,8 +6,9 @@ or an out-of-memory kill of one variant cannot take down the sweep. The worker:
 1. copies its stdout/stderr to ``<run_dir>/log.txt`` (progress-bar frames collapsed to their last state);
 2. trains with Ultralytics' trainer into ``<run_dir>/train`` (or resumes that training from its ``last.pt`` when a
    previous worker was interrupted mid-training; or skips training when ``trained.json`` says it finished);
-3. profiles params/GFLOPs, times the forward pass (CPU, and CUDA when training ran there), scores the chosen
-   checkpoint with ``yolo_attn.metrics.evaluate_model`` (VOC07, VOC12, COCO and Ultralytics' val);
+3. profiles params/GFLOPs and scores the chosen checkpoint with ``yolo_attn.metrics.evaluate_model`` (VOC07, VOC12,
+   COCO and Ultralytics' val). Latency is not measured here: a run's own timing right after its training depends on
+   what the machine does at that moment; the sweep times all its models interleaved at the end (``speed.py``);
 4. writes ``<run_dir>/run.json`` (a `RunRecord`) LAST, atomically: ``status`` "ok" (the completion record) or
    "failed" with the error and traceback, unless its claim was taken over meanwhile (another process trains the run
    now). Exit status 0 for ok, 1 for failed, 3 for a lost claim; a worker stopped by SIGINT writes nothing (the run
@@ -35,7 +36,6 @@ from yolo_attn.compare.claims import Claims
 from yolo_attn.compare.records import (
     PROGRESS,
     TRAINED_RECORD,
-    Latency,
     RunRecord,
     RunSpec,
     TrainStats,
@@ -288,11 +288,11 @@ def _train_stats(trained: dict) -> TrainStats:
 
 
 def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunRecord) -> None:
-    """Profile, time and score the chosen checkpoint into ``record``."""
+    """Profile and score the chosen checkpoint into ``record`` (latency: the sweep's speed step, ``speed.py``)."""
     import torch
     from ultralytics import YOLO
 
-    from yolo_attn.compare.measure import device_name, latency_ms, profile
+    from yolo_attn.compare.measure import device_name, profile
     from yolo_attn.metrics import METRIC_KEYS, evaluate_model, save_metrics
 
     with contextlib.suppress(OSError):
@@ -312,13 +312,9 @@ def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunR
     record.params, record.gflops = profile(net, imgsz)
     if spec.cpu_threads:
         torch.set_num_threads(int(spec.cpu_threads))
-    reps, warm = int(spec.latency_repeats), int(spec.latency_warmup)
-    record.cpu_latency = Latency(**latency_ms(net, imgsz, "cpu", repeats=reps, warmup=warm))
     record.cpu_name = device_name("cpu")
     train_dev = str(trained.get("train_device", "cpu"))
     if train_dev.startswith("cuda") and torch.cuda.is_available():
-        lat = latency_ms(net, imgsz, train_dev, repeats=max(reps, 100), warmup=max(warm, 20))
-        record.gpu_latency = Latency(**lat)
         record.gpu_name = device_name(train_dev)
 
     t0 = time.time()
@@ -329,6 +325,8 @@ def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunR
     record.eval_time_s = time.time() - t0
     record.metrics = {k: res.get(k) for k in METRIC_KEYS}
     record.per_class = res.get("per_class", {})
+    # classes the scorer left out of a mean (no non-difficult ground truth, undefined AP): the summary lists them
+    record.excluded_classes = {k: dict(v) for k, v in (res.get("excluded_classes") or {}).items() if v}
     record.eval_images = res.get("images")
     gt = res.get("ground_truth")
     record.ground_truth = None if gt is None else str(gt)
