@@ -14,7 +14,7 @@ Modules: ``sweep`` (``compare()``: plan, run, report), ``plan`` (inputs checked,
 ``executors`` (device slots, worker processes, progress), ``claims`` (one holder per run across processes and
 hosts), ``slurm`` (job arrays through submitit), ``worker`` (one run in its own process), ``records`` (typed,
 versioned sweep.json / spec.json / run.json / speed.json), ``models`` (YAML files, globs, named sets), ``presets``,
-``measure`` (params, GFLOPs, device names), ``speed`` (all models timed interleaved after the sweep; ``remeasure``),
+``measure`` (params, GFLOPs, device names), ``speed`` (all models timed interleaved after the sweep, also by ``remeasure``),
 ``report`` (CSV, Markdown), ``plots`` (PNG), ``attention`` (gate maps for the
 attention_maps notebook), ``demo``, ``cli``.
 """

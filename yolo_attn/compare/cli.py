@@ -366,7 +366,7 @@ def _remeasure(args: argparse.Namespace):
     from pathlib import Path
 
     from yolo_attn.compare.records import SWEEP_RECORD, SweepSettings
-    from yolo_attn.compare.speed import remeasure
+    from yolo_attn.compare.sweep import remeasure
 
     out = Path(args.out).expanduser().resolve()
     settings = SweepSettings.read(out)

@@ -35,7 +35,6 @@ from yolo_attn.compare.models import ModelSpec
 from yolo_attn.compare.plan import file_sha256
 from yolo_attn.compare.records import (
     SPEED_RECORD,
-    SWEEP_RECORD,
     RunRecord,
     SpeedDevice,
     SpeedRecord,
@@ -51,7 +50,7 @@ __all__ = [
     "format_speed_table",
     "is_noisy",
     "measure_speed",
-    "remeasure",
+    "speed_lock",
     "speed_targets",
     "stats_of",
 ]
@@ -321,7 +320,7 @@ def _covers(old: SpeedRecord | None, targets, gpu_possible: bool) -> bool:
 
 
 @contextlib.contextmanager
-def _speed_lock(out: Path):
+def speed_lock(out: Path):
     from filelock import FileLock
 
     with FileLock(str(out / ".speed.lock"), timeout=_LOCK_TIMEOUT_S):
@@ -342,7 +341,7 @@ def ensure_speed(out: str | Path, settings: SweepSettings, say=None) -> SpeedRec
     say = say or (lambda s: None)
     out = Path(out)
     try:
-        with _speed_lock(out):
+        with speed_lock(out):
             targets = speed_targets(out, settings)
             if not targets:
                 return None
@@ -365,34 +364,6 @@ def ensure_speed(out: str | Path, settings: SweepSettings, say=None) -> SpeedRec
         )
         say(traceback.format_exc())
         return None
-
-
-def remeasure(out: str | Path, say=print, latency_repeats: int | None = None, cpu_threads: int | None = None) -> Path:
-    """``compare --remeasure``: time the finished runs of ``out`` again and rewrite the reports; trains nothing.
-
-    Raises:
-        FileNotFoundError: ``out`` holds no sweep (no ``sweep.json``).
-        ValueError: It holds no finished run to time.
-        RecordError: A malformed record.
-    """
-    from yolo_attn.compare.report import write_reports
-
-    out = Path(out).expanduser().resolve()
-    settings = SweepSettings.read(out)
-    if settings is None:
-        raise FileNotFoundError(f"no compare sweep in {out} ({SWEEP_RECORD} not found); run compare first")
-    if not speed_targets(out, settings):
-        raise ValueError(
-            f"no finished run in {out} to time (none has an ok record with its checkpoint); --remeasure times "
-            "trained models only: run the compare command first"
-        )
-    say = say or (lambda s: None)
-    with _speed_lock(out):
-        rec = measure_speed(out, settings, rounds=latency_repeats, cpu_threads=cpu_threads, say=say)
-        rec.write(out)
-    say(f"[compare] speed: {out / SPEED_RECORD}")
-    write_reports(out, settings, final=True, say=say)
-    return out
 
 
 def _ms(v: float) -> str:

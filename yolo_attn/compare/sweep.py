@@ -37,9 +37,9 @@ from pathlib import Path
 
 from yolo_attn.compare.executors import parse_devices, run_slots
 from yolo_attn.compare.plan import RESERVED_TRAIN_ARGS, commit_plan, parse_seeds, plan_sweep
-from yolo_attn.compare.records import SweepSettings, fmt_duration
+from yolo_attn.compare.records import SPEED_RECORD, SWEEP_RECORD, SweepSettings, fmt_duration
 from yolo_attn.compare.report import report_only, write_reports
-from yolo_attn.compare.speed import ensure_speed, remeasure
+from yolo_attn.compare.speed import ensure_speed, measure_speed, speed_lock, speed_targets
 
 __all__ = ["RESERVED_TRAIN_ARGS", "compare", "parse_seeds", "remeasure", "report_only", "sweep_status"]
 
@@ -221,4 +221,30 @@ def compare(
         ensure_speed(out, SweepSettings.read(out) or settings, say=say)
     report(counts["pending"] == 0, quiet=False)
     say(f"[compare] done in {fmt_duration(time.time() - t_start)}: {out}")
+    return out
+
+
+def remeasure(out: str | Path, say=print, latency_repeats: int | None = None, cpu_threads: int | None = None) -> Path:
+    """``compare --remeasure``: time the finished runs of ``out`` again and rewrite the reports; trains nothing.
+
+    Raises:
+        FileNotFoundError: ``out`` holds no sweep (no ``sweep.json``).
+        ValueError: It holds no finished run to time.
+        RecordError: A malformed record.
+    """
+    out = Path(out).expanduser().resolve()
+    settings = SweepSettings.read(out)
+    if settings is None:
+        raise FileNotFoundError(f"no compare sweep in {out} ({SWEEP_RECORD} not found); run compare first")
+    if not speed_targets(out, settings):
+        raise ValueError(
+            f"no finished run in {out} to time (none has an ok record with its checkpoint); --remeasure times "
+            "trained models only: run the compare command first"
+        )
+    say = say or (lambda s: None)
+    with speed_lock(out):
+        rec = measure_speed(out, settings, rounds=latency_repeats, cpu_threads=cpu_threads, say=say)
+        rec.write(out)
+    say(f"[compare] speed: {out / SPEED_RECORD}")
+    write_reports(out, settings, final=True, say=say)
     return out
