@@ -560,3 +560,16 @@ def test_head_cost_of_ultralytics_detect():
     assert params == sum(p.numel() for p in model.model[-1].parameters()) == 2_123_788
     total_params, total_gflops = zoo.profile_model(model, 640)
     assert 0.3 < gflops / total_gflops < 0.7  # the head is about half of MAY's compute at 640
+
+
+def test_cbam_batchnorm_settings_inside_a_model_are_ultralytics():
+    """CBAM's docstring: built alone its spatial BN keeps the official eps 1e-5 / momentum 0.01; inside a YOLO model
+    Ultralytics' initialize_weights sets every BatchNorm2d (this one included) to eps 1e-3 / momentum 0.03."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    alone = ATTENTION["CBAM"].build(64)
+    assert (alone.bn.eps, alone.bn.momentum) == (1e-5, 0.01)
+    model = DetectionModel(_load("may-cbam.yaml"), verbose=False)
+    bns = [m.bn for m in model.modules() if type(m).__name__ == "CBAM"]
+    assert len(bns) == 9
+    assert all((bn.eps, bn.momentum) == (1e-3, 0.03) for bn in bns)
