@@ -79,3 +79,18 @@ def yolo_train(model: str | Path, data: Path, project: Path, name: str = "run", 
         *extra,
     )
     return yolo("train", *args, **kw)
+
+
+def randomize_batchnorm(module, seed: int = 0):
+    """Give every BatchNorm2d of ``module`` non-trivial statistics and affine parameters (a fresh BN is the identity,
+    which hides a wrong layer order or a wrong fold); return the module in eval mode."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.randn(m.num_features, generator=g))
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g))
+    return module.eval()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
+from helpers import randomize_batchnorm
 
 from yolo_attn.nn.mobilenetv3 import MobileNetV3Block, MobileNetV3Stem
 from yolo_attn.nn.registry import attention_classes
@@ -23,18 +24,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "cfg" / "models"
 LEGACY = Path(__file__).resolve().parent / "data" / "mobilenetv3_layout_v1.pt"
-
-
-def _randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BN statistics and affine parameters (a fresh BN is the identity, which hides a wrong fold)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-    return model.eval()
 
 
 def _unfused(model: nn.Module) -> list[str]:
@@ -88,7 +77,7 @@ def test_no_layer_left_unfused(file, scale):
 
 @pytest.mark.parametrize("file", ["may-none.yaml", "may-mbse.yaml", "may-mlca.yaml", "may-coordatt.yaml"])
 def test_fused_model_computes_the_same(file):
-    model = _randomize(build_model(MODELS / file), seed=len(file)).double()
+    model = randomize_batchnorm(build_model(MODELS / file), seed=len(file)).double()
     x = torch.rand(2, 3, 96, 64, dtype=torch.float64)
     with torch.no_grad():
         before = model(x)[0]
@@ -111,7 +100,7 @@ def test_block_fuses_like_ultralytics_conv(make):
     """The units are Ultralytics' Conv: fuse() folds them with its own code, in float32 to float tolerance."""
     from ultralytics.nn.modules import Conv
 
-    block = _randomize(make(), seed=3)
+    block = randomize_batchnorm(make(), seed=3)
     units = [m for m in block.modules() if isinstance(m, Conv)]
     assert units and all(isinstance(u.bn, nn.BatchNorm2d) for u in units)
     model = _tiny_model(block)

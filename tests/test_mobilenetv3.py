@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import randomize_batchnorm
 
 from yolo_attn.nn.mobilenetv3 import MobileNetV3Block, MobileNetV3Stem
 
@@ -20,18 +21,6 @@ def _attention_modules() -> dict[str, type]:
     from yolo_attn.nn import ATTENTION_MODULES
 
     return ATTENTION_MODULES
-
-
-def _randomize(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BN non-trivial statistics and affine parameters, so layer order shows in the output."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.randn(m.num_features, generator=g))
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g))
-    return module.double().eval()
 
 
 def _bn(x, bn):
@@ -54,7 +43,7 @@ def test_stem_layout_params_and_shape():
     assert sum(p.numel() for p in stem.parameters()) == 3 * 16 * 9 + 2 * 16  # 464
     assert stem(torch.randn(2, 3, 64, 96)).shape == (2, 16, 32, 48)
     assert isinstance(MobileNetV3Stem(3, 8, 5, 1, "re").conv.act, nn.ReLU)
-    stem = _randomize(MobileNetV3Stem(3, 8, 3, 2, "HS"))
+    stem = randomize_batchnorm(MobileNetV3Stem(3, 8, 3, 2, "HS")).double()
     x = torch.randn(1, 3, 13, 17, dtype=torch.float64)
     ref = _hswish(_bn(F.conv2d(x, stem.conv.conv.weight, None, 2, 1), stem.conv.bn))
     torch.testing.assert_close(stem(x), ref, rtol=0, atol=1e-12)
@@ -108,7 +97,7 @@ def _literal_block(blk: MobileNetV3Block, x: torch.Tensor, act) -> torch.Tensor:
     ],
 )
 def test_block_matches_literal_transcription(c1, c2, hidden, k, s, act):
-    blk = _randomize(MobileNetV3Block(c1, c2, hidden, k, s, "MobileNetV3SE", act), seed=c1 + hidden)
+    blk = randomize_batchnorm(MobileNetV3Block(c1, c2, hidden, k, s, "MobileNetV3SE", act), seed=c1 + hidden).double()
     assert blk.residual == (s == 1 and c1 == c2)
     fn = torch.relu if act == "RE" else _hswish
     for shape in ((2, c1, 16, 16), (1, c1, 13, 17)):
@@ -119,7 +108,7 @@ def test_block_matches_literal_transcription(c1, c2, hidden, k, s, act):
 
 def test_attention_position_is_observable():
     """Moving the gate across the activation changes the output, so the literal test above pins the position."""
-    blk = _randomize(MobileNetV3Block(40, 40, 240, 5, 1, "MobileNetV3SE", "HS"), seed=3)
+    blk = randomize_batchnorm(MobileNetV3Block(40, 40, 240, 5, 1, "MobileNetV3SE", "HS"), seed=3).double()
     b = blk.block
     x = torch.randn(1, 40, 12, 12, dtype=torch.float64)
     y = _hswish(_bn(F.conv2d(x, b.expand.conv.weight), b.expand.bn))
