@@ -149,3 +149,18 @@ def test_bad_arguments_exit_2_naming_the_value(argv, needles, capsys):
     err = capsys.readouterr().err
     for needle in needles:
         assert needle in err, (needle, err)
+
+
+def test_passes_locates_the_slots_and_counts_in_passes():
+    from yolo_attn.bench.passes import format_passes, measure_passes, slot_shapes
+
+    shapes = slot_shapes("may", 1, 64)
+    assert [s[1] for s in shapes] == [16, 96, 240, 240, 120, 144, 288, 576, 576]  # MAY's nine SE-slot widths
+    result = measure_passes("may", "eval", calls=1)
+    assert result["pass_ms"] > 0 and result["shapes"][0] == (1, 16, 160, 160)
+    mods = result["modules"]
+    assert "EPSA" not in mods and mods["ELA"]["slots"] == 8 and mods["MLCA"]["slots"] == 9  # ELA-B skips width 120
+    assert all(r["ms"] > 0 and r["passes"] == pytest.approx(r["ms"] / result["pass_ms"]) for r in mods.values())
+    assert "| CBAM | 9 |" in format_passes(result)
+    with pytest.raises(ValueError, match="mode"):
+        measure_passes("may", "infer")

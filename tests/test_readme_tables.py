@@ -146,7 +146,7 @@ def test_bench_table_params_and_macs_match_the_code():
     from yolo_attn.bench.modules import count_macs
     from yolo_attn.nn.registry import ATTENTION
 
-    m = _measured("python -m yolo_attn.bench")
+    m = _measured("python -m yolo_attn.bench --")  # the module bench (`... bench models` blocks are the model bench)
     (rows,) = md_tables(m.group("body"))
     assert {r["module"].split()[0] for r in rows} == set(ATTENTION)
     x = torch.zeros(8, 64, 40, 40)  # the block's input, 8x64x40x40

@@ -6,6 +6,8 @@
 - ``models``: what each attention variant adds to a whole detector (params, GFLOPs, attention share, interleaved
   time ratio to the no-attention baseline with a bootstrap interval and an A/A control):
   ``yolo-attn bench models [--family may|yolov8n|...] [--runtime torch|onnxruntime] [--train]``.
+- ``passes``: each gate's time in units of one elementwise pass over the tensors it gates (how far a module is from
+  the memory floor): ``yolo-attn bench passes [--family may]``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = ["BENCHMARKS", "main"]
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "modules": ("yolo_attn.bench.modules", "each attention module vs its literal transcription"),
     "models": ("yolo_attn.bench.models", "each attention variant of a model family vs its no-attention baseline"),
+    "passes": ("yolo_attn.bench.passes", "each gate's time in elementwise memory passes over a family's slot tensors"),
 }
 
 

@@ -308,7 +308,8 @@ def device_name(dev: torch.device) -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+    threads = torch.get_num_threads()
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {threads} torch thread{'s' if threads != 1 else ''}"
 
 
 def _fmt(v, spec: str) -> str:

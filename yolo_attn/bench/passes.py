@@ -1,0 +1,148 @@
+"""Each gate's cost in memory passes: how close a module is to the floor of what gating a tensor must cost.
+
+A gating module reads x at least twice (to pool it, then to write ``y = x * gate``): about 3 elementwise passes over
+x forward and 4 more backward, twice that for CBAM's two gates in sequence. This benchmark measures one such pass,
+``y = x * g`` with a per-channel ``g``, over the tensors a model family's attention slots receive, and each module's
+time on the same tensors in that unit (process CPU time, median of repeated calls, one torch thread by default):
+
+    yolo-attn bench passes                           # MAY's nine SE slots, eval at 1x640 and a train step at 8x320
+    yolo-attn bench passes --family yolov8n
+
+Prints numbers; it is never a timed test. A module far above its pass count is paying something other than memory
+traffic (per-call overhead on small maps, extra intermediates), which fusing (``torch.compile``) can remove.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+__all__ = ["main", "measure_passes", "slot_shapes"]
+
+MODES = {"eval": (1, 640), "train": (8, 320)}  # mode -> (batch, imgsz), as `yolo-attn bench models`
+
+
+def slot_shapes(family: str, batch: int, imgsz: int) -> list[tuple[int, ...]]:
+    """Input shapes of the attention layers of ``family``'s CBAM variant (every gating slot of the family) at
+    ``batch`` x 3 x ``imgsz`` x ``imgsz``."""
+    from yolo_attn.bench.models import family_specs
+    from yolo_attn.nn.registry import attention_classes
+
+    spec = next((s for s in family_specs(family) if s.name.endswith("-cbam")), None)
+    if spec is None:
+        raise ValueError(f"family {family!r} has no CBAM variant to locate its attention slots")
+    model = spec.build().eval()
+    shapes: list[tuple[int, ...]] = []
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args: shapes.append(tuple(args[0].shape)))
+        for m in model.modules()
+        if isinstance(m, attention_classes())
+    ]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(batch, 3, imgsz, imgsz))
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def _median_ms(fn: Callable[[], object], calls: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times) * 1e3
+
+
+def measure_passes(family: str = "may", mode: str = "eval", calls: int = 20, seed: int = 0) -> dict:
+    """One elementwise pass over ``family``'s slot tensors and every channel-keeping registered module's time there.
+
+    Args:
+        family (str): A ``yolo-attn bench models`` family (``may``, ``yolov8n``, ...).
+        mode (str): ``eval`` (forward, batch 1 at 640) or ``train`` (forward + backward, batch 8 at 320).
+        calls (int): Timed calls per measurement (median); the pass itself gets three times as many.
+        seed (int): Seed of the inputs and weights.
+
+    Returns:
+        (dict): ``shapes``, ``pass_ms`` and per module ``{"ms", "passes", "slots"}`` (slots it fits in).
+    """
+    from yolo_attn.nn.registry import ATTENTION
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    batch, imgsz = MODES[mode]
+    shapes = slot_shapes(family, batch, imgsz)
+    g = torch.Generator().manual_seed(seed)
+    xs = [torch.randn(s, generator=g) for s in shapes]
+    gates = [torch.rand(s[0], s[1], 1, 1, generator=g) for s in shapes]
+    with torch.no_grad():
+        pass_ms = _median_ms(lambda: [x * w for x, w in zip(xs, gates, strict=True)], calls * 3)
+    zoo_family = family if family in ("may", "mobilenet-yolo") else family[:-1]  # yolov8n -> yolov8
+    out: dict = {"family": family, "mode": mode, "batch": batch, "imgsz": imgsz, "shapes": shapes, "pass_ms": pass_ms}
+    out["modules"] = {}
+    for name, spec in ATTENTION.items():
+        if spec.changes_channels or not spec.in_family(zoo_family):
+            continue
+        torch.manual_seed(seed)
+        hp = spec.hp(zoo_family)
+        mods = [spec.build(s[1], *hp) if spec.fits(s[1], *hp) else None for s in shapes]
+        pairs = [(m.train(mode == "train"), x) for m, x in zip(mods, xs, strict=True) if m is not None]
+        if mode == "eval":
+            with torch.inference_mode():
+                ms = _median_ms(lambda p=pairs: [m(x) for m, x in p], calls)
+        else:
+            leaves = [(m, x.clone().requires_grad_()) for m, x in pairs]
+            grads = [torch.ones_like(x) for _, x in leaves]
+
+            def step(p=leaves, gr=grads) -> None:
+                for (m, x), dy in zip(p, gr, strict=True):
+                    m(x).backward(dy)
+
+            ms = _median_ms(step, calls)
+        out["modules"][name] = {"ms": ms, "passes": ms / pass_ms, "slots": len(pairs)}
+    return out
+
+
+def format_passes(result: dict) -> str:
+    """Markdown: the pass time and each module's time and pass count."""
+    n = len(result["shapes"])
+    lines = [
+        f"{result['family']}, {result['mode']} ({'forward' if result['mode'] == 'eval' else 'forward + backward'}), "
+        f"batch {result['batch']} at {result['imgsz']}: one elementwise pass (x * g) over the {n} slot tensors "
+        f"takes {result['pass_ms']:.2f} ms (process CPU time, {torch.get_num_threads()} torch thread"
+        f"{'s' if torch.get_num_threads() != 1 else ''}).",
+        "",
+        "| module | slots | ms | passes |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, r in result["modules"].items():
+        lines.append(f"| {name} | {r['slots']} | {r['ms']:.2f} | {r['passes']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``yolo-attn bench passes [--family may] [--mode eval train] [--threads 1]``."""
+    parser = argparse.ArgumentParser(prog="yolo-attn bench passes", description=__doc__.splitlines()[0])
+    parser.add_argument("--family", default="may", help="model family as in `yolo-attn bench models` (default may)")
+    parser.add_argument("--mode", nargs="+", default=list(MODES), choices=list(MODES), help="eval and/or train")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--calls", type=int, default=20, help="timed calls per measurement (default 20)")
+    a = parser.parse_args(argv)
+    if a.threads < 1 or a.calls < 1:
+        parser.error(f"--threads and --calls must be >= 1, got {a.threads}, {a.calls}")
+    torch.set_num_threads(a.threads)
+    for mode in a.mode:
+        print(format_passes(measure_passes(a.family, mode, a.calls)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
