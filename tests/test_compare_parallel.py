@@ -91,11 +91,6 @@ def _wait_for(predicate, timeout: float, what: str, proc=None, log: Path | None 
         time.sleep(0.3)
 
 
-def _worker_started(run_dir: Path) -> bool:
-    log = run_dir / "log.txt"
-    return log.is_file() and "[compare] worker" in log.read_text(errors="replace")
-
-
 def _starts(run_dir: Path) -> int:
     """How many workers started training this run (one line per worker in its log)."""
     log = run_dir / "log.txt"
@@ -121,12 +116,14 @@ def parallel_sweep(tmp_path_factory) -> dict:
     files = _models(root / "models")
     out = root / "out"
     cmd = _cmd(files, seq["data"], out, "--devices", "cpu,cpu")
-    # 1. Ctrl-C (SIGINT to the process group, as a terminal sends it) while both workers train
+    # 1. Ctrl-C (SIGINT to the process group, as a terminal sends it) while both workers run. Sent as soon as both
+    # worker processes exist: a tiny run trains in a few seconds, so waiting for their first log line let a loaded
+    # CI machine finish both runs before the signal (the sweep then rightly exited 0).
     log1 = root / "interrupted.log"
     with open(log1, "w") as f:
         proc = subprocess.Popen(cmd, env=_env(), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         dirs = [out / "runs" / n / "seed0" for n in ("tiny-none", "tiny-att")]
-        _wait_for(lambda: all(_worker_started(d) for d in dirs), 300, "both workers to start", proc, log1)
+        _wait_for(lambda: len(_worker_pids(out)) == 2, 300, "both worker processes to start", proc, log1)
         os.killpg(proc.pid, signal.SIGINT)
         code1 = proc.wait(timeout=120)
     time.sleep(1.0)
