@@ -72,6 +72,14 @@ def _env() -> dict:
     return {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "MPLBACKEND": "Agg"}
 
 
+def _as_from_a_terminal() -> None:
+    """Start the command as a terminal does: SIGINT at its default action and not blocked. An ignored or blocked
+    SIGINT is inherited across exec, and the test process may hold one from earlier tests (in the full suite the
+    Ctrl-C test's sweep once ran to completion, deaf to the signal, while the same test alone passed)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _worker_pids(out: Path) -> list[int]:
     import psutil
 
@@ -121,13 +129,22 @@ def parallel_sweep(tmp_path_factory) -> dict:
     # CI machine finish both runs before the signal (the sweep then rightly exited 0).
     log1 = root / "interrupted.log"
     with open(log1, "w") as f:
-        proc = subprocess.Popen(cmd, env=_env(), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=_env(),
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_as_from_a_terminal,
+        )
         dirs = [out / "runs" / n / "seed0" for n in ("tiny-none", "tiny-att")]
         _wait_for(lambda: len(_worker_pids(out)) == 2, 300, "both worker processes to start", proc, log1)
         os.killpg(proc.pid, signal.SIGINT)
         code1 = proc.wait(timeout=120)
     time.sleep(1.0)
+    inherited = f"pytest's SIGINT handler {signal.getsignal(signal.SIGINT)!r}, blocked {signal.pthread_sigmask(signal.SIG_BLOCK, [])}"
     interrupted = {
+        "inherited": inherited,
         "code": code1,
         "log": log1.read_text(),
         "workers_left": _worker_pids(out),
@@ -157,7 +174,7 @@ def parallel(tmp_path_factory):
 
 def test_ctrl_c_stops_every_worker_and_leaves_runs_resumable(parallel):
     i = parallel["interrupted"]
-    assert i["code"] == 130, i["log"][-3000:]
+    assert i["code"] == 130, i["inherited"] + "\n" + i["log"][-3000:]
     assert i["workers_left"] == [], "a worker kept running after Ctrl-C"
     assert i["records"] == [], "an interrupted run must not look finished"
     assert i["claims"] == [], "the interrupted sweep left its claims behind"
