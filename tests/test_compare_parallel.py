@@ -73,9 +73,10 @@ def _env() -> dict:
 
 
 def _as_from_a_terminal() -> None:
-    """Start the command as a terminal does: SIGINT at its default action and not blocked. An ignored or blocked
-    SIGINT is inherited across exec, and the test process may hold one from earlier tests (in the full suite the
-    Ctrl-C test's sweep once ran to completion, deaf to the signal, while the same test alone passed)."""
+    """Start the command as a terminal does: SIGINT at its default action and not blocked. An ignored SIGINT is
+    inherited across exec, and a non-interactive shell starts background jobs (``cmd &``) with SIGINT ignored: with
+    the suite run that way (``nohup bash .ci/run &``) the Ctrl-C test's sweep ran to completion, deaf to the signal,
+    as Unix wants for a background job, while the same test in the foreground passed."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
