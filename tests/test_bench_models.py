@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from yolo_attn.bench import models as bench
+from yolo_attn.bench.timing import median_ci
 from yolo_attn.nn import MLCA
 
 
@@ -47,10 +48,10 @@ def test_unknown_family_names_the_valid_ones(family):
 
 def test_median_ci_brackets_the_median_and_is_reproducible():
     values = [1.0, 1.1, 0.9, 1.05, 0.95, 1.2, 1.0]
-    med, lo, hi = bench._median_ci(values, seed=3)
+    med, lo, hi = median_ci(values, seed=3)
     assert med == 1.0 and lo <= med <= hi and min(values) <= lo and hi <= max(values)
-    assert bench._median_ci(values, seed=3) == (med, lo, hi)
-    assert bench._median_ci([2.0] * 5, seed=0) == (2.0, 2.0, 2.0)
+    assert median_ci(values, seed=3) == (med, lo, hi)
+    assert median_ci([2.0] * 5, seed=0) == (2.0, 2.0, 2.0)
 
 
 def test_onnx_scope_follows_the_exporter_naming():

@@ -63,7 +63,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from yolo_attn.bench.timing import interleaved_rounds, median_ci
+from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, median_ci
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
@@ -171,11 +171,6 @@ def _device(device: str) -> torch.device:
     return dev
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def _eval_model(model: nn.Module, dev: torch.device) -> nn.Module:
     """A fused eval copy of ``model`` on ``dev`` (what ``yolo predict`` runs)."""
     m = copy.deepcopy(model).float().eval()
@@ -274,11 +269,11 @@ def _share_eval_hooks(model: nn.Module, call: Callable[[], None], dev: torch.dev
     clock = time.process_time if dev.type == "cpu" else time.perf_counter
 
     def pre(module, args):
-        _sync(dev)
+        cuda_sync(dev)
         module._yolo_attn_t0 = clock()
 
     def post(module, args, out):
-        _sync(dev)
+        cuda_sync(dev)
         inside.append(clock() - module._yolo_attn_t0)
 
     handles = [h for m in layers.values() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
@@ -286,10 +281,10 @@ def _share_eval_hooks(model: nn.Module, call: Callable[[], None], dev: torch.dev
     try:
         for _ in range(max(1, passes)):
             inside.clear()
-            _sync(dev)
+            cuda_sync(dev)
             t0 = clock()
             call()
-            _sync(dev)
+            cuda_sync(dev)
             shares.append(sum(inside) / (clock() - t0))
     finally:
         for h in handles:
@@ -335,13 +330,13 @@ def _share_train_replay(model: nn.Module, call: Callable[[], None], dev: torch.d
     replay()  # warm
     shares = []
     for _ in range(max(1, passes)):
-        _sync(dev)
+        cuda_sync(dev)
         t0 = clock()
         call()
-        _sync(dev)
+        cuda_sync(dev)
         t1 = clock()
         replay()
-        _sync(dev)
+        cuda_sync(dev)
         shares.append((clock() - t1) / (t1 - t0))
     return statistics.median(shares)
 
@@ -384,7 +379,6 @@ def _share_ort(model: nn.Module, path: Path, feed: dict, threads: int, dev: torc
 
 
 #: Median of per-round values and its percentile-bootstrap 95% interval (shared with ``compare``'s speed step).
-_median_ci = median_ci
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -507,7 +501,7 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
             runners[n] = m
             calls[n] = _torch_eval_call(m, x.to(dev), amp)
 
-    wall, cpu = interleaved_rounds(calls, rounds, warmup, sync=lambda: _sync(dev), progress=say)
+    wall, cpu = interleaved_rounds(calls, rounds, warmup, sync=lambda: cuda_sync(dev), progress=say)
 
     base = specs[0].name
     for i, n in enumerate(names):
@@ -517,8 +511,8 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         row["rounds_wall_ms"] = [round(t * 1e3, 4) for t in wall[n]]  # per round, in timing order
         row["rounds_cpu_ms"] = [round(t * 1e3, 4) for t in cpu[n]]
         if n != base:
-            row["wall_ratio"] = _median_ci([a / b for a, b in zip(wall[n], wall[base], strict=True)], seed + i)
-            row["cpu_ratio"] = _median_ci([a / b for a, b in zip(cpu[n], cpu[base], strict=True) if b > 0], seed + i)
+            row["wall_ratio"] = median_ci([a / b for a, b in zip(wall[n], wall[base], strict=True)], seed + i)
+            row["cpu_ratio"] = median_ci([a / b for a, b in zip(cpu[n], cpu[base], strict=True) if b > 0], seed + i)
         say(f"attention share of {n}")
         if runtime == "onnxruntime":
             src = base if n == AA_NAME else n

@@ -43,6 +43,7 @@ from types import ModuleType
 import torch
 import torch.nn as nn
 
+from yolo_attn.bench.timing import cuda_sync
 from yolo_attn.nn._common import plain_ops
 from yolo_attn.nn.registry import ATTENTION
 
@@ -123,11 +124,6 @@ def thop_macs(module: nn.Module, x: torch.Tensor) -> int | None:
     return int(macs)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _median_ms(
     fns: Sequence[Callable[[], object]], device: torch.device, warmup: int, repeats: int, budget_s: float
 ) -> list[float]:
@@ -135,14 +131,14 @@ def _median_ms(
     for fn in fns:
         for _ in range(warmup):
             fn()
-    _sync(device)
+    cuda_sync(device)
     times: list[list[float]] = [[] for _ in fns]
     while len(times[0]) < repeats and (len(times[0]) < 3 or sum(map(sum, times)) < budget_s * len(fns)):
         for fn, ts in zip(fns, times, strict=True):
-            _sync(device)
+            cuda_sync(device)
             t0 = time.perf_counter()
             fn()
-            _sync(device)
+            cuda_sync(device)
             ts.append(time.perf_counter() - t0)
     return [statistics.median(ts) * 1e3 for ts in times]
 

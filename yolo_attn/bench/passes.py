@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable, Sequence
 
 import torch
+
+from yolo_attn.bench.timing import interleaved_rounds
 
 __all__ = ["main", "measure_passes", "slot_shapes"]
 
@@ -51,15 +52,24 @@ def slot_shapes(family: str, batch: int, imgsz: int) -> list[tuple[int, ...]]:
     return shapes
 
 
-def _median_ms(fn: Callable[[], object], calls: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(calls):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return statistics.median(times) * 1e3
+def _module_call(pairs: list, train: bool) -> Callable[[], None]:
+    """One timed unit: the module on each of its slot tensors (eval: forward in inference mode; train: forward and
+    backward with a fixed upstream gradient)."""
+    if not train:
+
+        def forward() -> None:
+            with torch.inference_mode():
+                for m, x in pairs:
+                    m(x)
+
+        return forward
+    leaves = [(m, x.clone().requires_grad_(), torch.ones_like(x)) for m, x in pairs]
+
+    def step() -> None:
+        for m, x, dy in leaves:
+            m(x).backward(dy)
+
+    return step
 
 
 def measure_passes(family: str = "may", mode: str = "eval", calls: int = 20, seed: int = 0) -> dict:
@@ -68,7 +78,7 @@ def measure_passes(family: str = "may", mode: str = "eval", calls: int = 20, see
     Args:
         family (str): A ``yolo-attn bench models`` family (``may``, ``yolov8n``, ...).
         mode (str): ``eval`` (forward, batch 1 at 640) or ``train`` (forward + backward, batch 8 at 320).
-        calls (int): Timed calls per measurement (median); the pass itself gets three times as many.
+        calls (int): Timed interleaved rounds (median of each), after 3 warm-up rounds.
         seed (int): Seed of the inputs and weights.
 
     Returns:
@@ -83,31 +93,34 @@ def measure_passes(family: str = "may", mode: str = "eval", calls: int = 20, see
     g = torch.Generator().manual_seed(seed)
     xs = [torch.randn(s, generator=g) for s in shapes]
     gates = [torch.rand(s[0], s[1], 1, 1, generator=g) for s in shapes]
-    with torch.no_grad():
-        pass_ms = _median_ms(lambda: [x * w for x, w in zip(xs, gates, strict=True)], calls * 3)
     zoo_family = family if family in ("may", "mobilenet-yolo") else family[:-1]  # yolov8n -> yolov8
-    out: dict = {"family": family, "mode": mode, "batch": batch, "imgsz": imgsz, "shapes": shapes, "pass_ms": pass_ms}
-    out["modules"] = {}
+    timed: dict[str, Callable[[], object]] = {}
+
+    def gate_pass() -> None:
+        with torch.no_grad():
+            for x, w in zip(xs, gates, strict=True):
+                x * w
+
+    timed["pass"] = gate_pass
+    slots = {}
     for name, spec in ATTENTION.items():
         if spec.changes_channels or not spec.in_family(zoo_family):
             continue
         torch.manual_seed(seed)
         hp = spec.hp(zoo_family)
-        mods = [spec.build(s[1], *hp) if spec.fits(s[1], *hp) else None for s in shapes]
-        pairs = [(m.train(mode == "train"), x) for m, x in zip(mods, xs, strict=True) if m is not None]
-        if mode == "eval":
-            with torch.inference_mode():
-                ms = _median_ms(lambda p=pairs: [m(x) for m, x in p], calls)
-        else:
-            leaves = [(m, x.clone().requires_grad_()) for m, x in pairs]
-            grads = [torch.ones_like(x) for _, x in leaves]
-
-            def step(p=leaves, gr=grads) -> None:
-                for (m, x), dy in zip(p, gr, strict=True):
-                    m(x).backward(dy)
-
-            ms = _median_ms(step, calls)
-        out["modules"][name] = {"ms": ms, "passes": ms / pass_ms, "slots": len(pairs)}
+        pairs = [
+            (spec.build(s[1], *hp).train(mode == "train"), x)
+            for s, x in zip(shapes, xs, strict=True)
+            if spec.fits(s[1], *hp)
+        ]
+        slots[name] = len(pairs)
+        timed[name] = _module_call(pairs, train=mode == "train")
+    # the pass and every module in the same interleaved rounds (yolo_attn.bench.timing): drift hits all alike
+    _, cpu = interleaved_rounds(timed, rounds=calls, warmup=3)
+    ms = {k: statistics.median(v) * 1e3 for k, v in cpu.items()}
+    pass_ms = ms.pop("pass")
+    out: dict = {"family": family, "mode": mode, "batch": batch, "imgsz": imgsz, "shapes": shapes, "pass_ms": pass_ms}
+    out["modules"] = {k: {"ms": v, "passes": v / pass_ms, "slots": slots[k]} for k, v in ms.items()}
     return out
 
 

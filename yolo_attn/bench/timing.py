@@ -25,7 +25,15 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["interleaved_rounds", "median_ci", "round_order", "spacer_of"]
+__all__ = ["cuda_sync", "interleaved_rounds", "median_ci", "round_order", "spacer_of"]
+
+
+def cuda_sync(device) -> None:
+    """Wait for ``device``'s queued kernels when it is a CUDA device (a timed call must include its GPU work)."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
 
 
 def round_order(names: Sequence[str], r: int) -> list[str]:

@@ -171,8 +171,8 @@ def _time_device(
     """Time the models (label -> loaded DetectionModel, baseline first) interleaved on ``dev``."""
     import torch
 
-    from yolo_attn.bench.models import _eval_model, _sync, _torch_eval_call
-    from yolo_attn.bench.timing import interleaved_rounds, spacer_of
+    from yolo_attn.bench.models import _eval_model, _torch_eval_call
+    from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, spacer_of
     from yolo_attn.compare.measure import device_name
 
     half = dev.type == "cuda"
@@ -189,7 +189,7 @@ def _time_device(
         calls[label] = wrap(label, call) if wrap is not None else call
     names = list(calls)
     t0 = time.perf_counter()
-    wall, cpu = interleaved_rounds(calls, rounds, warmup, sync=lambda: _sync(dev))
+    wall, cpu = interleaved_rounds(calls, rounds, warmup, sync=lambda: cuda_sync(dev))
     duration = time.perf_counter() - t0
     say(f"[compare] speed on {dev}: {warmup + rounds} rounds of {len(names)} model(s) in {duration:.1f} s")
     stats = {}
