@@ -16,7 +16,6 @@ import torch.nn as nn
 from helpers import randomize_batchnorm
 
 from yolo_attn.nn.mobilenetv3 import MobileNetV3Block, MobileNetV3Stem
-from yolo_attn.nn.registry import attention_classes
 from yolo_attn.zoo import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,28 +26,19 @@ LEGACY = Path(__file__).resolve().parent / "data" / "mobilenetv3_layout_v1.pt"
 
 
 def _unfused(model: nn.Module) -> list[str]:
-    """Names of the BatchNorm2d layers left in ``model`` that Ultralytics' layers would not keep after ``fuse()``.
+    """Names of the BatchNorm2d layers left in ``model`` after ``fuse()`` that a conv precedes.
 
-    Allowed: a BN inside an attention module, where the module's own definition puts it (CBAM's spatial gate,
-    CoordAtt's strip transform: Ultralytics' fuse only folds its own conv layers), and a BN row right after an EPSA
-    conv replacement (EPSA weights its conv branches by a softmax, so a following BN cannot fold into its convs).
-    Anything else (a MobileNetV3 block, a Conv unit, ...) is a BN ``fuse()`` should have folded.
+    Allowed: only a BN row right after an EPSA conv replacement (EPSA weights its conv branches by a softmax, so a
+    following BN cannot fold into its convs). Anything else (a MobileNetV3 block, a Conv unit, CBAM's spatial BN,
+    CoordAtt's strip BN, ...) is a BN ``fuse()`` should have folded.
     """
-    inside_attention = set()
-    for m in model.modules():
-        if isinstance(m, attention_classes()):
-            inside_attention |= {id(x) for x in m.modules()}
     layers = list(getattr(model, "model", []))
     after_epsa = {
         id(b)
         for a, b in zip(layers, layers[1:], strict=False)
         if type(a).__name__ == "EPSA" and isinstance(b, nn.BatchNorm2d)
     }
-    return [
-        name
-        for name, m in model.named_modules()
-        if isinstance(m, nn.BatchNorm2d) and id(m) not in inside_attention and id(m) not in after_epsa
-    ]
+    return [name for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d) and id(m) not in after_epsa]
 
 
 def _shipped() -> list[tuple[str, str]]:
@@ -75,7 +65,10 @@ def test_no_layer_left_unfused(file, scale):
         assert n_bn - sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) >= 33
 
 
-@pytest.mark.parametrize("file", ["may-none.yaml", "may-mbse.yaml", "may-mlca.yaml", "may-coordatt.yaml"])
+@pytest.mark.parametrize(
+    "file",
+    ["may-none.yaml", "may-mbse.yaml", "may-mlca.yaml", "may-coordatt.yaml", "may-paper-ca.yaml", "may-cbam.yaml"],
+)
 def test_fused_model_computes_the_same(file):
     model = randomize_batchnorm(build_model(MODELS / file), seed=len(file)).double()
     x = torch.rand(2, 3, 96, 64, dtype=torch.float64)

@@ -381,6 +381,22 @@ def _make_wrapper(original):
     return parse_model
 
 
+def _fold_after(fuse):
+    """``BaseModel.fuse`` followed by ``fold_batchnorms`` (Ultralytics' fuse folds its own layer types only)."""
+    import functools
+
+    from yolo_attn.nn._common import fold_batchnorms
+
+    @functools.wraps(fuse)
+    def fused(self, *args, **kwargs):
+        out = fuse(self, *args, **kwargs)
+        fold_batchnorms(self)
+        return out
+
+    fused.__yolo_attn__ = True
+    return fused
+
+
 def _checkpoint_classes(classes: list[type]) -> list[type]:
     """Every nn.Module class defined in the modules of ``classes`` (internal sub-blocks are pickled too)."""
     found = []
@@ -472,6 +488,8 @@ def register() -> list[str]:
 
         if not getattr(tasks.parse_model, "__yolo_attn__", False):
             tasks.parse_model = _make_wrapper(original)
+        if not getattr(tasks.BaseModel.fuse, "__yolo_attn__", False):  # then fold the BNs inside attention modules
+            tasks.BaseModel.fuse = _fold_after(tasks.BaseModel.fuse)
         install_lookup()  # the shipped model and dataset YAMLs by bare name
         torch.serialization.add_safe_globals(_checkpoint_classes(classes))  # loads under ULTRALYTICS_SAFE_LOAD=1
         hooks = callbacks_base.default_callbacks.setdefault("on_pretrain_routine_start", [])
@@ -497,6 +515,8 @@ def unregister() -> None:
                 delattr(tasks, name)
         if getattr(tasks.parse_model, "__yolo_attn__", False):
             tasks.parse_model = tasks.parse_model.__wrapped__
+        if getattr(tasks.BaseModel.fuse, "__yolo_attn__", False):
+            tasks.BaseModel.fuse = tasks.BaseModel.fuse.__wrapped__
         uninstall_lookup()
         hooks = callbacks_base.default_callbacks.get("on_pretrain_routine_start", [])
         if _ddp_marker_callback in hooks:

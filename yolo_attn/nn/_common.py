@@ -10,11 +10,14 @@ import contextlib
 import operator
 
 import torch
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 __all__ = [
     "check_bool",
     "check_int",
     "exporting",
+    "fold_batchnorms",
+    "folded_conv",
     "hand_backward",
     "is_channels_last",
     "outer_hw",
@@ -117,6 +120,36 @@ def subgraph_grads(
     """
     got = torch.autograd.grad(outputs, (*leaves, *params), grad, allow_unused=True, retain_graph=True)
     return got[: len(leaves)], got[len(leaves) :]
+
+
+def folded_conv(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> torch.nn.Conv2d:
+    """Return a copy of ``conv`` with the inference-mode ``bn`` that follows it folded in (weights scaled, a bias).
+
+    ``bn(conv(x)) == folded_conv(conv, bn)(x)`` with frozen statistics, to float rounding.
+    """
+    fused = torch.nn.Conv2d(
+        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups,
+        bias=True, device=conv.weight.device, dtype=conv.weight.dtype,
+    )  # fmt: skip
+    weight, bias = fuse_conv_bn_weights(
+        conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+    )
+    fused.weight, fused.bias = weight.requires_grad_(False), bias.requires_grad_(False)
+    return fused
+
+
+def fold_batchnorms(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold the BatchNorms inside the attention modules of ``model`` into their convs, for inference.
+
+    Ultralytics' ``BaseModel.fuse()`` folds its own layer types only; the integration runs this right after it, so
+    a fused model holds no BatchNorm that a conv precedes (CBAM's spatial BN, CoordAtt's strip BN). Each module with
+    a ``fold_bn`` method folds itself; a second call finds nothing left. Returns ``model``.
+    """
+    for m in model.modules():
+        fold = getattr(type(m), "fold_bn", None)
+        if callable(fold):
+            fold(m)
+    return model
 
 
 def is_channels_last(x: torch.Tensor) -> bool:

@@ -33,7 +33,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._common import check_bool, check_int, exporting, hand_backward, is_channels_last, reduced_width, subgraph_grads
+from ._common import (
+    check_bool,
+    check_int,
+    exporting,
+    folded_conv,
+    hand_backward,
+    is_channels_last,
+    reduced_width,
+    subgraph_grads,
+)
 
 __all__ = ["CBAM"]
 
@@ -138,9 +147,16 @@ class CBAM(nn.Module):
         s = torch.stack(maps, -1).permute(0, 3, 1, 2)  # (B, 2, H, W), channels-last in memory
         if torch.is_grad_enabled() and (s.requires_grad or self.conv.weight.requires_grad):
             return self.bn(self.conv(s)).sigmoid()
-        k = self.conv.kernel_size
+        k, bias = self.conv.kernel_size, self.conv.bias  # a bias once the BatchNorm is folded in (fold_bn)
         y = F.conv2d(s, self.conv.weight.view(2, 1, *k), padding=self.conv.padding, groups=2)
-        return self.bn(y[:, :1] + y[:, 1:]).sigmoid()
+        y = y[:, :1] + y[:, 1:] if bias is None else torch.add(y[:, :1], y[:, 1:]).add_(bias.view(1, 1, 1, 1))
+        return self.bn(y).sigmoid()
+
+    def fold_bn(self) -> None:
+        """Fold the spatial BatchNorm into the spatial conv for inference (``model.fuse()`` calls this through
+        ``fold_batchnorms``): the conv gains a bias and ``bn`` becomes an ``Identity``. Nothing to do without a BN."""
+        if isinstance(self.bn, nn.BatchNorm2d):
+            self.conv, self.bn = folded_conv(self.conv, self.bn), nn.Identity()
 
     def extra_repr(self) -> str:
         """Show the variant in ``print(model)`` when it is not the default."""

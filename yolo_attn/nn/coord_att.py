@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._common import check_bool, check_int, is_channels_last, outer_hw, strip_means
+from ._common import check_bool, check_int, folded_conv, is_channels_last, outer_hw, strip_means
 
 __all__ = ["CoordAtt"]
 
@@ -73,3 +73,9 @@ class CoordAtt(nn.Module):
         a_h = self.conv_h(y_h).sigmoid().squeeze(-1)  # (B, C, H)
         a_w = self.conv_w(y_w).sigmoid().squeeze(-1)  # (B, C, W)
         return x * outer_hw(a_h.to(x.dtype), a_w.to(x.dtype), is_channels_last(x))
+
+    def fold_bn(self) -> None:
+        """Fold the strip BatchNorm into ``conv1`` for inference (``model.fuse()`` calls this through
+        ``fold_batchnorms``): ``conv1`` gains (or updates) its bias and ``bn1`` becomes an ``Identity``."""
+        if isinstance(self.bn1, nn.BatchNorm2d):
+            self.conv1, self.bn1 = folded_conv(self.conv1, self.bn1), nn.Identity()
