@@ -23,6 +23,7 @@ __all__ = [
     "outer_hw",
     "strip_means",
     "subgraph_grads",
+    "traced",
 ]
 
 
@@ -96,6 +97,14 @@ def exporting() -> bool:
     ``torch.export``: forwards then take their shape-general path, so a graph traced at one size stays valid at every
     size (dynamic ONNX axes) and holds standard ops only. Also True inside ``plain_ops()``."""
     return _PLAIN_OPS or torch.jit.is_tracing() or torch.compiler.is_exporting()
+
+
+def traced() -> bool:
+    """True while a converter records the forward: ``torch.jit.trace`` (TorchScript, PNNX/NCNN, OpenVINO, the
+    TorchScript ONNX exporter) or ``torch.export``. Modules then take their export form: the same function written
+    with ops every converter maps (no tensor folded into the batch axis, no 5-D tensors, 4-D convolutions for grouped
+    sums). Unlike :func:`exporting`, not True inside ``plain_ops()``, so MAC counting sees the modules' own convs."""
+    return torch.jit.is_tracing() or torch.compiler.is_exporting()
 
 
 def hand_backward(x: torch.Tensor, module: torch.nn.Module) -> bool:

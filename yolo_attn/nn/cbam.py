@@ -123,14 +123,18 @@ class CBAM(nn.Module):
         peak = x.flatten(2).max(2)[0] if grad else x.amax((2, 3))
         x = x * self._channel_gate(x.mean((2, 3)), peak, b).to(x.dtype)[..., None, None]
         peak = x.max(1)[0] if grad else x.amax(1)
-        if exporting():  # ONNX Runtime: a MatMul with 1/C runs this mean 3-5x faster than ReduceMean over axis 1
-            b, c, h, w = x.shape
+        if exporting() and torch.onnx.is_in_onnx_export():  # ONNX Runtime: a MatMul with 1/C runs this mean 3-5x
+            b, c, h, w = x.shape  # faster than ReduceMean over axis 1
             mean = (torch.full((1, c), 1.0 / c, dtype=x.dtype, device=x.device) @ x.flatten(2)).reshape(b, h, w)
             return x * self._spatial_gate(peak, mean, False).to(x.dtype)
         return x * self._spatial_gate(peak, x.mean(1), x.device.type == "cpu").to(x.dtype)
 
     def _channel_gate(self, mean: torch.Tensor, peak: torch.Tensor, b: int) -> torch.Tensor:
-        """sigmoid(MLP(avg) + MLP(max)), (B, C): the shared MLP runs once on the stacked [avg; max] descriptors."""
+        """sigmoid(MLP(avg) + MLP(max)), (B, C): the shared MLP runs once on the stacked [avg; max] descriptors, or,
+        when exported, once on each (a concatenation on the batch axis crashes NCNN and CoreML)."""
+        if exporting():
+            mlp = (self.fc2(self.act(self.fc1(v))) for v in (mean, peak))
+            return (next(mlp) + next(mlp)).sigmoid()
         y = self.fc2(self.act(self.fc1(torch.cat((mean, peak), 0))))
         return (y[:b] + y[b:]).sigmoid()
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._common import check_int, is_channels_last, outer_hw
+from ._common import check_int, is_channels_last, outer_hw, traced
 
 __all__ = ["EMA"]
 
@@ -87,6 +87,8 @@ class EMA(nn.Module):
         Returns:
             (torch.Tensor): Gated tensor, same shape.
         """
+        if traced():
+            return self._export_forward(x)
         b, _, h, w = x.shape
         g, cg = self.groups, self.gn.num_channels  # ints of the module, constants in an ONNX graph
         c = g * cg
@@ -111,6 +113,36 @@ class EMA(nn.Module):
         s21 = x2_mean.softmax(-1).unsqueeze(2)  # (B, G, 1, cg)
         weights = weights + (s21 @ x1.unflatten(1, (g, cg)).flatten(3)).reshape(b, g, h, w)
         return (x.unflatten(1, (g, cg)) * weights.sigmoid().to(x.dtype).unsqueeze(2)).flatten(1, 2)
+
+    def _export_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function for converters: 4-D NCHW tensors only, the groups kept in the channel axis (no batch
+        reshape, no 5-D view), every per-group weight tiled G times into a grouped convolution, and the per-group
+        channel sums and the gate's spread over the cg channels as grouped convolutions with unit weights. NCNN
+        computed the eager form silently wrong (its batch-folded and 5-D tensors); onnx2tf and Paddle refused it."""
+        b, _, h, w = x.shape
+        g, cg = self.groups, self.gn.num_channels
+        c = g * cg  # an int: group_norm's group count must be a constant in ONNX
+        c1, c3, gn = self.conv1x1, self.conv3x3, self.gn
+        rows, cols = x.sum(3, keepdim=True), x.sum(2, keepdim=True)  # (B, C, H, 1), (B, C, 1, W)
+        strips = torch.cat((rows / w, cols.transpose(2, 3) / h), 2)  # (B, C, H + W, 1)
+        a = F.conv2d(strips, c1.weight.repeat(g, 1, 1, 1), c1.bias.repeat(g), groups=g).sigmoid()
+        a_h, a_w = a.split((h, w), 2)
+        x1 = torch.group_norm(x * (a_h * a_w.transpose(2, 3)), c, gn.weight.repeat(g), gn.bias.repeat(g), gn.eps)
+        # spatial mean of conv3x3(x) from the window sums (see forward), as a grouped 3x3 conv on a 3x3 map
+        sums = torch.cat((rows - x[..., -1:], rows, rows - x[..., :1]), 3)  # (B, C, H, 3), column shift kw
+        total = sums.sum(2, keepdim=True)
+        window = torch.cat((total - sums[:, :, -1:], total, total - sums[:, :, :1]), 2)  # (B, C, 3, 3), row shift kh
+        x2_mean = F.conv2d(window, c3.weight.repeat(g, 1, 1, 1), groups=g) / (h * w) + c3.bias.repeat(g).view(
+            1, c, 1, 1
+        )
+        s21 = x2_mean.reshape(b, g, cg).softmax(2).reshape(b, c, 1, 1)
+        s11 = gn.bias.softmax(0)
+        w_fold = (s11 @ c3.weight.flatten(1)).reshape(1, cg, 3, 3).repeat(g, 1, 1, 1)
+        weights = F.conv2d(x, w_fold, (s11 @ c3.bias).repeat(g), padding=1, groups=g)  # (B, G, H, W)
+        ones = torch.ones(g, cg, 1, 1, dtype=x.dtype, device=x.device)
+        weights = weights + F.conv2d(x1 * s21, ones, groups=g)  # per-group channel sum
+        gate = F.conv2d(weights.sigmoid().to(x.dtype), ones.reshape(c, 1, 1, 1), groups=g)  # (B, C, H, W)
+        return x * gate
 
     def extra_repr(self) -> str:
         """Show the number of groups in ``print(model)``."""

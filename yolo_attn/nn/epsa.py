@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from ._common import check_int
+from ._common import check_int, exporting
 
 __all__ = ["EPSA"]
 
@@ -104,7 +104,11 @@ class EPSA(nn.Module):
         """
         b, n = x.shape[0], self.branches
         feats = torch.cat([conv(x) for conv in self.convs[::-1]], 1)  # output order [b4, b3, b2, b1]
-        s = self.se(feats.mean((2, 3), keepdim=True).reshape(b * n, -1, 1, 1))  # shared SE: (B * n, c2/n, 1, 1)
+        pooled = feats.mean((2, 3), keepdim=True)  # (B, c2, 1, 1)
+        if exporting():  # the shared SE on each branch: stacking them on the batch axis drifts in NCNN
+            s = torch.cat([self.se(p) for p in pooled.chunk(n, 1)], 1)
+        else:
+            s = self.se(pooled.reshape(b * n, -1, 1, 1))  # shared SE: (B * n, c2/n, 1, 1)
         w = s.reshape(b, n, -1).softmax(1).reshape(b, -1, 1, 1)  # softmax across branches (fp32 under autocast)
         return feats * w.to(feats.dtype)
 

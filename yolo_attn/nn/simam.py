@@ -25,7 +25,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ._common import check_int
+from ._common import check_int, exporting
 
 __all__ = ["SimAM"]
 
@@ -74,7 +74,8 @@ class SimAM(nn.Module):
         """
         hw = x.shape[2] * x.shape[3]
         n = hw - 1 + (hw == 1)  # official n = H*W - 1; 1 on a 1x1 map, where d = 0 (see the module docstring)
-        d = (x - x.mean((2, 3), keepdim=True)).square()
+        d = x - x.mean((2, 3), keepdim=True)
+        d = d * d if exporting() else d.square()  # Paddle's converter has no aten::square; the same products
         v = d.mean((2, 3), keepdim=True) * (hw / n)  # = d.sum / n
         return x * (d / (4 * (v + self.e_lambda)) + 0.5).sigmoid()
 
