@@ -130,3 +130,31 @@ def test_size_dependent_graphs_stay_dynamic_after_onnxslim(name, args, tmp_path)
     sess = ort.InferenceSession(str(tmp_path / "slim.onnx"), providers=["CPUExecutionProvider"])
     for shape in [(2, c, 20, 20), (1, c, 13, 17), (3, c, 3, 40), (1, c, 1, 1), (2, c, 1, 7)]:
         check(sess, m, shape)
+
+
+BATCH_AXIS_OPS = {"aten::cat", "aten::stack"}
+
+
+@pytest.mark.parametrize("name,args", VARIANTS, ids=IDS)
+def test_traced_export_form_is_the_same_function_at_every_size(name, args):
+    """The form a converter records (``torch.jit.trace``: TorchScript, PNNX/NCNN, OpenVINO) is the eager function in
+    float64 at sizes never traced, and folds nothing into the batch axis (no concat/stack on dim 0, no 5-D tensor)."""
+    m, c = build(name, args)
+    m = m.double()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings
+        traced = torch.jit.trace(m, torch.randn(2, c, 20, 20, dtype=torch.float64), check_trace=False)
+    for shape in [(2, c, 20, 20), (1, c, 13, 17), (3, c, 40, 25), (1, c, 1, 1)]:
+        x = torch.randn(shape, dtype=torch.float64)
+        with torch.no_grad():
+            torch.testing.assert_close(traced(x), m(x), rtol=1e-10, atol=1e-12)
+    for node in traced.inlined_graph.nodes():
+        for out in node.outputs():
+            sizes = out.type().sizes() if isinstance(out.type(), torch.TensorType) else None
+            assert sizes is None or len(sizes) <= 4, f"{name}: a {len(sizes)}-D tensor from {node.kind()}"
+        if node.kind() in ("aten::reshape", "aten::view"):  # traced at batch 2: a reshape keeps the batch axis
+            before, after = (v.type().sizes() for v in (node.inputsAt(0), node.outputsAt(0)))
+            assert before[0] != 2 or after[0] == 2, f"{name}: {node.kind()} {before} -> {after} folds the batch axis"
+        if node.kind() in BATCH_AXIS_OPS:
+            dim = node.inputsAt(1).toIValue() if node.inputsAt(1).node().kind() == "prim::Constant" else None
+            assert dim != 0, f"{name}: {node.kind()} on the batch axis"

@@ -75,8 +75,12 @@ class SimAM(nn.Module):
         hw = x.shape[2] * x.shape[3]
         n = hw - 1 + (hw == 1)  # official n = H*W - 1; 1 on a 1x1 map, where d = 0 (see the module docstring)
         d = x - x.mean((2, 3), keepdim=True)
-        d = d * d if exporting() else d.square()  # Paddle's converter has no aten::square; the same products
-        v = d.mean((2, 3), keepdim=True) * (hw / n)  # = d.sum / n
+        if exporting():  # Paddle's converter has no aten::square; traced sizes divide in float32: multiply first
+            d = d * d
+            v = d.mean((2, 3), keepdim=True) * hw / n
+        else:
+            d = d.square()
+            v = d.mean((2, 3), keepdim=True) * (hw / n)  # = d.sum / n
         return x * (d / (4 * (v + self.e_lambda)) + 0.5).sigmoid()
 
     def extra_repr(self) -> str:
