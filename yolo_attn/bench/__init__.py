@@ -8,6 +8,7 @@
   ``yolo-attn bench models [--family may|yolov8n|...] [--runtime torch|onnxruntime] [--train]``.
 - ``passes``: each gate's time in units of one elementwise pass over the tensors it gates (how far a module is from
   the memory floor): ``yolo-attn bench passes [--family may]``.
+- ``gpu``: every GPU number of the README in one run, output in a folder: ``yolo-attn bench gpu OUT [--dry-run]``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "modules": ("yolo_attn.bench.modules", "each attention module vs its literal transcription"),
     "models": ("yolo_attn.bench.models", "each attention variant of a model family vs its no-attention baseline"),
     "passes": ("yolo_attn.bench.passes", "each gate's time in elementwise memory passes over a family's slot tensors"),
+    "gpu": ("yolo_attn.bench.gpu", "the prepared GPU run: module bench at bf16, MAY train step, tiny compare (OUT)"),
 }
 
 
