@@ -138,6 +138,7 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
         (["--family", "yolov8q"], ["unknown family 'yolov8q'", "yolov8n"]),
         (["--runtime", "tensorrt"], ["runtime", "'tensorrt'", "torch", "onnxruntime"]),
         (["--train", "--runtime", "onnxruntime"], ["--train", "torch runtime"]),
+        (["--compile", "--runtime", "onnxruntime"], ["--compile", "torch runtime"]),
         (["--rounds", "2"], ["rounds", ">= 3", "2"]),
         (["--imgsz", "100"], ["imgsz", "multiple of 32", "100"]),
         (["--train", "--batch", "1"], ["batch >= 2", "1"]),

@@ -201,18 +201,29 @@ def _torch_eval_call(model: nn.Module, x: torch.Tensor, dtype) -> Callable[[], N
     return call
 
 
-def _torch_train_call(model: nn.Module, batch: dict, dtype) -> Callable[[], None]:
+def _compiled(model: nn.Module, dev: torch.device) -> nn.Module:
+    """``model`` through Ultralytics' own ``attempt_compile`` (what the ``compile=True`` argument runs)."""
+    from ultralytics.utils.torch_utils import attempt_compile
+
+    compiled = attempt_compile(model, device=dev, mode=True)
+    if compiled is model:
+        raise ValueError("--compile: torch.compile is unavailable here (Ultralytics' attempt_compile declined)")
+    return compiled
+
+
+def _torch_train_call(model: nn.Module, batch: dict, dtype, compile: bool = False) -> Callable[[], None]:
     import types
 
     model.args = types.SimpleNamespace(**_HYP)
     params = [p for p in model.parameters() if p.requires_grad]
     dev = batch["img"].device
+    step = _compiled(model, dev) if compile else model.loss  # a compiled model's forward(dict) is its loss
 
     def call() -> None:
         for p in params:
             p.grad = None
         with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-            loss, _ = model.loss(batch)
+            loss, _ = step(batch)
         loss.sum().backward()
 
     return call
@@ -400,6 +411,7 @@ def run_benchmark(
     share_passes: int = 5,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    compile: bool = False,
 ) -> dict:
     """Measure every model of ``family`` against its no-attention baseline (see the module docstring).
 
@@ -418,6 +430,9 @@ def run_benchmark(
         share_passes (int): Passes for the attention-share measurement (profiled steps with ``train``).
         seed (int): Seed of the weights, inputs and bootstrap.
         progress (Callable[[str], None] | None): Called with a short status line while running (e.g. ``print``).
+        compile (bool): Run every model through ``torch.compile`` as Ultralytics' ``compile=True`` argument does
+            (its ``attempt_compile``, inductor); each row gets ``compile_s``, the first call's time (compilation),
+            and no attention share (hooks inside a compiled graph measure nothing).
 
     Returns:
         (dict): ``{"meta": {...}, "rows": [...]}``; one row per model (baseline first, A/A control last) with
@@ -436,6 +451,8 @@ def run_benchmark(
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if train and runtime != "torch":
         raise ValueError("--train needs the torch runtime (ONNX Runtime runs inference only)")
+    if compile and runtime != "torch":
+        raise ValueError("--compile needs the torch runtime (torch.compile)")
     imgsz = DEFAULTS[train]["imgsz"] if imgsz is None else imgsz
     batch = DEFAULTS[train]["batch"] if batch is None else batch
     checks = (("imgsz", imgsz, 32), ("batch", batch, 1), ("threads", threads, 1), ("rounds", rounds, 3),
@@ -459,13 +476,13 @@ def run_benchmark(
     try:
         with tempfile.TemporaryDirectory(prefix="yolo_attn_bench_") as tmpdir:
             return _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warmup, dtype, amp,
-                        share_passes, seed, Path(tmpdir), say, profile_model)  # fmt: skip
+                        share_passes, seed, Path(tmpdir), say, profile_model, compile)  # fmt: skip
     finally:
         torch.set_num_threads(old_threads)
 
 
 def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warmup, dtype, amp, share_passes, seed,
-         tmp, say, profile_model) -> dict:  # fmt: skip
+         tmp, say, profile_model, compile=False) -> dict:  # fmt: skip
     names = [s.name for s in specs] + [AA_NAME]
     built, calls, rows = {}, {}, {}
     for s in specs:
@@ -495,11 +512,17 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         elif train:
             m = built[n].to(dev).train()
             runners[n] = m
-            calls[n] = _torch_train_call(m, _synthetic_batch(batch, imgsz, m.model[-1].nc, dev, seed), amp)
+            calls[n] = _torch_train_call(m, _synthetic_batch(batch, imgsz, m.model[-1].nc, dev, seed), amp, compile)
         else:
             m = _eval_model(built[n], dev)
             runners[n] = m
-            calls[n] = _torch_eval_call(m, x.to(dev), amp)
+            calls[n] = _torch_eval_call(_compiled(m, dev) if compile else m, x.to(dev), amp)
+        if compile:
+            say(f"compiling {n}")
+            start = time.perf_counter()
+            calls[n]()
+            cuda_sync(dev)
+            rows[n]["compile_s"] = round(time.perf_counter() - start, 1)
 
     wall, cpu = interleaved_rounds(calls, rounds, warmup, sync=lambda: cuda_sync(dev), progress=say)
 
@@ -514,7 +537,9 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
             row["wall_ratio"] = median_ci([a / b for a, b in zip(wall[n], wall[base], strict=True)], seed + i)
             row["cpu_ratio"] = median_ci([a / b for a, b in zip(cpu[n], cpu[base], strict=True) if b > 0], seed + i)
         say(f"attention share of {n}")
-        if runtime == "onnxruntime":
+        if compile:
+            row["share"] = None
+        elif runtime == "onnxruntime":
             src = base if n == AA_NAME else n
             row["share"] = _share_ort(built[src], paths[n], feeds[n], threads, dev, share_passes, tmp)
         elif train:
@@ -526,7 +551,8 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
     meta = {
         "family": family,
         "runtime": runtime,
-        "mode": "train step (forward + loss + backward)" if train else "eval forward (fused)",
+        "mode": ("train step (forward + loss + backward)" if train else "eval forward (fused)")
+        + (", torch.compile" if compile else ""),
         "imgsz": imgsz,
         "batch": batch,
         "device": _device_name(dev, threads),
@@ -613,6 +639,12 @@ def format_table(result: dict) -> str:
         + "."
     )
     lines.append(note)
+    if any("compile_s" in r for r in rows):
+        lines.append(
+            "Compile time (torch.compile, first call): "
+            + ", ".join(f"{r['name']} {r['compile_s']:.0f} s" for r in rows)
+            + "."
+        )
     if aa is not None:
         w = aa["wall_ratio"]
         lines.append(
@@ -646,6 +678,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, inputs and bootstrap (default 0)")
     parser.add_argument("--json", help="also write the result (meta and rows) to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile every model as Ultralytics' compile=True does"
+    )
     args = parser.parse_args(argv)
     if args.json and Path(args.json).exists() and Path(args.json).is_dir():
         print(f"yolo-attn bench models: error: --json {args.json!r} is a folder", file=sys.stderr)
@@ -654,7 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_benchmark(
             args.family, args.imgsz, args.batch, args.runtime, args.train, args.device, args.threads, args.rounds,
-            args.warmup, args.variants, args.dtype, args.share_passes, args.seed, progress,
+            args.warmup, args.variants, args.dtype, args.share_passes, args.seed, progress, args.compile,
         )  # fmt: skip
     except ValueError as e:
         print(f"yolo-attn bench models: error: {e}", file=sys.stderr)
