@@ -41,6 +41,27 @@ from ._common import check_int, is_channels_last, outer_hw, traced
 __all__ = ["EMA"]
 
 
+def _group_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, g: int) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=1, groups=g)`` for a cg -> 1 kernel per group (weight (G, cg, 3, 3)).
+
+    oneDNN runs this grouped convolution with one output per group at 20-50 elementwise passes over x. With
+    cg >= 3 it is computed as one grouped 1x1 convolution to the nine taps (G * 9 maps, 9 / cg of x's size) and the
+    nine shifted tap maps summed on the small (B, G, H, W) output: the same products and sums, 1.3-4x faster on CPU
+    from 10 x 10 to 80 x 80 maps (1 thread); with cg < 3 the tap maps outweigh x and the convolution stays.
+    """
+    cg = weight.shape[1]
+    if cg < 3:
+        return F.conv2d(x, weight, bias, padding=1, groups=g)
+    h, w = x.shape[2], x.shape[3]
+    taps = F.conv2d(x, weight.permute(0, 2, 3, 1).reshape(g * 9, cg, 1, 1), groups=g)  # tap k = 3 * kh + kw
+    taps = F.pad(taps, (1, 1, 1, 1)).unflatten(1, (g, 9))  # (B, G, 9, H + 2, W + 2)
+    out = taps[:, :, 0, :h, :w] + bias.view(1, g, 1, 1)
+    for k in range(1, 9):
+        kh, kw = divmod(k, 3)
+        out = out + taps[:, :, k, kh : kh + h, kw : kw + w]
+    return out
+
+
 class EMA(nn.Module):
     """Efficient multi-scale attention: grouped strip and 3x3 branches exchanging channel weights (cross-spatial).
 
@@ -109,7 +130,7 @@ class EMA(nn.Module):
         # cross-spatial weights: softmax(mean(x1)) = softmax(gn.bias) folded into the 3x3 conv, plus x21 . x1
         s11 = gn.bias.softmax(0)
         w_fold = (s11 @ w3.flatten(1)).reshape(1, cg, 3, 3).repeat(g, 1, 1, 1)
-        weights = F.conv2d(x, w_fold, (s11 @ self.conv3x3.bias).repeat(g), padding=1, groups=g)  # (B, G, H, W)
+        weights = _group_conv3x3(x, w_fold, (s11 @ self.conv3x3.bias).repeat(g), g)  # (B, G, H, W)
         s21 = x2_mean.softmax(-1).unsqueeze(2)  # (B, G, 1, cg)
         weights = weights + (s21 @ x1.unflatten(1, (g, cg)).flatten(3)).reshape(b, g, h, w)
         return (x.unflatten(1, (g, cg)) * weights.sigmoid().to(x.dtype).unsqueeze(2)).flatten(1, 2)
