@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 from helpers import randomize_batchnorm
 
+from yolo_attn.nn import CBAM, CoordAtt
+from yolo_attn.nn._common import fold_batchnorms
 from yolo_attn.nn.mobilenetv3 import MobileNetV3Block, MobileNetV3Stem
 from yolo_attn.zoo import build_model
 
@@ -189,3 +191,34 @@ def test_legacy_detection_model_loads_and_fuses(legacy):
         model.fuse(verbose=False)
         torch.testing.assert_close(model(x)[0], expected, rtol=1e-4, atol=1e-3)  # box outputs are pixels
     assert n_bn > 0 and _unfused(model) == [] and model.is_fused()
+
+
+def test_register_wraps_fuse_and_unregister_restores_it():
+    import ultralytics.nn.tasks as tasks
+
+    from yolo_attn.integration import register, unregister
+
+    register()
+    wrapped = tasks.BaseModel.fuse
+    assert getattr(wrapped, "__yolo_attn__", False)
+    try:
+        unregister()
+        assert tasks.BaseModel.fuse is wrapped.__wrapped__
+    finally:
+        register()
+    assert getattr(tasks.BaseModel.fuse, "__yolo_attn__", False) and not hasattr(
+        tasks.BaseModel.fuse.__wrapped__, "__yolo_attn__"
+    )
+
+
+@pytest.mark.parametrize("make", [lambda: CBAM(32), lambda: CoordAtt(32), lambda: CoordAtt(32, 16, False)])
+def test_fold_bn_alone_keeps_the_output_and_is_idempotent(make):
+    m = randomize_batchnorm(make(), seed=5).eval()
+    x = torch.randn(2, 32, 20, 13)
+    with torch.no_grad():
+        before = m(x)
+        fold_batchnorms(m)
+        fold_batchnorms(m)  # nothing left the second time
+        after = m(x)
+    assert not any(isinstance(b, nn.BatchNorm2d) for b in m.modules())
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
