@@ -99,8 +99,9 @@ def test_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-# Ultralytics' public API; everything below it is reached only through yolo_attn/integration/.
-PUBLIC_ULTRALYTICS = {"ultralytics", "ultralytics.YOLO", "ultralytics.__version__"}
+# Ultralytics' public API; everything below it is reached only through yolo_attn/integration/. ``Conv`` is the unit
+# every Ultralytics model YAML names; yolo_attn/nn/layers.py builds the MobileNetV3 blocks from it (lazily).
+PUBLIC_ULTRALYTICS = {"ultralytics", "ultralytics.YOLO", "ultralytics.__version__", "ultralytics.nn.modules.Conv"}
 
 
 def test_ultralytics_internals_only_in_the_integration_package():
