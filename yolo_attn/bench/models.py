@@ -63,6 +63,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from yolo_attn._io import markdown_table, write_text
 from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, median_ci
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
@@ -591,15 +592,16 @@ def format_table(result: dict) -> str:
         + f", {meta['batch']}x3x{meta['imgsz']}x{meta['imgsz']}, {meta['dtype']}, {meta['device']}; "
         f"{meta['rounds']} interleaved rounds after {meta['warmup']} warm-up (order reversed every other round).",
         "",
-        "| model | attention | params | GFLOPs | att. share | wall ms | CPU ms | wall ratio [95% CI] | CPU ratio [95% CI] |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        share = "-" if r.get("share") is None else f"{100 * r['share']:.1f}%"
-        lines.append(
-            f"| {r['name']} | {r['attention']} | {r['params']:,} | {r['gflops']:.2f} | {share} | {r['wall_ms']:.1f} | "
-            f"{r['cpu_ms']:.1f} | {_ratio(r.get('wall_ratio'))} | {_ratio(r.get('cpu_ratio'))} |"
-        )
+    head = ["model", "attention", "params", "GFLOPs", "att. share", "wall ms", "CPU ms"]
+    head += ["wall ratio [95% CI]", "CPU ratio [95% CI]"]
+    table = [
+        [r["name"], r["attention"], f"{r['params']:,}", f"{r['gflops']:.2f}"]
+        + ["-" if r.get("share") is None else f"{100 * r['share']:.1f}%", f"{r['wall_ms']:.1f}", f"{r['cpu_ms']:.1f}"]
+        + [_ratio(r.get("wall_ratio")), _ratio(r.get("cpu_ratio"))]
+        for r in rows
+    ]
+    lines += markdown_table(head, table, "llrrrrrrr")
     aa = next((r for r in rows if r["name"] == AA_NAME), None)
     lines.append("")
     note = (
@@ -661,10 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(format_table(result))
     if args.json:
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)  # never a half-written file under the final name
+        write_text(args.json, json.dumps(result, indent=2) + "\n")  # never a half-written file under the final name
     return 0
 
 

@@ -43,6 +43,7 @@ from types import ModuleType
 import torch
 import torch.nn as nn
 
+from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import cuda_sync
 from yolo_attn.nn._common import plain_ops
 from yolo_attn.nn.registry import ATTENTION
@@ -342,10 +343,10 @@ def format_table(rows: list[dict]) -> str:
     head += ["ref fwd ms", "fwd speed-up"] if has_ref else []
     head += ["fwd+bwd ms"]
     head += ["ref fwd+bwd ms", "fwd+bwd speed-up", "max abs diff"] if has_ref else []
-    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(head))) + "|"]
+    table = []
     for r in rows:
         if "note" in r:
-            lines.append(f"| {r['module']} | " + " | ".join([r["note"]] + [""] * (len(head) - 2)) + " |")
+            table.append([r["module"], r["note"]] + [""] * (len(head) - 2))
             continue
         cells = [r["module"], f"{r['params']:,}", _fmt(r["macs"] / 1e6, ".4g")]
         cells += [_fmt(None if r["thop_macs"] is None else r["thop_macs"] / 1e6, ".4g"), _fmt(r["fwd_ms"], ".3f")]
@@ -355,8 +356,8 @@ def format_table(rows: list[dict]) -> str:
         if has_ref:
             cells += [_fmt(r.get("fwd_bwd_ref_ms"), ".3f"), _fmt(r.get("fwd_bwd_speedup"), ".2f") + "x"]
             cells += [_fmt(r.get("max_abs_diff"), ".1e")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append(cells)
+    return "\n".join(lines + markdown_table(head, table, "l" + "r" * (len(head) - 1)))
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:

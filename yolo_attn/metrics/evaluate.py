@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from yolo_attn._io import write_json
 from yolo_attn.metrics.coco import _evaluate_coco
 from yolo_attn.metrics.schemas import _is_difficult, check_detections, check_ground_truth
 from yolo_attn.metrics.table import METRICS, PER_CLASS_KEYS
@@ -287,20 +284,6 @@ def evaluate_model(
 
 
 # ------------------------------------------------------------------------------------------------ output
-def _json_safe(obj):
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _json_safe(obj.item())
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 #: The `"unit"` entry `save_metrics` writes into every metrics.json: scores are stored as fractions, tables show %.
 JSON_UNIT = "fraction of 1 (0.401 = 40.1%); null where undefined (see excluded_classes)"
 
@@ -311,16 +294,7 @@ def save_metrics(result: Mapping[str, Any], path: str | Path) -> Path:
     The file starts with `"unit": JSON_UNIT`: scores are fractions of 1 (the table of `format_metrics` shows %);
     NaN (undefined, e.g. a class without ground truth) is written as null.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"unit": JSON_UNIT, **_json_safe(result)}, indent=2, allow_nan=False) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_json(path, {"unit": JSON_UNIT, **result})
 
 
 def format_metrics(result: Mapping[str, Any]) -> str:

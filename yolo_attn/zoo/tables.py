@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from yolo_attn._io import markdown_table
 from yolo_attn.zoo.profile import _fmt_params, build_model, head_cost, profile_model, yolov5_head_cost
 from yolo_attn.zoo.template import (
     _STOCK,
@@ -19,9 +20,18 @@ from yolo_attn.zoo.template import (
 
 
 def _family_rows(entries, family: str, baseline: Path, directory: Path, prof, paper=None) -> list[str]:
-    """Markdown rows of one unscaled family: params, GFLOPs, the parameter delta to ``baseline`` and, for the paper's
+    """Markdown table of one unscaled family: params, GFLOPs, the parameter delta to ``baseline`` and, for the paper's
     networks (``paper``: file -> (params, GFLOPs)), the paper's code's totals."""
     base = prof(baseline)[0]
+    head = [
+        "file",
+        "attention",
+        "where",
+        "params",
+        "GFLOPs",
+        f"Δ params vs {'none' if paper is not None else 'baseline'}",
+    ]
+    head += ["paper's code: params / GFLOPs"] if paper is not None else []
     rows = []
     for e in (e for e in entries if e.family == family):
         p, g = prof(directory / e.file)
@@ -29,8 +39,8 @@ def _family_rows(entries, family: str, baseline: Path, directory: Path, prof, pa
         if paper is not None:
             pp = paper.get(e.file)
             cells.append(f"{pp[2]}: {pp[0]:,} / {pp[1]:.2f}" if pp else "")
-        rows.append("| " + " | ".join(cells) + " |")
-    return rows
+        rows.append(cells)
+    return markdown_table(head, rows, "lllrrr")
 
 
 def render_table(
@@ -94,8 +104,6 @@ def render_table(
         f"{v5_params:,} parameters / {v5_gflops:.2f} GFLOPs at {imgsz}), for the six networks the paper ran: "
         "differences between attentions carry over, absolute totals do not.",
         "",
-        "| file | attention | where | params | GFLOPs | Δ params vs none | paper's code: params / GFLOPs |",
-        "|---|---|---|---:|---:|---:|---|",
     ]
     out += _family_rows(entries, "MAY", directory / "may-none.yaml", directory, prof, paper)
     out += [
@@ -104,21 +112,18 @@ def render_table(
         "not an argument of `Detect`: the parser picks it only when the network holds C3k2, A2C2f or C2fCIB blocks, "
         "so a C3 neck gets the full 3x3 class branch. What a YAML can choose is `reg_max`.",
         "",
-        "| head | params | head params | GFLOPs |",
-        "|---|---:|---:|---:|",
     ]
-    for label, path in head_rows:
-        p, g, hp, _ = measure(path)
-        out.append(f"| {label} | {p:,} | {hp:,} | {g:.2f} |")
+    rows = [
+        (label, f"{p:,}", f"{hp:,}", f"{g:.2f}") for label, (p, g, hp, _) in ((lb, measure(pa)) for lb, pa in head_rows)
+    ]
     p0 = paper["may-none.yaml"]
-    out.append(f"| YOLOv5's anchor-based Detect (the paper's code) | {p0[0]:,} | {v5_params:,} | {p0[1]:.2f} |")
+    rows.append(("YOLOv5's anchor-based Detect (the paper's code)", f"{p0[0]:,}", f"{v5_params:,}", f"{p0[1]:.2f}"))
+    out += markdown_table(["head", "params", "head params", "GFLOPs"], rows, "lrrr")
     out += [
         "",
         "**MobileNet-YOLO, attention in the neck** (nc 20; backbone SE slots empty, the module on each of the three "
         "neck outputs right before Detect, or EPSA in place of the neck's stride-2 convs).",
         "",
-        "| file | attention | where | params | GFLOPs | Δ params vs baseline |",
-        "|---|---|---|---:|---:|---:|",
     ]
     out += _family_rows(entries, "MobileNet-YOLO neck", directory / "mobilenet-yolo-none.yaml", directory, prof)
     names = [_STOCK[p][0] for p in _stock_families()]
@@ -129,19 +134,15 @@ def render_table(
         "Detect, or EPSA in place of the neck's stride-2 convs). Each cell: params / GFLOPs. Use a scale letter: "
         "`model=cfg/models/yolov8s-mlca.yaml`.",
         "",
-        "| file | attention | " + " | ".join(scales) + " |",
-        "|---|---|" + "---:|" * len(scales),
     ]
+    table = []
     for family, rel in (_STOCK[p] for p in _stock_families()):
         stock = _stock_path(rel)
         rows = [(f"{Path(rel).name} (Ultralytics)", "none", stock)]
         rows += [(f"`{e.file}`", e.attention.display, directory / e.file) for e in entries if e.family == family]
         for name, label, path in rows:
-            cells = []
-            for s in scales:
-                p, g = prof(path, s)
-                cells.append(f"{_fmt_params(p)} / {g:.1f}")
-            out.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+            table.append([name, label, *(f"{_fmt_params(p)} / {g:.1f}" for p, g in (prof(path, s) for s in scales))])
+    out += markdown_table(["file", "attention", *scales], table, "ll" + "r" * len(scales))
     return _wrap_prose(out)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from yolo_attn._io import write_text
+
 GENERATED_BY = "python -m yolo_attn.zoo write cfg/models"
 
 # MobileNetV3-Small as written in the MLCA paper's code: [out, hidden, k, s, use_se, use_hs] (docs/design.md §6)
@@ -610,9 +612,7 @@ def write(directory: str | Path, may_head: str = "detect") -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, text in generate(may_head).items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
+        paths.append(write_text(directory / name, text))
     return paths
 
 
