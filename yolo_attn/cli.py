@@ -102,15 +102,12 @@ def version_text() -> str:
     """``yolo-attn --version``: this package's version and those of the libraries it runs on (read from the
     installed distributions, so nothing heavy is imported)."""
     import platform
-    from importlib import metadata
 
     from yolo_attn import __version__
+    from yolo_attn.env import package_version
 
     def dist(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
+        return package_version(name, "not installed")
 
     return (
         f"yolo-attn {__version__} (ultralytics {dist('ultralytics')}, torch {_torch_build()}, "

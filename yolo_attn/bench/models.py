@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -65,6 +64,7 @@ import torch.nn as nn
 
 from yolo_attn._io import markdown_table, write_text
 from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, median_ci
+from yolo_attn.env import device_name, package_version
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
@@ -530,40 +530,17 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         "mode": "train step (forward + loss + backward)" if train else "eval forward (fused)",
         "imgsz": imgsz,
         "batch": batch,
-        "device": _device_name(dev, threads),
+        "device": device_name(dev, threads),
         "dtype": dtype if dtype == "fp32" or runtime != "torch" else f"{dtype} autocast",
         "threads": threads,
         "rounds": rounds,
         "warmup": warmup,
         "cpu_per_wall": sum(sum(v) for v in cpu.values()) / all_wall if all_wall > 0 else float("nan"),
         "torch": torch.__version__,
-        "onnxruntime": _ort_version() if runtime == "onnxruntime" else None,
+        "onnxruntime": package_version("onnxruntime") if runtime == "onnxruntime" else None,
         "python": sys.version.split()[0],
     }
     return {"meta": meta, "rows": [rows[n] for n in names]}
-
-
-def _ort_version() -> str | None:
-    try:
-        import onnxruntime
-
-        return onnxruntime.__version__
-    except ImportError:
-        return None
-
-
-def _device_name(dev: torch.device, threads: int) -> str:
-    if dev.type == "cuda":
-        return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
-    cpu = "CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        import platform
-
-        cpu = platform.processor() or platform.machine() or cpu
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {threads} thread{'s' if threads > 1 else ''}"
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ import copy
 import importlib.util
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -45,6 +44,7 @@ import torch.nn as nn
 
 from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import cuda_sync
+from yolo_attn.env import device_name
 from yolo_attn.nn._common import plain_ops
 from yolo_attn.nn.registry import ATTENTION
 
@@ -230,7 +230,7 @@ def run_benchmark(
     ref_lib = None if reference is None else load_reference(None if reference == _PACKAGE else reference)
     ref_path = None if ref_lib is None else Path(ref_lib.__file__)
     meta = {
-        "device": device_name(dev),
+        "device": device_name(dev, torch.get_num_threads(), "torch thread"),
         "shape": shape,
         "dtype": dtype if dtype == "fp32" else f"{dtype} autocast",
         "repeats": repeats,
@@ -247,7 +247,7 @@ def run_benchmark(
     if threads:
         torch.set_num_threads(threads)
         meta["threads"] = threads
-        meta["device"] = device_name(dev)
+        meta["device"] = device_name(dev, torch.get_num_threads(), "torch thread")
     rows = []
     try:
         for name in names:
@@ -293,20 +293,6 @@ def _bench_one(name, shape, dev, dtype, repeats, warmup, budget_s, ref_lib, seed
         row["fwd_speedup"] = row["fwd_ref_ms"] / row["fwd_ms"]
         row["fwd_bwd_speedup"] = row["fwd_bwd_ref_ms"] / row["fwd_bwd_ms"]
     return row
-
-
-def device_name(dev: torch.device) -> str:
-    """A human-readable name of the machine that ran the benchmark."""
-    if dev.type == "cuda":
-        return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    threads = torch.get_num_threads()
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {threads} torch thread{'s' if threads != 1 else ''}"
 
 
 def _fmt(v, spec: str) -> str:

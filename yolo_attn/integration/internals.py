@@ -15,6 +15,7 @@ from pathlib import Path
 
 __all__ = [
     "check_dataset",
+    "cpu_name",
     "default_cfg_keys",
     "detection_model",
     "image_suffixes",
@@ -37,6 +38,13 @@ def ultralytics_version() -> str:
         return metadata.version("ultralytics")
     except metadata.PackageNotFoundError:
         return ""
+
+
+def cpu_name() -> str:
+    """The CPU model, cleaned up (e.g. "AMD EPYC"), from Ultralytics' ``get_cpu_info`` (cached there)."""
+    from ultralytics.utils.torch_utils import get_cpu_info
+
+    return get_cpu_info()
 
 
 def stock_models_dir() -> Path | None:
