@@ -166,6 +166,13 @@ def test_registry_entries_are_consistent():
         assert y.shape == (1, 64, 8, 8)  # every entry can sit in a slot and keep its channels
 
 
+def test_yolo_attn_nn_exports_every_registered_module_under_its_name():
+    import yolo_attn.nn
+
+    for name, spec in ATTENTION.items():
+        assert getattr(yolo_attn.nn, name) is spec.cls and name in yolo_attn.nn.__all__
+
+
 def test_every_registered_module_has_a_literal_transcription_and_test_variants():
     assert set(literal.REFERENCES) == set(ATTENTION)
     assert set(literal.VARIANTS) == set(ATTENTION)
