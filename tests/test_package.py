@@ -166,6 +166,21 @@ def test_registry_entries_are_consistent():
         assert y.shape == (1, 64, 8, 8)  # every entry can sit in a slot and keep its channels
 
 
+def test_register_refuses_a_taken_name_alias_or_tag():
+    from dataclasses import replace
+
+    from yolo_attn.nn.registry import register
+
+    before = dict(ATTENTION)
+    mlca = ATTENTION["MLCA"]
+    for dup, what in ((replace(mlca, tag="x"), "'MLCA'"), (replace(mlca, name="X", aliases=("ca",), tag="x"), "'ca'")):
+        with pytest.raises(ValueError, match=f"attention name {what} .* is taken"):
+            register(dup)
+    with pytest.raises(ValueError, match="attention tag 'mlca' of X is taken"):
+        register(replace(mlca, name="X"))
+    assert ATTENTION == before and list(ATTENTION) == list(before)
+
+
 def test_yolo_attn_nn_exports_every_registered_module_under_its_name():
     import yolo_attn.nn
 
