@@ -22,6 +22,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "modules": ("yolo_attn.bench.modules", "each attention module vs its literal transcription"),
     "models": ("yolo_attn.bench.models", "each attention variant of a model family vs its no-attention baseline"),
     "passes": ("yolo_attn.bench.passes", "each gate's time in elementwise memory passes over a family's slot tensors"),
+    "bootstrap": (
+        "yolo_attn.bench.bootstrap",
+        "the paired bootstrap of yolo_attn.evidence on a VOC07-test-sized problem",
+    ),
 }
 
 
