@@ -14,11 +14,15 @@ from test_metrics_properties import cases
 
 from yolo_attn.evidence import (
     BOOTSTRAP_METRICS,
+    PER_IMAGE_FILE,
     evidence_rows,
+    forest_plot,
+    load_per_image,
     outcomes,
     paired_bootstrap,
     resample_weights,
     resampled_metrics,
+    save_per_image,
     seeds_needed,
 )
 from yolo_attn.metrics import score_detections
@@ -250,3 +254,51 @@ def test_the_benchmark_prints_its_figure(capsys):
     assert main(["bootstrap", "--resamples", "5", "--rounds", "1", "--images", "50", "--detections", "400"]) == 0
     out = capsys.readouterr().out
     assert "5 resamples x 2 models, 50 images" in out and "median" in out
+
+
+# ------------------------------------------------------------------------------------------- the run folder
+def test_per_image_results_round_trip_and_are_checked_on_read(tmp_path):
+    gt, dets = random_problem(np.random.default_rng(11), n_img=30, n_cls=6)
+    r = outcomes(dets, gt)
+    path = save_per_image(r, tmp_path / PER_IMAGE_FILE)
+    back = load_per_image(path)
+    w = resample_weights(30, 10, np.random.default_rng(0))
+    for m, v in resampled_metrics(r, ALL, w).items():
+        np.testing.assert_array_equal(resampled_metrics(back, ALL, w)[m], v)
+    assert [p.name for p in tmp_path.iterdir()] == [PER_IMAGE_FILE]  # no temporary file left
+
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    for change, message in [
+        ({"version": np.array(0)}, "has version 0; this yolo_attn reads version 1"),
+        ({"voc_tp": arrays["voc_tp"] | arrays["voc_fp"]}, "never both"),
+        ({"coco_image": arrays["coco_image"] + 30}, r"coco_image: integers in \[0, 30\)"),
+        ({"voc_offsets": arrays["voc_offsets"][::-1]}, "voc_offsets"),
+        ({"voc_positives": -arrays["voc_positives"] - 1}, "voc_positives"),
+    ]:
+        bad = tmp_path / "bad.npz"
+        np.savez(bad, **{**arrays, **change})
+        with pytest.raises(ValueError, match=message):
+            load_per_image(bad)
+    missing = {k: v for k, v in arrays.items() if k != "version"}
+    np.savez(tmp_path / "old.npz", **missing)
+    with pytest.raises(ValueError, match="has version None"):
+        load_per_image(tmp_path / "old.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        load_per_image(tmp_path / "junk.npz")
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        load_per_image(tmp_path / "nope.npz")
+
+
+def test_forest_plot_draws_one_row_per_model(tmp_path):
+    base, var = seed_runs(2, 10), seed_runs(2, 20, keep=0.9)
+    rows = evidence_rows(dict(enumerate(base)), {"a": dict(enumerate(var)), "b": dict(enumerate(base))}, resamples=100)
+    path = forest_plot(rows, tmp_path / "forest.png")
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size[0] > 500 and im.size[1] > 150
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forest.png"]
+    with pytest.raises(ValueError, match="at least one row"):
+        forest_plot([], tmp_path / "empty.png")

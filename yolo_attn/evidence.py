@@ -27,8 +27,11 @@ import contextlib
 import copy
 import io
 import math
+import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,13 +40,19 @@ from yolo_attn import metrics as _m
 
 __all__ = [
     "BOOTSTRAP_METRICS",
+    "PER_IMAGE_FILE",
+    "PER_IMAGE_VERSION",
     "Outcomes",
     "PerImageResults",
     "evidence_rows",
+    "forest_plot",
+    "load_per_image",
     "outcomes",
     "paired_bootstrap",
     "resample_weights",
     "resampled_metrics",
+    "save_per_image",
+    "seeds_needed",
 ]
 
 #: The metrics a resample recomputes, and the protocol family whose flags each needs.
@@ -378,6 +387,51 @@ def _check_runs(runs: Sequence[PerImageResults], what: str, ref: PerImageResults
             )
 
 
+def _draws(n_images: int, k: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image counts ``(R, n_images)`` and seed indices ``(R, k)``, one draw for every model of a comparison."""
+    if not isinstance(resamples, int) or isinstance(resamples, bool) or resamples < 1:
+        raise ValueError(f"resamples {resamples!r} is not an integer >= 1")
+    rng = np.random.default_rng(seed)
+    return resample_weights(n_images, resamples, rng), rng.integers(0, k, size=(resamples, k))
+
+
+def _run_scores(runs: Sequence[PerImageResults], metric: str, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per run, the scorer's number ``(k,)`` and the resampled numbers ``(k, R)``."""
+    both = [resampled_metrics(r, [metric], np.concatenate([np.ones((1, w.shape[1])), w]))[metric] for r in runs]
+    return np.array([b[0] for b in both]), np.stack([b[1:] for b in both])
+
+
+def _verdict(base, var, seeds: np.ndarray, metric: str, delta: float) -> dict[str, Any]:
+    """`paired_bootstrap`'s dict from both models' `_run_scores` and the seed draws."""
+    k, resamples = len(base[0]), len(seeds)
+    d_full = var[0] - base[0]  # per seed
+    d_res = var[1] - base[1]  # (k, R)
+    draws = np.take_along_axis(d_res.T, seeds, axis=1).mean(axis=1)  # seeds, then images
+    low, high = (float(v) for v in np.percentile(draws, INTERVAL))
+    std = [float(np.std(s[0], ddof=1)) if k > 1 else math.nan for s in (base, var)]
+    if k == 1:
+        method = f"paired bootstrap over test images ({resamples} resamples); 1 seed: covers test-set sampling only"
+    else:
+        method = f"two-level paired bootstrap: {k} seed pairs, then test images ({resamples} resamples)"
+    return {
+        "metric": metric,
+        "baseline": float(np.mean(base[0])),
+        "variant": float(np.mean(var[0])),
+        "baseline_std": std[0],
+        "variant_std": std[1],
+        "delta": float(np.mean(d_full)),
+        "low": low,
+        "high": high,
+        "p_better": float(np.mean(draws > 0)),
+        "verdict": "better" if low > 0 else "worse" if high < 0 else "no evidence",
+        "noise_floor": std[0],
+        "seeds_needed": seeds_needed(d_full, d_res.mean(axis=0), delta),
+        "seeds": k,
+        "resamples": resamples,
+        "method": method,
+    }
+
+
 def paired_bootstrap(
     baseline: Sequence[PerImageResults],
     variant: Sequence[PerImageResults],
@@ -385,7 +439,6 @@ def paired_bootstrap(
     resamples: int = 1000,
     seed: int = 0,
     delta: float = 0.005,
-    _baseline_draws: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Δ = variant - baseline of ``metric`` over seed-matched runs, with a 95% interval over test images and seeds.
 
@@ -413,51 +466,12 @@ def paired_bootstrap(
     """
     if metric not in BOOTSTRAP_METRICS:
         raise ValueError(f"metric {metric!r} cannot be resampled; valid: {', '.join(BOOTSTRAP_METRICS)}")
-    if not isinstance(resamples, int) or resamples < 1:
-        raise ValueError(f"resamples {resamples!r} is not an integer >= 1")
     if len(baseline) != len(variant):
         raise ValueError(f"{len(baseline)} baseline runs and {len(variant)} variant runs: pairs need one each per seed")
     _check_runs(baseline, "baseline", None)
     _check_runs(variant, "variant", baseline[0])
-    k = len(baseline)
-    if _baseline_draws is None:
-        rng = np.random.default_rng(seed)
-        w = resample_weights(len(baseline[0].image_ids), resamples, rng)
-        seeds = rng.integers(0, k, size=(resamples, k))
-    else:
-        w, seeds = _baseline_draws
-    ones = np.ones((1, w.shape[1]))
-    score = {}
-    for name, runs in (("baseline", baseline), ("variant", variant)):
-        both = [resampled_metrics(r, [metric], np.concatenate([ones, w]))[metric] for r in runs]
-        score[name] = np.array([b[0] for b in both]), np.stack([b[1:] for b in both])  # (k,), (k, R)
-    d_full = score["variant"][0] - score["baseline"][0]  # per seed
-    d_res = score["variant"][1] - score["baseline"][1]  # (k, R)
-    draws = np.take_along_axis(d_res.T, seeds, axis=1).mean(axis=1)  # seeds, then images
-    low, high = np.percentile(draws, INTERVAL)
-    std = {n: float(np.std(s[0], ddof=1)) if k > 1 else math.nan for n, s in score.items()}
-    verdict = "better" if low > 0 else "worse" if high < 0 else "no evidence"
-    if k == 1:
-        method = f"paired bootstrap over test images ({resamples} resamples); 1 seed: covers test-set sampling only"
-    else:
-        method = f"two-level paired bootstrap: {k} seed pairs, then test images ({resamples} resamples)"
-    return {
-        "metric": metric,
-        "baseline": float(np.mean(score["baseline"][0])),
-        "variant": float(np.mean(score["variant"][0])),
-        "baseline_std": std["baseline"],
-        "variant_std": std["variant"],
-        "delta": float(np.mean(d_full)),
-        "low": float(low),
-        "high": float(high),
-        "p_better": float(np.mean(draws > 0)),
-        "verdict": verdict,
-        "noise_floor": std["baseline"],
-        "seeds_needed": seeds_needed(d_full, d_res.mean(axis=0), delta),
-        "seeds": k,
-        "resamples": resamples,
-        "method": method,
-    }
+    w, seeds = _draws(len(baseline[0].image_ids), len(baseline), resamples, seed)
+    return _verdict(_run_scores(baseline, metric, w), _run_scores(variant, metric, w), seeds, metric, delta)
 
 
 def seeds_needed(per_seed_delta: np.ndarray, image_draws: np.ndarray, delta: float = 0.005) -> int | None:
@@ -506,14 +520,164 @@ def evidence_rows(
             raise ValueError(
                 f"model {name!r} has seeds {sorted(runs)}, the baseline has {seeds}: the bootstrap pairs runs by seed"
             )
-    rng = np.random.default_rng(seed)
-    draws = (
-        resample_weights(len(baseline_runs[seeds[0]].image_ids), resamples, rng),
-        rng.integers(0, len(seeds), size=(resamples, len(seeds))),
-    )
     base = [baseline_runs[s] for s in seeds]
+    _check_runs(base, "baseline", None)
+    if metric not in BOOTSTRAP_METRICS:
+        raise ValueError(f"metric {metric!r} cannot be resampled; valid: {', '.join(BOOTSTRAP_METRICS)}")
+    w, draws = _draws(len(base[0].image_ids), len(seeds), resamples, seed)
+    base_scores = _run_scores(base, metric, w)
     rows = []
     for name, runs in variant_runs.items():
-        row = paired_bootstrap(base, [runs[s] for s in seeds], metric, resamples, seed, delta, draws)
-        rows.append({"model": name, **row})
+        var = [runs[s] for s in seeds]
+        _check_runs(var, f"model {name!r}", base[0])
+        rows.append({"model": name, **_verdict(base_scores, _run_scores(var, metric, w), draws, metric, delta)})
     return rows
+
+
+# ------------------------------------------------------------------------------------------------ the run folder
+#: File name of a run's per-image results, next to its metrics.json.
+PER_IMAGE_FILE = "per_image.npz"
+#: Version of the per-image file: `load_per_image` reads this one only.
+PER_IMAGE_VERSION = 1
+_IOU_THRESHOLDS = {"voc": 1, "coco": 10}
+
+
+def save_per_image(results: PerImageResults, path: str | Path) -> Path:
+    """Write ``results`` as a versioned .npz (`PER_IMAGE_VERSION`), atomically (a temporary file renamed)."""
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {"version": np.array(PER_IMAGE_VERSION), "image_ids": results.image_ids}
+    for fam in _IOU_THRESHOLDS:
+        o: Outcomes = getattr(results, fam)
+        arrays[f"{fam}_classes"] = np.array(o.classes, dtype=str)
+        arrays[f"{fam}_positives"] = o.positives
+        arrays[f"{fam}_offsets"] = np.cumsum([0, *(len(i) for i in o.image)])
+        arrays[f"{fam}_image"] = np.concatenate([np.zeros(0, np.int64), *o.image])
+        arrays[f"{fam}_tp"] = np.concatenate([np.zeros((_IOU_THRESHOLDS[fam], 0), bool), *o.tp], axis=1)
+        arrays[f"{fam}_fp"] = np.concatenate([np.zeros((_IOU_THRESHOLDS[fam], 0), bool), *o.fp], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_per_image(path: str | Path) -> PerImageResults:
+    """Read and check a `save_per_image` file.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not such a file, another version, or inconsistent arrays, naming the file and the array.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"per-image results {str(path)!r} not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"per-image results {str(path)!r} is not a readable .npz ({type(e).__name__}: {e})") from None
+    version = a.get("version")
+    if version is None or version.shape != () or int(version) != PER_IMAGE_VERSION:
+        raise ValueError(
+            f"per-image results {str(path)!r} has version {None if version is None else version.tolist()!r}; "
+            f"this yolo_attn reads version {PER_IMAGE_VERSION} (score the run again to rewrite it)"
+        )
+    try:
+        return _per_image_from_arrays(a)
+    except (KeyError, ValueError, TypeError) as e:
+        raise ValueError(f"per-image results {str(path)!r}: {e}") from None
+
+
+def _per_image_from_arrays(a: Mapping[str, np.ndarray]) -> PerImageResults:
+    ids = a["image_ids"]
+    if ids.ndim != 1 or ids.dtype.kind not in "iu" or len(np.unique(ids)) != len(ids):
+        raise ValueError(f"image_ids must be unique integers, got dtype {ids.dtype}, shape {ids.shape}")
+    fams = {}
+    for fam, n_thr in _IOU_THRESHOLDS.items():
+        classes, pos, off = a[f"{fam}_classes"], a[f"{fam}_positives"], a[f"{fam}_offsets"]
+        img, tp, fp = a[f"{fam}_image"], a[f"{fam}_tp"], a[f"{fam}_fp"]
+        k, n = len(classes), len(img)
+        checks = {
+            f"{fam}_classes: 1-D strings": classes.ndim == 1 and classes.dtype.kind == "U",
+            f"{fam}_positives: ({len(ids)}, {k}) integers >= 0": pos.shape == (len(ids), k)
+            and pos.dtype.kind in "iu"
+            and (pos >= 0).all(),
+            f"{fam}_offsets: {k + 1} non-decreasing integers from 0 to {n}": off.shape == (k + 1,)
+            and off.dtype.kind in "iu"
+            and off[0] == 0
+            and off[-1] == n
+            and (np.diff(off) >= 0).all(),
+            f"{fam}_image: integers in [0, {len(ids)})": img.ndim == 1
+            and img.dtype.kind in "iu"
+            and (n == 0 or (img.min() >= 0 and img.max() < len(ids))),
+            f"{fam}_tp, {fam}_fp: ({n_thr}, {n}) booleans, never both": tp.shape == fp.shape == (n_thr, n)
+            and tp.dtype == fp.dtype == bool
+            and not (tp & fp).any(),
+        }
+        bad = [what for what, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"expected {bad[0]}")
+        parts = [slice(int(off[i]), int(off[i + 1])) for i in range(k)]
+        fams[fam] = Outcomes(
+            tuple(classes.tolist()),
+            pos.astype(np.int64),
+            tuple(img[p].astype(np.int64) for p in parts),
+            tuple(tp[:, p] for p in parts),
+            tuple(fp[:, p] for p in parts),
+        )
+    return PerImageResults(ids.astype(np.int64), fams["voc"], fams["coco"])
+
+
+# ------------------------------------------------------------------------------------------------ the picture
+def forest_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str | None = None) -> Path:
+    """One row per model: Δ vs the baseline with its 95% interval (percentage points), a zero line, and the seed
+    noise floor (± the spread between baseline seeds) shaded; written as a PNG (matplotlib, Agg).
+
+    Args:
+        rows: `evidence_rows` dicts (``model``, ``delta``, ``low``, ``high``, ``verdict``, ``noise_floor``,
+            ``metric``, ``method``).
+        path: The PNG to write (atomically: a temporary file renamed).
+        title: Plot title; default names the metric.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from yolo_attn.metrics import metric as _metric
+
+    if not rows:
+        raise ValueError("forest_plot needs at least one row")
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.45 * len(rows)))
+    y = np.arange(len(rows))[::-1]
+    colour = {"better": "tab:green", "worse": "tab:red", "no evidence": "tab:gray"}
+    floor = rows[0].get("noise_floor")
+    shaded = floor is not None and math.isfinite(floor)
+    if shaded:
+        ax.axvspan(-100 * floor, 100 * floor, color="0.9")
+    ax.axvline(0, color="0.3", lw=1)
+    for yi, r in zip(y, rows, strict=True):
+        d, lo, hi = 100 * r["delta"], 100 * r["low"], 100 * r["high"]
+        ax.errorbar(d, yi, xerr=[[d - lo], [hi - d]], fmt="o", color=colour.get(r["verdict"], "tab:gray"), capsize=3)
+        label = f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}] {r['verdict']}"
+        ax.text(1.02, yi, label, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    ax.set_yticks(y, [r["model"] for r in rows])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    shade = f"; shaded: seed noise floor ±{100 * floor:.2f} pp" if shaded else ""
+    ax.set_xlabel(f"Δ {_metric(rows[0]['metric']).short} vs baseline (pp), 95% interval{shade}", fontsize=9)
+    ax.set_title(title or rows[0]["method"], fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
