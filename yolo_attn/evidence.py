@@ -264,15 +264,16 @@ def _points(img: np.ndarray, tp: np.ndarray, fp: np.ndarray, w: np.ndarray) -> t
     Returns ``ctp``, ``cfp`` (``(R, n_tp)``) and ``fp_total`` (``(R,)``): far less work than every detection.
     """
     cols, fcols = np.flatnonzero(tp), np.flatnonzero(fp)
-    ctp = np.cumsum(w[:, img[cols]], axis=1)
-    cfp = np.zeros((len(w), len(fcols) + 1))
-    np.cumsum(w[:, img[fcols]], axis=1, out=cfp[:, 1:])
-    return ctp, cfp[:, np.searchsorted(fcols, cols)], cfp[:, -1]
+    acc = np.int32 if int(w.max(initial=0)) * len(img) < 2**31 else np.int64  # whole numbers: exact, and vectorised
+    ctp = np.cumsum(np.take(w, img[cols], axis=1), axis=1, dtype=acc)
+    cfp = np.zeros((len(w), len(fcols) + 1), acc)
+    np.cumsum(np.take(w, img[fcols], axis=1), axis=1, dtype=acc, out=cfp[:, 1:])
+    return ctp.astype(np.float64), cfp[:, np.searchsorted(fcols, cols)].astype(np.float64), cfp[:, -1]
 
 
-def _voc_class(o: Outcomes, k: int, w: np.ndarray, want: set[str]) -> dict[str, np.ndarray]:
-    """VOC07 / VOC12 AP of class ``k`` for each row of image counts ``w``; NaN rules as `metrics.voc_ap`."""
-    npos = w @ o.positives[:, k].astype(np.float64)
+def _voc_class(o: Outcomes, k: int, w: np.ndarray, npos: np.ndarray, want: set[str]) -> dict[str, np.ndarray]:
+    """VOC07 / VOC12 AP of class ``k`` for each row of image counts ``w`` (``npos``: its positives per row); NaN
+    rules as `metrics.voc_ap`."""
     img, tp, fp = o.image[k], o.tp[k][0], o.fp[k][0]
     ctp, cfp, fp_total = _points(img, tp, fp, w)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -301,9 +302,11 @@ def _voc_class(o: Outcomes, k: int, w: np.ndarray, want: set[str]) -> dict[str, 
     return out
 
 
-def _coco_class(o: Outcomes, k: int, w: np.ndarray, thresholds: np.ndarray, want: set[str]) -> dict[str, np.ndarray]:
-    """COCO AP50 / AP50:95 of class ``k`` for each row of ``w``: pycocotools' accumulate, 101-point interpolation."""
-    npig = w @ o.positives[:, k].astype(np.float64)
+def _coco_class(
+    o: Outcomes, k: int, w: np.ndarray, npig: np.ndarray, thresholds: np.ndarray, want: set[str]
+) -> dict[str, np.ndarray]:
+    """COCO AP50 / AP50:95 of class ``k`` for each row of ``w`` (``npig``: its counted boxes per row):
+    pycocotools' accumulate, 101-point interpolation."""
     qs = []
     for t in range(10 if "coco_ap50_95" in want else 1):
         ctp, cfp, _ = _points(o.image[k], o.tp[k][t], o.fp[k][t], w)
@@ -348,9 +351,12 @@ def resampled_metrics(
     unknown = [m for m in metrics if m not in BOOTSTRAP_METRICS]
     if unknown:
         raise ValueError(f"metric {unknown[0]!r} cannot be resampled; valid: {', '.join(BOOTSTRAP_METRICS)}")
-    w = np.asarray(weights, np.float64)
+    w = np.asarray(weights)
     if w.ndim != 2 or w.shape[1] != len(results.image_ids):
         raise ValueError(f"weights must have shape (R, {len(results.image_ids)}), got {w.shape}")
+    if w.size and (not np.isfinite(w).all() or (w < 0).any() or (w != np.round(w)).any()):
+        raise ValueError("weights must be whole numbers >= 0 (how many times each image is drawn)")
+    w = w.astype(np.uint8 if w.size == 0 or w.max() < 256 else np.int64)
     from pycocotools.cocoeval import Params
 
     thresholds = np.asarray(Params(iouType="bbox").recThrs, np.float64)
@@ -360,14 +366,15 @@ def resampled_metrics(
         if not want:
             continue
         per_class = {m: np.empty((len(w), len(o.classes))) for m in want}
+        npos = w.astype(np.float64) @ o.positives.astype(np.float64)  # whole numbers: exact in any order
         for k in range(len(o.classes)):
             step = max(1, chunk // max(1, len(o.image[k])))
             for s in range(0, len(w), step):
-                ws = w[s : s + step]
-                got = _voc_class(o, k, ws, want) if family == "voc" else _coco_class(o, k, ws, thresholds, want)
+                ws, ns = w[s : s + step], npos[s : s + step, k]
                 if family == "voc":  # left out of the devkit's mean: no positive, or AP NaN
-                    npos = ws @ o.positives[:, k].astype(np.float64)
-                    got = {m: np.where(npos > 0, v, np.nan) for m, v in got.items()}
+                    got = {m: np.where(ns > 0, v, np.nan) for m, v in _voc_class(o, k, ws, ns, want).items()}
+                else:
+                    got = _coco_class(o, k, ws, ns, thresholds, want)
                 for m, v in got.items():
                     per_class[m][s : s + step, k] = v
         out.update({m: _mean_over_classes(v) for m, v in per_class.items()})
