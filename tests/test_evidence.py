@@ -15,6 +15,7 @@ from test_metrics_properties import cases
 from yolo_attn.evidence import (
     BOOTSTRAP_METRICS,
     PER_IMAGE_FILE,
+    evidence_markdown,
     evidence_rows,
     forest_plot,
     load_per_image,
@@ -24,6 +25,7 @@ from yolo_attn.evidence import (
     resampled_metrics,
     save_per_image,
     seeds_needed,
+    sweep_evidence,
 )
 from yolo_attn.metrics import score_detections
 
@@ -246,6 +248,8 @@ def test_bad_input_is_refused_naming_the_problem():
         paired_bootstrap(base, [var[0], outcomes(dets, gt)])
     with pytest.raises(ValueError, match=r"weights must have shape \(R, 40\)"):
         resampled_metrics(base[0], ALL, np.ones((3, 41)))
+    with pytest.raises(ValueError, match="whole numbers >= 0"):
+        resampled_metrics(base[0], ALL, np.full((3, 40), 0.5))
 
 
 def test_the_benchmark_prints_its_figure(capsys):
@@ -300,5 +304,26 @@ def test_forest_plot_draws_one_row_per_model(tmp_path):
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 500 and im.size[1] > 150
     assert sorted(p.name for p in tmp_path.iterdir()) == ["forest.png"]
-    with pytest.raises(ValueError, match="at least one row"):
+    with pytest.raises(ValueError, match="at least one row with an interval"):
         forest_plot([], tmp_path / "empty.png")
+
+
+def test_a_sweep_reports_every_model_and_says_why_one_has_no_interval(tmp_path):
+    base, var = seed_runs(2, 10), seed_runs(2, 20, keep=0.9)
+    dirs: dict[str, dict[int, object]] = {}
+    for name, runs in [("none", base), ("a", var), ("c", var[:1])]:
+        dirs[name] = {
+            s: save_per_image(r, tmp_path / name / f"seed{s}" / PER_IMAGE_FILE).parent for s, r in enumerate(runs)
+        }
+    dirs["old"] = {0: tmp_path / "old" / "seed0", 1: tmp_path / "old" / "seed1"}  # scored before the file existed
+    rows = {r["model"]: r for r in sweep_evidence(dirs, "none", resamples=100)}
+    assert set(rows) == {"a", "c", "old"}
+    assert rows["a"]["verdict"] in ("better", "worse", "no evidence") and rows["a"]["reason"] is None
+    assert rows["a"]["seeds"] == 2 and "two-level" in rows["a"]["method"]
+    assert rows["c"]["seeds"] == 1 and rows["c"]["reason"] == "seeds [1] have no pair: left out"
+    assert rows["old"]["verdict"] is None and "no per_image.npz (scored before" in rows["old"]["reason"]
+    table = evidence_markdown(list(rows.values()))
+    assert "| `old` | – | – | – | no interval: seed 0: no per_image.npz" in table
+    assert "Seed noise floor: " in table and "seeds needed for ±0.5 pp" in table
+    forest_plot(list(rows.values()), tmp_path / "forest.png")  # the row without an interval is left out
+    assert sweep_evidence({"a": dirs["a"]}, "none")[0]["reason"] == "no baseline 'none' runs"

@@ -44,6 +44,7 @@ __all__ = [
     "PER_IMAGE_VERSION",
     "Outcomes",
     "PerImageResults",
+    "evidence_markdown",
     "evidence_rows",
     "forest_plot",
     "load_per_image",
@@ -53,6 +54,7 @@ __all__ = [
     "resampled_metrics",
     "save_per_image",
     "seeds_needed",
+    "sweep_evidence",
 ]
 
 #: The metrics a resample recomputes, and the protocol family whose flags each needs.
@@ -433,6 +435,7 @@ def _verdict(base, var, seeds: np.ndarray, metric: str, delta: float) -> dict[st
         "verdict": "better" if low > 0 else "worse" if high < 0 else "no evidence",
         "noise_floor": std[0],
         "seeds_needed": seeds_needed(d_full, d_res.mean(axis=0), delta),
+        "seeds_needed_for": delta,
         "seeds": k,
         "resamples": resamples,
         "method": method,
@@ -469,7 +472,8 @@ def paired_bootstrap(
         ``variant_std`` (over seeds; NaN for one seed), ``delta`` (mean paired Δ), ``low``, ``high`` (95% percentile
         interval), ``p_better`` (share of resamples with Δ > 0), ``verdict`` ("better": low > 0, "worse": high < 0,
         else "no evidence"), ``noise_floor`` (= ``baseline_std``: the spread between baseline seeds),
-        ``seeds_needed`` (see `seeds_needed`; None when it cannot be said), ``seeds``, ``resamples``, ``method``.
+        ``seeds_needed`` (see `seeds_needed`; None when it cannot be said) for ``seeds_needed_for`` (= ``delta``),
+        ``seeds``, ``resamples``, ``method``.
     """
     if metric not in BOOTSTRAP_METRICS:
         raise ValueError(f"metric {metric!r} cannot be resampled; valid: {', '.join(BOOTSTRAP_METRICS)}")
@@ -657,8 +661,9 @@ def forest_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str 
 
     from yolo_attn.metrics import metric as _metric
 
+    rows = [r for r in rows if r.get("verdict") is not None]  # models without an interval are not drawn
     if not rows:
-        raise ValueError("forest_plot needs at least one row")
+        raise ValueError("forest_plot needs at least one row with an interval")
     path = Path(path)
     fig, ax = plt.subplots(figsize=(8, 1.4 + 0.45 * len(rows)))
     y = np.arange(len(rows))[::-1]
@@ -688,3 +693,99 @@ def forest_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str 
         plt.close(fig)
         tmp.unlink(missing_ok=True)
     return path
+
+
+# ------------------------------------------------------------------------------------------------ a sweep's report
+def sweep_evidence(
+    run_dirs: Mapping[str, Mapping[int, str | Path]],
+    baseline: str,
+    metric: str = "voc07_map50",
+    resamples: int = 1000,
+    seed: int = 0,
+    delta: float = 0.005,
+) -> list[dict[str, Any]]:
+    """`evidence_rows` for every model of a sweep vs ``baseline``, read from each run folder's `PER_IMAGE_FILE`.
+
+    Runs are paired on the seeds both models have. A model that cannot be compared (no per-image file, e.g. a
+    folder scored before they were saved; an unreadable or other-version file; no seed in common with the
+    baseline; another test set) gets a row with ``verdict`` None and ``reason`` saying why, so old sweep folders
+    still report, without intervals.
+
+    Args:
+        run_dirs: Model name -> (training seed -> run folder), the baseline included.
+        baseline: The baseline's model name.
+        metric, resamples, seed, delta: As for `paired_bootstrap`.
+    """
+
+    def load(name: str) -> tuple[dict[int, PerImageResults], str | None]:
+        runs, problems = {}, []
+        for s, d in sorted(run_dirs.get(name, {}).items()):
+            try:
+                runs[s] = load_per_image(Path(d) / PER_IMAGE_FILE)
+            except FileNotFoundError:
+                problems.append(f"seed {s}: no {PER_IMAGE_FILE} (scored before per-image results were saved)")
+            except ValueError as e:
+                problems.append(f"seed {s}: {e}")
+        return runs, "; ".join(problems) or None
+
+    base, base_problem = load(baseline)
+    rows = []
+    for name in run_dirs:
+        if name == baseline:
+            continue
+        runs, problem = load(name)
+        seeds = sorted(set(base) & set(runs))
+        reason = None
+        if not run_dirs.get(baseline):
+            reason = f"no baseline {baseline!r} runs"
+        elif not base:
+            reason = f"baseline {baseline!r}: {base_problem}"
+        elif not runs:
+            reason = problem or "no runs"
+        elif not seeds:
+            reason = f"no seed in common with the baseline (baseline {sorted(base)}, {name!r} {sorted(runs)})"
+        if reason is None:
+            try:
+                row = evidence_rows(
+                    {s: base[s] for s in seeds}, {name: {s: runs[s] for s in seeds}}, metric, resamples, seed, delta
+                )[0]
+            except ValueError as e:
+                reason = str(e)
+            else:
+                left = sorted((set(base) | set(runs)) - set(seeds))
+                row["reason"] = f"seeds {left} have no pair: left out" if left else None
+                rows.append(row)
+                continue
+        rows.append({"model": name, "metric": metric, "verdict": None, "reason": reason})
+    return rows
+
+
+def evidence_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown table of `sweep_evidence` / `evidence_rows` rows (Δ in percentage points), the method and the
+    seed noise floor stated once below it."""
+    delta = next((r["seeds_needed_for"] for r in rows if r.get("verdict") is not None), 0.005)
+    lines = [
+        f"| model | Δ (pp) | 95% interval (pp) | P(Δ>0) | verdict | seeds needed for ±{100 * delta:g} pp |",
+        "|:---|---:|---:|---:|:---|---:|",
+    ]
+    for r in rows:
+        if r.get("verdict") is None:
+            lines.append(f"| `{r['model']}` | – | – | – | no interval: {r.get('reason')} | – |")
+            continue
+        need = "–" if r.get("seeds_needed") is None else str(r["seeds_needed"])
+        lines.append(
+            f"| `{r['model']}` | {100 * r['delta']:+.2f} | [{100 * r['low']:+.2f}, {100 * r['high']:+.2f}] "
+            f"| {r['p_better']:.2f} | {r['verdict']} | {need} |"
+        )
+    done = [r for r in rows if r.get("verdict") is not None]
+    if done:
+        r = done[0]
+        floor = r.get("noise_floor")
+        floor_text = (
+            f"{100 * floor:.2f} pp (std of the baseline over its {r['seeds']} seeds)"
+            if floor is not None and math.isfinite(floor)
+            else "unknown (one seed)"
+        )
+        lines += ["", f"Method: {r['method']}, metric `{r['metric']}`. Seed noise floor: {floor_text}."]
+        lines += [f"- `{x['model']}`: {x['reason']}" for x in done if x.get("reason")]
+    return "\n".join(lines)
