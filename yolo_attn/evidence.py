@@ -1,23 +1,14 @@
 """Is a difference between two detectors real? A paired bootstrap over test images (and seeds) of the scorer's APs.
 
-The scorer (`yolo_attn.metrics`) turns detections into numbers; this module turns two sets of runs (a baseline and a
-variant, each trained with seeds 0..k-1 and scored on one test set) into a difference with an interval. The PASCAL VOC
-organisers judged entries this way (Everingham et al., IJCV 2015: resample the test images with replacement, the same
-resample for both methods); with several seeds the resample also draws seeds (Bouthillier et al., MLSys 2021).
-
-Why it is shaped so: a resample must recompute each AP exactly as the scorer does (difficult boxes, duplicates, NaN
-rules, COCO's matching), and 1,000 resamples of a VOC-sized test set must take seconds. So the matching is done once
-per run (`outcomes`): per protocol and class, the detections in the scorer's own order with their TP/FP flags (VOC
-from the devkit's matching, COCO from pycocotools' own ``evaluateImg``), and per image the number of positives. A
-resample is a vector of image counts ``w`` (an image drawn twice counts twice); a detection weighs its image's
-count, so each resampled AP is a weighted cumulative sum over the fixed sorted detections and a weighted number of
-positives, vectorised over resamples. With every weight 1 the result is the scorer's own number, bit for bit (the
-tests check it); with other weights it is the scorer's number on the resampled test set (an image drawn ``w``
-times counts ``w`` times; detections of equal score keep the scorer's order).
+Each run's detections are matched once, as the scorer matches them (`outcomes`); a resample is then a vector of image
+counts, the same for every model of a comparison, and each resampled AP a weighted cumulative sum over the fixed
+sorted detections: exact (every count 1 gives the scorer's number bit for bit) and fast (1,000 resamples of a
+VOC07-test-sized problem in seconds: ``yolo-attn bench bootstrap``). The method and why it is exact:
+docs/design.md §7 ("Evidence"); how to read the verdict: README, "Is a difference real?".
 
 Examples:
-    >>> runs = {"baseline": [outcomes(d, gt) for d in base_dets], "eca": [outcomes(d, gt) for d in eca_dets]}
-    >>> rows = evidence_rows(runs["baseline"], {"eca": runs["eca"]}, "voc07_map50")
+    >>> base = {seed: outcomes(dets, gt) for seed, dets in baseline_detections.items()}
+    >>> rows = evidence_rows(base, {"may-eca": {seed: outcomes(d, gt) for seed, d in eca_detections.items()}})
     >>> rows[0]["verdict"], rows[0]["delta"], rows[0]["low"], rows[0]["high"]
 """
 
