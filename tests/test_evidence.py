@@ -316,8 +316,11 @@ def test_a_sweep_reports_every_model_and_says_why_one_has_no_interval(tmp_path):
             s: save_per_image(r, tmp_path / name / f"seed{s}" / PER_IMAGE_FILE).parent for s, r in enumerate(runs)
         }
     dirs["old"] = {0: tmp_path / "old" / "seed0", 1: tmp_path / "old" / "seed1"}  # scored before the file existed
+    other = outcomes(*reversed(random_problem(np.random.default_rng(9), n_img=30, n_cls=5)))
+    dirs["elsewhere"] = {0: save_per_image(other, tmp_path / "elsewhere" / PER_IMAGE_FILE).parent}
     rows = {r["model"]: r for r in sweep_evidence(dirs, "none", resamples=100)}
-    assert set(rows) == {"a", "c", "old"}
+    assert list(rows) == ["a", "c", "old", "elsewhere"]
+    assert rows["elsewhere"]["verdict"] is None and "another test set" in rows["elsewhere"]["reason"]
     assert rows["a"]["verdict"] in ("better", "worse", "no evidence") and rows["a"]["reason"] is None
     assert rows["a"]["seeds"] == 2 and "two-level" in rows["a"]["method"]
     assert rows["c"]["seeds"] == 1 and rows["c"]["reason"] == "seeds [1] have no pair: left out"

@@ -720,12 +720,13 @@ def sweep_evidence(
         return runs, "; ".join(problems) or None
 
     base, base_problem = load(baseline)
-    rows = []
+    rows: dict[str, dict[str, Any]] = {}
+    groups: dict[tuple[int, ...], dict[str, dict[int, PerImageResults]]] = {}  # models by paired seeds
     for name in run_dirs:
         if name == baseline:
             continue
         runs, problem = load(name)
-        seeds = sorted(set(base) & set(runs))
+        seeds = tuple(sorted(set(base) & set(runs)))
         reason = None
         if not run_dirs.get(baseline):
             reason = f"no baseline {baseline!r} runs"
@@ -735,20 +736,20 @@ def sweep_evidence(
             reason = problem or "no runs"
         elif not seeds:
             reason = f"no seed in common with the baseline (baseline {sorted(base)}, {name!r} {sorted(runs)})"
-        if reason is None:
+        else:
             try:
-                row = evidence_rows(
-                    {s: base[s] for s in seeds}, {name: {s: runs[s] for s in seeds}}, metric, resamples, seed, delta
-                )[0]
+                _check_runs([runs[s] for s in seeds], f"model {name!r}", base[seeds[0]])
             except ValueError as e:
                 reason = str(e)
-            else:
-                left = sorted((set(base) | set(runs)) - set(seeds))
-                row["reason"] = f"seeds {left} have no pair: left out" if left else None
-                rows.append(row)
-                continue
-        rows.append({"model": name, "metric": metric, "verdict": None, "reason": reason})
-    return rows
+        rows[name] = {"model": name, "metric": metric, "verdict": None, "reason": reason}
+        if reason is None:
+            groups.setdefault(seeds, {})[name] = {s: runs[s] for s in seeds}
+            left = sorted((set(base) | set(runs)) - set(seeds))
+            rows[name]["reason"] = f"seeds {left} have no pair: left out" if left else None
+    for seeds, models in groups.items():  # the baseline's resamples are computed once per group
+        for row in evidence_rows({s: base[s] for s in seeds}, models, metric, resamples, seed, delta):
+            rows[row["model"]] = {**row, "reason": rows[row["model"]]["reason"]}
+    return list(rows.values())
 
 
 def evidence_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
