@@ -15,6 +15,7 @@ from test_metrics_properties import cases
 from yolo_attn.evidence import (
     BOOTSTRAP_METRICS,
     PER_IMAGE_FILE,
+    compare_saved,
     evidence_markdown,
     evidence_rows,
     forest_plot,
@@ -330,3 +331,16 @@ def test_a_sweep_reports_every_model_and_says_why_one_has_no_interval(tmp_path):
     assert "Seed noise floor: " in table and "seeds needed for ±0.5 pp" in table
     forest_plot(list(rows.values()), tmp_path / "forest.png")  # the row without an interval is left out
     assert sweep_evidence({"a": dirs["a"]}, "none")[0]["reason"] == "no baseline 'none' runs"
+
+
+def test_saved_files_compare_paired_by_position(tmp_path):
+    base, var = seed_runs(2, 10), seed_runs(2, 20, keep=0.9)
+    b = [str(save_per_image(r, tmp_path / f"b{i}.npz")) for i, r in enumerate(base)]
+    v = [str(save_per_image(r, tmp_path / f"v{i}.npz")) for i, r in enumerate(var)]
+    rows = compare_saved(",".join(b), ",".join(v), "coco_ap50", resamples=100)
+    direct = evidence_rows(dict(enumerate(base)), {"variant": dict(enumerate(var))}, "coco_ap50", 100)
+    assert rows == direct
+    with pytest.raises(ValueError, match="baseline= names 2 file"):
+        compare_saved(",".join(b), v[0])
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        compare_saved(b[0], str(tmp_path / "nope.npz"))

@@ -35,6 +35,7 @@ __all__ = [
     "PER_IMAGE_VERSION",
     "Outcomes",
     "PerImageResults",
+    "compare_saved",
     "evidence_markdown",
     "evidence_rows",
     "forest_plot",
@@ -781,3 +782,31 @@ def evidence_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         lines += ["", f"Method: {r['method']}, metric `{r['metric']}`. Seed noise floor: {floor_text}."]
         lines += [f"- `{x['model']}`: {x['reason']}" for x in done if x.get("reason")]
     return "\n".join(lines)
+
+
+def compare_saved(
+    baseline: str | Sequence[str | Path],
+    variant: str | Sequence[str | Path],
+    metric: str = "voc07_map50",
+    resamples: int = 1000,
+    seed: int = 0,
+    delta: float = 0.005,
+) -> list[dict[str, Any]]:
+    """`evidence_rows` for two sets of saved per-image files (`save_per_image`), paired by position (one per seed):
+    ``yolo-attn score baseline=b0.npz,b1.npz variant=v0.npz,v1.npz``; no inference.
+
+    Raises:
+        FileNotFoundError: A file is missing.
+        ValueError: The lists differ in length, or a file is unreadable, of another version or of another test set.
+    """
+    files = {
+        key: [Path(p) for p in (v.split(",") if isinstance(v, str) else v) if str(p)]
+        for key, v in (("baseline", baseline), ("variant", variant))
+    }
+    if not files["baseline"] or len(files["baseline"]) != len(files["variant"]):
+        raise ValueError(
+            f"baseline= names {len(files['baseline'])} file(s), variant= {len(files['variant'])}: give one per-image "
+            "file per training seed on each side, in the same seed order (comma-separated)"
+        )
+    runs = {key: {i: load_per_image(p) for i, p in enumerate(ps)} for key, ps in files.items()}
+    return evidence_rows(runs["baseline"], {"variant": runs["variant"]}, metric, resamples, seed, delta)
