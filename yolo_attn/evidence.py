@@ -58,7 +58,7 @@ BOOTSTRAP_METRICS: dict[str, str] = {
 }
 #: Two-sided 95% normal quantile, for "seeds needed".
 Z95 = 1.959963984540054
-#: The 1 - 95% percentile interval bounds.
+#: The percentiles that bound the 95% interval.
 INTERVAL = (2.5, 97.5)
 
 
@@ -408,7 +408,8 @@ def _verdict(base, var, seeds: np.ndarray, metric: str, delta: float) -> dict[st
     d_full = var[0] - base[0]  # per seed
     d_res = var[1] - base[1]  # (k, R)
     draws = np.take_along_axis(d_res.T, seeds, axis=1).mean(axis=1)  # seeds, then images
-    low, high = (float(v) for v in np.percentile(draws, INTERVAL))
+    draws = draws[~np.isnan(draws)]  # a resample without any positive has no AP (tiny test sets only)
+    low, high = (float(v) for v in np.percentile(draws, INTERVAL)) if len(draws) else (math.nan, math.nan)
     std = [float(np.std(s[0], ddof=1)) if k > 1 else math.nan for s in (base, var)]
     if k == 1:
         method = f"paired bootstrap over test images ({resamples} resamples); 1 seed: covers test-set sampling only"
@@ -423,7 +424,7 @@ def _verdict(base, var, seeds: np.ndarray, metric: str, delta: float) -> dict[st
         "delta": float(np.mean(d_full)),
         "low": low,
         "high": high,
-        "p_better": float(np.mean(draws > 0)),
+        "p_better": float(np.mean(draws > 0)) if len(draws) else math.nan,
         "verdict": "better" if low > 0 else "worse" if high < 0 else "no evidence",
         "noise_floor": std[0],
         "seeds_needed": seeds_needed(d_full, d_res.mean(axis=0), delta),
