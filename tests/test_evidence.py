@@ -344,3 +344,22 @@ def test_saved_files_compare_paired_by_position(tmp_path):
         compare_saved(",".join(b), v[0])
     with pytest.raises(FileNotFoundError, match="nope.npz"):
         compare_saved(b[0], str(tmp_path / "nope.npz"))
+
+
+def test_score_command_compares_saved_files_and_refuses_what_it_cannot_do(tmp_path, capsys):
+    from yolo_attn.cli import main
+
+    base, var = seed_runs(2, 10), seed_runs(2, 20, keep=0.9)
+    b = ",".join(str(save_per_image(r, tmp_path / f"b{i}.npz")) for i, r in enumerate(base))
+    v = ",".join(str(save_per_image(r, tmp_path / f"v{i}.npz")) for i, r in enumerate(var))
+    assert main(["score", f"baseline={b}", f"variant={v}", "resamples=200", "metric=voc12_map50"]) == 0
+    out = capsys.readouterr().out
+    assert "| `variant` |" in out and "two-level paired bootstrap: 2 seed pairs" in out and "voc12_map50" in out
+    for argv, message in [
+        ([f"variant={v}"], "baseline=FILE[,FILE...]"),
+        ([f"baseline={b}", f"variant={v.split(',')[0]}"], "baseline= names 2 file(s), variant= 1"),
+        (["model=a.pt", "data=d.yaml", f"baseline={b}"], "give per_image=FILE"),
+        ([f"baseline={b}", f"variant={v}", "metric=coco_ar100"], "cannot be resampled"),
+    ]:
+        assert main(["score", *argv]) == 2
+        assert message in capsys.readouterr().err

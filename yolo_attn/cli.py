@@ -58,6 +58,9 @@ SCORE_KEYS = {
     "device": str,
     "ultralytics_val": _bool,
     "out": str,
+    "per_image": str,
+    **dict.fromkeys(("baseline", "variant", "metric"), str),  # the paired bootstrap (yolo_attn.evidence)
+    **dict.fromkeys(("resamples", "seed"), int),
 }
 
 
@@ -148,8 +151,20 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from yolo_attn.metrics import evaluate_model, format_metrics, save_metrics
 
     kv = parse_key_values(args.pairs, SCORE_KEYS, "score")
+    evidence = {k: kv.pop(k) for k in ("baseline", "variant", "metric", "resamples", "seed") if k in kv}
+    if evidence and "baseline" not in evidence:
+        raise ValueError("baseline=FILE[,FILE...] (the baseline's per_image.npz, one per seed) is needed to compare")
+    if "variant" in evidence and "model" not in kv:  # two sets of saved per-image results: no inference
+        from yolo_attn.evidence import compare_saved, evidence_markdown
+
+        print(evidence_markdown(compare_saved(**evidence)))
+        return 0
     if "model" not in kv or "data" not in kv:
         raise ValueError("model=... and data=... are required, e.g. yolo-attn score model=best.pt data=data.yaml")
+    if evidence and ("variant" in evidence or "per_image" not in kv):
+        raise ValueError(
+            "with model=, the model is the variant: give per_image=FILE (where its results go), no variant="
+        )
     out = kv.pop("out", None)
     if out and Path(out).is_dir():  # found now, not after minutes of inference
         raise IsADirectoryError(f"out={out!r} is a folder; give the path of the JSON file to write")
@@ -157,6 +172,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print(format_metrics(result))
     if out:
         print(f"saved {save_metrics(result, out)} (values as fractions of 1, not %)")
+    if evidence:
+        from yolo_attn.evidence import compare_saved, evidence_markdown
+
+        print(evidence_markdown(compare_saved(variant=result["per_image"], **evidence)))
     return 0
 
 
@@ -223,7 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="key=value",
         help=f"{', '.join(SCORE_KEYS)} (model, data required; split default test, imgsz 640, "
-        "conf 0.001, iou 0.7, max_det 300 as for `yolo val`; ultralytics_val=False skips Ultralytics' val)",
+        "conf 0.001, iou 0.7, max_det 300 as for `yolo val`; ultralytics_val=False skips Ultralytics' val; "
+        "per_image=FILE saves what the paired bootstrap needs; baseline=B0,B1 variant=V0,V1 (per-image files, one "
+        "per seed, paired in order; no model=) or baseline=... with model= and per_image=: Δ vs the baseline with a "
+        "95%% interval, P(Δ>0) and a verdict; metric= (voc07_map50), resamples= (1000), seed= (0))",
     )
     p.set_defaults(func=_cmd_score)
 

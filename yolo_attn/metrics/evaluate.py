@@ -177,6 +177,7 @@ def evaluate_model(
     device: str | int | None = None,
     ground_truth: str | Path | Mapping[str, Any] | None = None,
     ultralytics_val: bool = True,
+    per_image: str | Path | None = None,
 ) -> dict[str, Any]:
     """Score a model on a dataset split with every protocol: VOC07, VOC12, COCO and Ultralytics' own val.
 
@@ -188,6 +189,8 @@ def evaluate_model(
         ground_truth: COCO ground truth; default `annotations/<split>.json` next to the dataset (written by
             `prepare_voc`, difficult objects kept), else built from the YOLO labels (no difficult flags).
         ultralytics_val (bool): Also run `model.val` for Ultralytics' mAP50 and mAP50-95 (NaN when False).
+        per_image (str | Path | None): Also write what the paired bootstrap needs (`yolo_attn.evidence`: each
+            detection's TP/FP flags by class, per image the positives) to this .npz; its path is `result["per_image"]`.
 
     Returns:
         (dict): The `METRIC_KEYS` numbers, `per_class` (`voc07_ap50`, `voc12_ap50`, `coco_ap50`, `coco_ap50_95`,
@@ -250,6 +253,10 @@ def evaluate_model(
     }
     result["device"] = None if device is None else str(device)
     scores = score_detections(dets, gt)
+    if per_image is not None:
+        from yolo_attn.evidence import outcomes, save_per_image
+
+        result["per_image"] = str(save_per_image(outcomes(dets, gt), per_image))
     per_class = scores.pop("per_class")
     result.update(scores)
     ul50 = {n: math.nan for n in names}
