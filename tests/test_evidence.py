@@ -1,4 +1,4 @@
-"""The paired bootstrap (`yolo_attn.evidence`): exact against the scorer, equal to scoring a resampled test set,
+"""The paired bootstrap (`yolo_attn.metrics.evidence`): exact against the scorer, equal to scoring a resampled test set,
 and right where the answer is obvious."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from test_metrics_properties import cases
 
-from yolo_attn.evidence import (
+from yolo_attn.metrics import score_detections
+from yolo_attn.metrics.evidence import (
     BOOTSTRAP_METRICS,
     PER_IMAGE_FILE,
     compare_saved,
@@ -28,7 +29,6 @@ from yolo_attn.evidence import (
     seeds_needed,
     sweep_evidence,
 )
-from yolo_attn.metrics import score_detections
 
 ALL = list(BOOTSTRAP_METRICS)
 

@@ -59,7 +59,7 @@ SCORE_KEYS = {
     "ultralytics_val": _bool,
     "out": str,
     "per_image": str,
-    **dict.fromkeys(("baseline", "variant", "metric"), str),  # the paired bootstrap (yolo_attn.evidence)
+    **dict.fromkeys(("baseline", "variant", "metric"), str),  # the paired bootstrap (yolo_attn.metrics.evidence)
     **dict.fromkeys(("resamples", "seed"), int),
 }
 
@@ -155,7 +155,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if evidence and "baseline" not in evidence:
         raise ValueError("baseline=FILE[,FILE...] (the baseline's per_image.npz, one per seed) is needed to compare")
     if "variant" in evidence and "model" not in kv:  # two sets of saved per-image results: no inference
-        from yolo_attn.evidence import compare_saved, evidence_markdown
+        from yolo_attn.metrics.evidence import compare_saved, evidence_markdown
 
         print(evidence_markdown(compare_saved(**evidence)))
         return 0
@@ -173,7 +173,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if out:
         print(f"saved {save_metrics(result, out)} (values as fractions of 1, not %)")
     if evidence:
-        from yolo_attn.evidence import compare_saved, evidence_markdown
+        from yolo_attn.metrics.evidence import compare_saved, evidence_markdown
 
         print(evidence_markdown(compare_saved(variant=result["per_image"], **evidence)))
     return 0

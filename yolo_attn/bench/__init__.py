@@ -24,7 +24,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "passes": ("yolo_attn.bench.passes", "each gate's time in elementwise memory passes over a family's slot tensors"),
     "bootstrap": (
         "yolo_attn.bench.bootstrap",
-        "the paired bootstrap of yolo_attn.evidence on a VOC07-test-sized problem",
+        "the paired bootstrap of yolo_attn.metrics.evidence on a VOC07-test-sized problem",
     ),
 }
 

@@ -1,4 +1,4 @@
-"""How long the paired bootstrap of `yolo_attn.evidence` takes on a VOC07-test-sized problem.
+"""How long the paired bootstrap of `yolo_attn.metrics.evidence` takes on a VOC07-test-sized problem.
 
     yolo-attn bench bootstrap                 # 1,000 paired resamples, 4,952 images, 20 classes, 100k detections
     python -m yolo_attn.bench bootstrap --rounds 5
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from yolo_attn.evidence import Outcomes, PerImageResults, resample_weights, resampled_metrics
+from yolo_attn.metrics.evidence import Outcomes, PerImageResults, resample_weights, resampled_metrics
 
 __all__ = ["main", "synthetic_results", "time_bootstrap"]
 

@@ -39,7 +39,9 @@ def evaluate_coco(
     return _evaluate_coco(check_detections(detections, gt), gt, int(max_dets))
 
 
-def _evaluate_coco(dets: list[dict], gt: dict, max_dets: int = 100) -> dict[str, Any]:
+def _coco_evaluated(dets: list[dict], gt: dict, max_dets: int = 100):
+    """pycocotools' COCOeval over checked input after ``evaluate()`` (per image and class matches), set up as every
+    COCO number here is: difficult boxes as ignore regions, fresh annotation ids, ``max_dets`` per image."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -49,7 +51,6 @@ def _evaluate_coco(dets: list[dict], gt: dict, max_dets: int = 100) -> dict[str,
         ann["id"] = n  # fresh ids: pycocotools indexes annotations by id (a repeated id would count one box twice)
         ann["iscrowd"] = int(_is_difficult(ann))
         ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
-    names = {c["id"]: c["name"] for c in gt["categories"]}
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
@@ -64,6 +65,13 @@ def _evaluate_coco(dets: list[dict], gt: dict, max_dets: int = 100) -> dict[str,
         ev.params.imgIds = sorted(coco_gt.getImgIds())
         ev.params.maxDets = [1, 10, max_dets]
         ev.evaluate()
+    return ev
+
+
+def _evaluate_coco(dets: list[dict], gt: dict, max_dets: int = 100) -> dict[str, Any]:
+    ev = _coco_evaluated(dets, gt, max_dets)
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    with contextlib.redirect_stdout(io.StringIO()):
         ev.accumulate()
     p = ev.params
     precision = ev.eval["precision"]  # [T iou, R recall, K class, A area, M maxdets]; -1 where undefined

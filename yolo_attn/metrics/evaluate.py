@@ -189,7 +189,7 @@ def evaluate_model(
         ground_truth: COCO ground truth; default `annotations/<split>.json` next to the dataset (written by
             `prepare_voc`, difficult objects kept), else built from the YOLO labels (no difficult flags).
         ultralytics_val (bool): Also run `model.val` for Ultralytics' mAP50 and mAP50-95 (NaN when False).
-        per_image (str | Path | None): Also write what the paired bootstrap needs (`yolo_attn.evidence`: each
+        per_image (str | Path | None): Also write what the paired bootstrap needs (`yolo_attn.metrics.evidence`: each
             detection's TP/FP flags by class, per image the positives) to this .npz; its path is `result["per_image"]`.
 
     Returns:
@@ -254,7 +254,7 @@ def evaluate_model(
     result["device"] = None if device is None else str(device)
     scores = score_detections(dets, gt)
     if per_image is not None:
-        from yolo_attn.evidence import outcomes, save_per_image
+        from yolo_attn.metrics.evidence import outcomes, save_per_image
 
         result["per_image"] = str(save_per_image(outcomes(dets, gt), per_image))
     per_class = scores.pop("per_class")

@@ -88,12 +88,13 @@ def _voc_iou(box: np.ndarray, gts: np.ndarray) -> np.ndarray:
 def voc_pr_curves(
     detections: Iterable[Mapping[str, Any]], ground_truth: str | Path | Mapping[str, Any], iou_thr: float = 0.5
 ) -> dict[int, dict[str, Any]]:
-    """Devkit matching per class: `{category_id: {"rec", "prec", "tp", "fp", "npos", "ignored"}}`.
+    """Devkit matching per class: `{category_id: {"rec", "prec", "tp", "fp", "npos", "ignored", "image_ids", "tp_flags",
+    "fp_flags"}}`.
 
     `rec`/`prec` hold one entry per detection of the class in score order (stable), as the devkit's arrays do: a
     detection matched to a difficult box stays as a point with tp = fp = 0 (`ignored` counts them), so precision is
     0/0 = NaN while only such detections came first, and recall is 0/0 = NaN everywhere when the class has no
-    positive. `tp`, `fp` are totals. See the module docstring for the matching rules.
+    positive. `tp`, `fp` are totals; `image_ids`, `tp_flags`, `fp_flags` are per detection, in score order. See the module docstring for the matching rules.
 
     Raises:
         ValueError: Bad input (see `check_ground_truth`, `check_detections`), before any work.
@@ -153,6 +154,10 @@ def _voc_pr_curves(dets: list[dict], gt: dict, iou_thr: float) -> dict[int, dict
             "fp": int(fp.sum()),
             "npos": npos[c],
             "ignored": int(len(cdets) - tp.sum() - fp.sum()),
+            # per detection in score order, for the paired bootstrap (yolo_attn.metrics.evidence)
+            "image_ids": np.array([cdets[j]["image_id"] for j in order], np.int64),
+            "tp_flags": tp.astype(bool),
+            "fp_flags": fp.astype(bool),
         }
     return curves
 

@@ -14,11 +14,7 @@ Examples:
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import math
-import os
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from yolo_attn import metrics as _m
+from yolo_attn._io import write_bytes
+from yolo_attn.metrics.coco import _coco_evaluated
+from yolo_attn.metrics.schemas import _is_difficult, check_detections, check_ground_truth
+from yolo_attn.metrics.voc import VOC07_RECALL_THRESHOLDS, _voc_pr_curves
 
 __all__ = [
     "BOOTSTRAP_METRICS",
@@ -95,73 +94,20 @@ class PerImageResults:
 
 # ------------------------------------------------------------------------------------------------ the matching
 def _voc_outcomes(dets: list[dict], gt: dict, index: Mapping[int, int]) -> Outcomes:
-    """The devkit's matching (`metrics._voc_pr_curves`), keeping each detection's flags and image."""
+    """The devkit's matching (`metrics.voc._voc_pr_curves`, IoU 0.5), with each detection's flags and image."""
     cats = [(c["id"], c["name"]) for c in gt["categories"]]
     col = {c: k for k, (c, _) in enumerate(cats)}
     positives = np.zeros((len(index), len(cats)), np.int64)
-    boxes: dict[tuple[int, int], list] = {}
-    difficult: dict[tuple[int, int], list[bool]] = {}
-    for ann in gt["annotations"]:
-        key = (ann["image_id"], ann["category_id"])
-        boxes.setdefault(key, []).append(_m._corners(ann["bbox"]))
-        difficult.setdefault(key, []).append(_m._is_difficult(ann))
-        positives[index[ann["image_id"]], col[ann["category_id"]]] += not _m._is_difficult(ann)
-    per_cat: dict[int, list[dict]] = {c: [] for c, _ in cats}
-    for d in dets:
-        per_cat[d["category_id"]].append(d)
-    images, tps, fps = [], [], []
-    for c, _ in cats:
-        cdets = per_cat[c]
-        order = np.argsort(-np.array([d["score"] for d in cdets], np.float64), kind="stable")
-        gt_arr = {k[0]: np.array(v, np.float64) for k, v in boxes.items() if k[1] == c}
-        claimed = {img: np.zeros(len(v), bool) for img, v in gt_arr.items()}
-        tp, fp = np.zeros((1, len(cdets)), bool), np.zeros((1, len(cdets)), bool)
-        for n, j in enumerate(order):
-            d = cdets[j]
-            g = gt_arr.get(d["image_id"])
-            ovmax, jmax = -math.inf, -1
-            if g is not None:
-                ov = _m._voc_iou(np.array(_m._corners(d["bbox"])), g)
-                jmax = int(np.argmax(ov))
-                ovmax = float(ov[jmax])
-            if ovmax < 0.5:
-                fp[0, n] = True
-            elif not difficult[(d["image_id"], c)][jmax]:
-                hit = not claimed[d["image_id"]][jmax]
-                tp[0, n], fp[0, n] = hit, not hit
-                claimed[d["image_id"]][jmax] = True
-        images.append(np.array([index[cdets[j]["image_id"]] for j in order], np.int64))
-        tps.append(tp)
-        fps.append(fp)
-    return Outcomes(tuple(n for _, n in cats), positives, tuple(images), tuple(tps), tuple(fps))
-
-
-def _cocoeval(dets: list[dict], gt: dict, max_dets: int = 100):
-    """pycocotools' COCOeval after ``evaluate()``, set up exactly as `metrics._evaluate_coco` sets it up."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    gt = copy.deepcopy(gt)
-    gt["info"] = {}
-    for n, ann in enumerate(gt["annotations"], 1):
-        ann["id"] = n
-        ann["iscrowd"] = int(_m._is_difficult(ann))
-        ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = gt
-        coco_gt.createIndex()
-        if dets:
-            coco_dt = coco_gt.loadRes([dict(d) for d in dets])
-        else:
-            coco_dt = COCO()
-            coco_dt.dataset = {"images": gt["images"], "categories": gt["categories"], "annotations": []}
-            coco_dt.createIndex()
-        ev = COCOeval(coco_gt, coco_dt, "bbox")
-        ev.params.imgIds = sorted(coco_gt.getImgIds())
-        ev.params.maxDets = [1, 10, max_dets]
-        ev.evaluate()
-    return ev
+    for ann in gt["annotations"]:  # VOCevaldet.m: npos=npos+sum(~gt(i).diff), per image here
+        positives[index[ann["image_id"]], col[ann["category_id"]]] += not _is_difficult(ann)
+    curves = _voc_pr_curves(dets, gt, 0.5)
+    return Outcomes(
+        tuple(n for _, n in cats),
+        positives,
+        tuple(np.array([index[i] for i in curves[c]["image_ids"]], np.int64) for c, _ in cats),
+        tuple(curves[c]["tp_flags"][None] for c, _ in cats),
+        tuple(curves[c]["fp_flags"][None] for c, _ in cats),
+    )
 
 
 def _coco_outcomes(ev, names: Mapping[int, str], index: Mapping[int, int]) -> Outcomes:
@@ -205,13 +151,13 @@ def outcomes(detections, ground_truth, max_dets: int = 100) -> PerImageResults:
     Raises:
         ValueError: Bad input (`metrics.check_ground_truth`, `metrics.check_detections`), before any work.
     """
-    gt = _m.check_ground_truth(ground_truth)
-    dets = _m.check_detections(detections, gt)
+    gt = check_ground_truth(ground_truth)
+    dets = check_detections(detections, gt)
     ids = np.array([img["id"] for img in gt["images"]], np.int64)
     index = {int(i): n for n, i in enumerate(ids)}
     names = {c["id"]: c["name"] for c in gt["categories"]}
     return PerImageResults(
-        ids, _voc_outcomes(dets, gt, index), _coco_outcomes(_cocoeval(dets, gt, max_dets), names, index)
+        ids, _voc_outcomes(dets, gt, index), _coco_outcomes(_coco_evaluated(dets, gt, max_dets), names, index)
     )
 
 
@@ -276,7 +222,7 @@ def _voc_class(o: Outcomes, k: int, w: np.ndarray, npos: np.ndarray, want: set[s
     env = np.fmax.accumulate(prec[:, ::-1], axis=1)[:, ::-1] if tp.any() else prec
     out = {}
     if "voc07_map50" in want:
-        idx = _first_reaching(ctp, npos, np.asarray(_m.VOC07_RECALL_THRESHOLDS))
+        idx = _first_reaching(ctp, npos, np.asarray(VOC07_RECALL_THRESHOLDS))
         p = _take(env, idx)
         # No TP drawn: rec >= 0 holds at every point, whose precision is 0 (an FP) or NaN (ignored), none: empty
         none = ~(ctp[:, -1] > 0) if ctp.shape[1] else np.ones(len(w), bool)
@@ -558,14 +504,7 @@ def save_per_image(results: PerImageResults, path: str | Path) -> Path:
         arrays[f"{fam}_image"] = np.concatenate([np.zeros(0, np.int64), *o.image])
         arrays[f"{fam}_tp"] = np.concatenate([np.zeros((_IOU_THRESHOLDS[fam], 0), bool), *o.tp], axis=1)
         arrays[f"{fam}_fp"] = np.concatenate([np.zeros((_IOU_THRESHOLDS[fam], 0), bool), *o.fp], axis=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
     return path
 
 
@@ -652,7 +591,7 @@ def forest_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from yolo_attn.metrics import metric as _metric
+    from yolo_attn.metrics.table import metric as _metric
 
     rows = [r for r in rows if r.get("verdict") is not None]  # models without an interval are not drawn
     if not rows:
@@ -677,14 +616,10 @@ def forest_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str 
     ax.set_xlabel(f"Δ {_metric(rows[0]['metric']).short} vs baseline (pp), 95% interval{shade}", fontsize=9)
     ax.set_title(title or rows[0]["method"], fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        write_bytes(path, lambda f: fig.savefig(f, format="png", dpi=120))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 
