@@ -429,8 +429,8 @@ def seeds_needed(per_seed_delta: np.ndarray, image_draws: np.ndarray, delta: flo
 
     The variance of the mean paired Δ over k seeds is ``s²/k + v``: ``s²`` the variance of Δ between seeds
     (``per_seed_delta``, needs 2 seeds), ``v`` the variance over test-image resamples (``image_draws``), which more
-    seeds cannot reduce. So k = ceil(s² / ((delta / 1.96)² - v)); None with fewer than 2 seeds, or when the test
-    set alone is too small (``1.96 √v >= delta``: more seeds cannot help).
+    seeds cannot reduce. So k = ceil(s² / ((delta / 1.96)² - v)), at least 2; None with fewer than 2 seeds, or
+    when the test set alone is too small (``1.96 √v >= delta``: more seeds cannot help).
     """
     if len(per_seed_delta) < 2:
         return None
