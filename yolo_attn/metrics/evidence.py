@@ -85,7 +85,8 @@ class Outcomes:
 
 @dataclass(frozen=True)
 class PerImageResults:
-    """What the bootstrap needs from one run on one test set: ``image_ids`` (the ground truth's order), ``voc``, ``coco``."""
+    """What the bootstrap needs from one run on one test set: ``image_ids`` (the ground truth's order), ``voc`` and
+    ``coco`` (`Outcomes`)."""
 
     image_ids: np.ndarray
     voc: Outcomes

@@ -94,7 +94,8 @@ def voc_pr_curves(
     `rec`/`prec` hold one entry per detection of the class in score order (stable), as the devkit's arrays do: a
     detection matched to a difficult box stays as a point with tp = fp = 0 (`ignored` counts them), so precision is
     0/0 = NaN while only such detections came first, and recall is 0/0 = NaN everywhere when the class has no
-    positive. `tp`, `fp` are totals; `image_ids`, `tp_flags`, `fp_flags` are per detection, in score order. See the module docstring for the matching rules.
+    positive. `tp`, `fp` are totals; `image_ids`, `tp_flags`, `fp_flags` are per detection, in score order. See the
+    module docstring for the matching rules.
 
     Raises:
         ValueError: Bad input (see `check_ground_truth`, `check_detections`), before any work.
