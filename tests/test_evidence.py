@@ -289,6 +289,9 @@ def test_per_image_results_round_trip_and_are_checked_on_read(tmp_path):
     np.savez(tmp_path / "old.npz", **missing)
     with pytest.raises(ValueError, match="has version None"):
         load_per_image(tmp_path / "old.npz")
+    np.savez(tmp_path / "partial.npz", **{k: v for k, v in arrays.items() if k != "coco_tp"})
+    with pytest.raises(ValueError, match="has no array 'coco_tp'"):
+        load_per_image(tmp_path / "partial.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable .npz"):
         load_per_image(tmp_path / "junk.npz")

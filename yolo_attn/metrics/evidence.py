@@ -532,7 +532,9 @@ def load_per_image(path: str | Path) -> PerImageResults:
         )
     try:
         return _per_image_from_arrays(a)
-    except (KeyError, ValueError, TypeError) as e:
+    except KeyError as e:
+        raise ValueError(f"per-image results {str(path)!r} has no array {e} (written by another program?)") from None
+    except (ValueError, TypeError) as e:
         raise ValueError(f"per-image results {str(path)!r}: {e}") from None
 
 
