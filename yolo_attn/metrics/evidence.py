@@ -164,10 +164,10 @@ def outcomes(detections, ground_truth, max_dets: int = 100) -> PerImageResults:
 
 # ------------------------------------------------------------------------------------------------ resampled APs
 def resample_weights(n_images: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """``(resamples, n_images)`` float64 image counts: each row draws ``n_images`` images with replacement."""
+    """``(resamples, n_images)`` int32 image counts: each row draws ``n_images`` images with replacement."""
     draws = rng.integers(0, n_images, size=(resamples, n_images))
     draws += np.arange(resamples)[:, None] * n_images
-    return np.bincount(draws.ravel(), minlength=resamples * n_images).reshape(resamples, n_images).astype(np.float64)
+    return np.bincount(draws.ravel(), minlength=resamples * n_images).reshape(resamples, n_images).astype(np.int32)
 
 
 def _first_reaching(ctp: np.ndarray, npos: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
