@@ -9,6 +9,7 @@ synthetic times). No assertion depends on how fast anything ran.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -157,7 +158,13 @@ def _record() -> SpeedRecord:
         duration_s=0.1,
     )
     return SpeedRecord(
-        imgsz=64, runs=[SpeedRun("a", 0, "r1", "/w/a.pt"), SpeedRun("b", 0, "r2", "/w/b.pt")], cpu=dev, measured="t"
+        imgsz=64,
+        runs=[
+            SpeedRun(label="a", seed=0, run_id="r1", weights="runs/a/seed0/train/weights/last.pt"),
+            SpeedRun(label="b", seed=0, run_id="r2", weights="runs/b/seed0/train/weights/last.pt"),
+        ],
+        cpu=dev,
+        measured="t",
     )
 
 
@@ -185,6 +192,8 @@ def _corrupt(obj: dict, how: str):
         obj["cpu"]["models"]["a"]["wall_ms"] = "fast"
     elif how == "ci-short":
         obj["cpu"]["models"]["b"]["wall_ci_ms"] = [1.0]
+    elif how == "negative-time":
+        obj["cpu"]["models"]["a"]["wall_ms"] = -1.0
     elif how == "noisy-not-bool":
         obj["cpu"]["models"]["b"]["noisy"] = "no"
     elif how == "order-other-models":
@@ -201,13 +210,14 @@ CORRUPTIONS = [
     ("list", "a JSON list, expected an object"),
     ("older", "format version 0, written by an older"),
     ("newer", "written by a newer"),
-    ("no-runs", "not a complete"),
-    ("wall-not-number", "wall_ms.*expected a number"),
-    ("ci-short", "wall_ci_ms.*expected a list of 2 numbers"),
-    ("noisy-not-bool", "noisy.*expected true or false"),
+    ("no-runs", "field 'runs': missing"),
+    ("wall-not-number", "field 'cpu.models.a.wall_ms' = 'fast': Input should be a valid number"),
+    ("ci-short", "field 'cpu.models.b.wall_ci_ms' = \\[1.0\\]: List should have at least 2 items"),
+    ("noisy-not-bool", "field 'cpu.models.b.noisy' = 'no': Input should be a valid boolean"),
+    ("negative-time", "field 'cpu.models.a.wall_ms' = -1.0: Input should be greater than or equal to 0"),
     ("order-other-models", "order, baseline and spacer must name the measured models"),
     ("no-device", "without a cpu or gpu measurement"),
-    ("models-not-object", "field 'models'"),
+    ("models-not-object", "field 'cpu.models' = \\[1, 2\\]: Input should be a valid dictionary"),
 ]
 
 
@@ -377,7 +387,7 @@ def test_remeasure_refuses_without_finished_runs_or_with_other_settings(sweep, t
     assert main([*argv, "--report-only"]) == 2
     assert "exclude each other" in capsys.readouterr().err
     assert main([*argv, "--latency-repeats", "2"]) == 2
-    assert "--latency-repeats must be an integer >= 3" in capsys.readouterr().err
+    assert "--latency-repeats 2: Input should be greater than or equal to 3" in capsys.readouterr().err
     assert _snapshot(out) == before
 
     empty = tmp_path / "empty"
@@ -403,3 +413,36 @@ def test_corrupted_speed_json_stops_the_report_with_exit_2(sweep, tmp_path, caps
     assert _snapshot(copy) == before
     assert main(["compare", "--remeasure", "--out", str(copy), "--latency-repeats", "3"]) == 0  # replaces it
     assert SpeedRecord.read(copy).cpu.rounds == 3
+
+
+def test_moved_folder_reports_and_remeasures_from_its_own_files(sweep, tmp_path, capsys):
+    """Records store paths relative to the compare folder: a copy elsewhere works on its own files alone."""
+    from yolo_attn.cli import main
+
+    copy = tmp_path / "moved" / "copy"
+    shutil.copytree(sweep["out"], copy)
+    for rec in [*copy.glob("runs/*/seed*/run.json"), copy / "speed.json"]:
+        assert str(sweep["out"]) not in rec.read_text(), f"{rec} names the original folder"
+    assert main(["compare", "--report-only", "--out", str(copy)]) == 0
+    assert main(["compare", "--remeasure", "--out", str(copy), "--latency-repeats", "3"]) == 0
+    speed = SpeedRecord.read(copy)
+    assert speed.cpu.rounds == 3 and all((copy / r.weights).is_file() for r in speed.runs)
+    assert str(sweep["out"]) not in (copy / "speed.json").read_text()
+
+
+def test_resumed_run_is_marked_in_results_and_summary(sweep, tmp_path):
+    """A run whose training was resumed after an interruption is marked: ``resumed`` = 1 and a summary section."""
+    from yolo_attn.cli import main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep["out"], copy)
+    rows = list(csv.DictReader((copy / "results.csv").read_text().splitlines()))
+    assert [x["resumed"] for x in rows] == ["0", "0"] and "## Resumed runs" not in (copy / "summary.md").read_text()
+    path = copy / "runs" / "tiny-att" / "seed0" / "run.json"
+    rec = json.loads(path.read_text())
+    rec["train"]["resumed"] = True
+    path.write_text(json.dumps(rec))
+    assert main(["compare", "--report-only", "--out", str(copy)]) == 0
+    rows = {x["model"]: x for x in csv.DictReader((copy / "results.csv").read_text().splitlines())}
+    assert rows["tiny-att"]["resumed"] == "1" and rows["tiny-none"]["resumed"] == "0"
+    assert "## Resumed runs (1)" in (copy / "summary.md").read_text()

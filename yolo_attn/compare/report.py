@@ -93,6 +93,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     *SPEED_COLUMNS,
     "train_img_per_s",
     "train_time_s",
+    "resumed",
     "eval_time_s",
     "duration_s",
     "eval_images",
@@ -240,6 +241,7 @@ def collect_rows(
                     "excluded": rec.excluded_classes,
                     "train_img_per_s": tr.train_img_per_s if tr else None,
                     "train_time_s": tr.train_time_s if tr else None,
+                    "resumed": int(rec.resumed),
                     "eval_time_s": rec.eval_time_s,
                     "eval_images": rec.eval_images,
                     "data": fp.data,
@@ -518,6 +520,17 @@ def _summary(
                 f"| `{r['model']}` | {r['seed']} | `{r['model_yaml']}` | `{Path(r['run_dir']).relative_to(out)}` |"
             )
         lines.append("")
+    resumed = [r for r in ok if r.get("resumed") == 1]
+    if resumed:
+        lines += [
+            f"## Resumed runs ({len(resumed)})",
+            "",
+            "These runs were interrupted and resumed from their last epoch checkpoint ("
+            + ", ".join(f"`{r['model']}` seed {r['seed']}" for r in resumed)
+            + "). Ultralytics' checkpoint does not keep the random state (data order, augmentation), so their "
+            "weights are not bit-identical to an uninterrupted run's: `resumed` = 1 in results.csv.",
+            "",
+        ]
     if pending:
         lines += [
             f"## Not run yet ({len(pending)})",

@@ -129,8 +129,9 @@ def speed_targets(out: Path, settings: SweepSettings) -> list[tuple[ModelSpec, R
     targets = []
     for spec in settings.models:
         for seed in settings.seeds:
-            rec = RunRecord.read(out / "runs" / spec.label / f"seed{seed}")
-            if rec is None or not rec.ok or not rec.weights or not Path(rec.weights).is_file():
+            run_dir = out / "runs" / spec.label / f"seed{seed}"
+            rec = RunRecord.read(run_dir)
+            if rec is None or not rec.ok or not rec.weights or not rec.weights_path(run_dir).is_file():
                 continue
             if spec.file and rec.yaml_sha256 and file_sha256(spec.file) not in ("", rec.yaml_sha256):
                 continue  # stale: its numbers belong to the old file
@@ -274,11 +275,20 @@ def measure_speed(
 
     models = {}
     for spec, rec in targets:
-        models[spec.label] = YOLO(rec.weights).model.float().cpu().eval()
+        models[spec.label] = YOLO(str(out / rec.run_dir / rec.weights)).model.float().cpu().eval()
     imgsz = int(settings.fingerprint.imgsz)
     record = SpeedRecord(
         imgsz=imgsz,
-        runs=[SpeedRun(s.label, rec.seed, rec.run_id, rec.weights, rec.weights_sha256) for s, rec in targets],
+        runs=[
+            SpeedRun(
+                label=s.label,
+                seed=rec.seed,
+                run_id=rec.run_id,
+                weights=f"{rec.run_dir}/{rec.weights}",
+                weights_sha256=rec.weights_sha256,
+            )  # fmt: skip
+            for s, rec in targets
+        ],
         noisy_threshold=threshold,
         versions=versions(),
     )

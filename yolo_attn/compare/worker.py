@@ -10,9 +10,8 @@ or an out-of-memory kill of one variant cannot take down the sweep. The worker:
    COCO and Ultralytics' val). Latency is not measured here: a run's own timing right after its training depends on
    what the machine does at that moment; the sweep times all its models interleaved at the end (``speed.py``);
 4. writes ``<run_dir>/run.json`` (a `RunRecord`) LAST, atomically: ``status`` "ok" (the completion record) or
-   "failed" with the error and traceback, unless its claim was taken over meanwhile (another process trains the run
-   now). Exit status 0 for ok, 1 for failed, 3 for a lost claim; a worker stopped by SIGINT writes nothing (the run
-   resumes).
+   "failed" with the error and traceback. Exit status 0 for ok, 1 for failed; a worker stopped by SIGINT writes
+   nothing (the run resumes).
 
 It writes ``progress.json`` (training epoch k of n, then scoring) for the sweep's status lines.
 """
@@ -32,7 +31,6 @@ import time
 import traceback
 from pathlib import Path
 
-from yolo_attn.compare.claims import Claims
 from yolo_attn.compare.records import (
     PROGRESS,
     TRAINED_RECORD,
@@ -40,6 +38,7 @@ from yolo_attn.compare.records import (
     RunSpec,
     TrainStats,
     fmt_duration,
+    json_safe,
     now_iso,
     read_json,
     write_json,
@@ -283,8 +282,7 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
 
 
 def _train_stats(trained: dict) -> TrainStats:
-    keys = TrainStats.__dataclass_fields__
-    return TrainStats(**{k: v for k, v in trained.items() if k in keys})
+    return TrainStats.model_validate(json_safe(trained))
 
 
 def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunRecord) -> None:
@@ -304,7 +302,7 @@ def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunR
     if not weights.is_file():
         raise FileNotFoundError(f"training wrote no checkpoint in {weights_dir}")
     imgsz = int(spec.train_args["imgsz"])
-    record.weights = str(weights)
+    record.weights = str(weights.relative_to(run_dir))
     record.weights_sha256 = weights_sha256(weights)
 
     yolo = YOLO(str(weights))
@@ -353,7 +351,7 @@ def run_worker(spec_path: str | Path) -> int:
         file=spec.file,
         yaml_sha256=_sha256(spec.file or spec.model),
         seed=spec.seed,
-        run_dir=str(run_dir),
+        run_dir=f"runs/{spec.label}/seed{spec.seed}",
         fingerprint=spec.fingerprint,
         slot=spec.slot,
         slurm_job=spec.slurm_job,
@@ -387,8 +385,5 @@ def run_worker(spec_path: str | Path) -> int:
     record.duration_s = record.finished_at - t0
     sys.stdout.flush()
     sys.stderr.flush()
-    if spec.claim and not Claims.still_mine(spec.claim, spec.claim_token):
-        print("[compare] this run's claim was taken over by another process: not writing its record", flush=True)
-        return 3
     record.write(run_dir)  # the completion record, written last
     return 0 if record.ok else 1

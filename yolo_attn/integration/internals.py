@@ -151,6 +151,17 @@ def default_cfg_keys() -> frozenset[str]:
     return frozenset(DEFAULT_CFG_KEYS)
 
 
+def check_train_values(args: dict) -> None:
+    """Check train argument values with Ultralytics' own ``check_cfg`` (types, fractions in [0, 1]); ``ValueError``
+    with its message (e.g. ``'lr0=abc' is of invalid type str``)."""
+    from ultralytics.cfg import check_cfg
+
+    try:
+        check_cfg(dict(args), hard=True)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--train-arg: {e}") from None
+
+
 def ultralytics_logger():
     """Ultralytics' logger (prints to stdout at INFO), for messages that belong beside its own."""
     from ultralytics.utils import LOGGER
