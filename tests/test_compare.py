@@ -165,6 +165,7 @@ def _rows(out: Path, name: str = "results.csv") -> list[dict]:
 # ----------------------------------------------------------------------------------------------------- the sweep
 
 
+@pytest.mark.slow
 def test_kill_and_resume_keeps_finished_runs(sweep):
     r = sweep["resume"]
     assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]  # the broken YAML's run failed
@@ -179,6 +180,7 @@ def test_kill_and_resume_keeps_finished_runs(sweep):
     assert rows["tiny-att"]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_progress_lines(sweep):
     log = sweep["first_log"]
     assert "[compare] 3 run(s): 3 model(s) x 1 seed(s)" in log
@@ -187,6 +189,7 @@ def test_progress_lines(sweep):
     assert "[compare] run 2/3: tiny-att seed 0 | 1 done, 2 to go" in log and "left" in log
 
 
+@pytest.mark.slow
 def test_results_csv(sweep):
     out = sweep["out"]
     rows = _rows(out)
@@ -225,6 +228,7 @@ def test_results_csv(sweep):
     assert len(pc) == 2 * len(classes) and {p["class"] for p in pc} == set(classes)
 
 
+@pytest.mark.slow
 def test_broken_yaml_reported(sweep):
     out = sweep["out"]
     bad = {x["model"]: x for x in _rows(out)}["broken"]
@@ -235,6 +239,7 @@ def test_broken_yaml_reported(sweep):
     assert sweep_status(out) == {"ok": 2, "failed": 1, "stale": 0, "pending": 0}
 
 
+@pytest.mark.slow
 def test_summary_md(sweep):
     text = (sweep["out"] / "summary.md").read_text()
     assert "**Primary metric:** `voc07_map50`" in text and "**Baseline:** `tiny-none`" in text
@@ -246,6 +251,7 @@ def test_summary_md(sweep):
         assert f"]({png})" in text
 
 
+@pytest.mark.slow
 def test_png_plots(sweep):
     from PIL import Image
 
@@ -257,6 +263,7 @@ def test_png_plots(sweep):
     assert not list(sweep["out"].glob(".*.tmp-*")), "temporary files left behind"
 
 
+@pytest.mark.slow
 def test_rerun_finished_sweep_changes_nothing(sweep, capsys):
     out = sweep["out"]
     before = _snapshot(out / "runs")
@@ -278,6 +285,7 @@ def test_rerun_finished_sweep_changes_nothing(sweep, capsys):
         compare(sweep["files"][:2], sweep["data"], epochs=2, imgsz=64, batch=8, device="cpu", out=out, val=False)
 
 
+@pytest.mark.slow
 def test_all_failed_exit_status(sweep, tmp_path):
     parser = argparse.ArgumentParser()
     add_compare_arguments(parser)
@@ -635,6 +643,7 @@ def _enospc_on(monkeypatch, name: str) -> list[str]:
     return hits
 
 
+@pytest.mark.slow
 def test_out_of_disk_while_reporting_is_exit_1(sweep, monkeypatch, capsys):
     from yolo_attn.cli import main
 
@@ -711,3 +720,44 @@ def test_records_of_format_2_still_read_and_values_are_checked(tmp_path):
         with pytest.raises(RecordError, match=msg) as e:
             RunRecord.read(run_dir)
         assert str(run_dir / "run.json") in str(e.value)
+
+
+@pytest.mark.slow
+def test_resumed_training_ends_with_the_uninterrupted_weights(tiny_data, tmp_path):
+    """A training stopped after its second epoch and resumed with the worker's saved training state
+    (``worker._TrainState``: float32 weights, random states, data order) ends with the uninterrupted training's
+    weights, bit for bit (CPU, deterministic, workers=0, one optimizer step per batch); resumed from Ultralytics'
+    checkpoint alone it does not (so the comparison can fail)."""
+    from ultralytics import YOLO
+
+    from yolo_attn.compare.worker import _TrainState, weights_sha256
+    from yolo_attn.integration import register
+
+    register()
+    (tmp_path / "m.yaml").write_text(TINY_ATT)
+    args = dict(data=str(tiny_data), epochs=3, imgsz=64, batch=2, nbs=2, workers=0, seed=0, deterministic=True,
+                val=False, plots=False, device="cpu", pretrained=False, exist_ok=True, amp=False)  # fmt: skip
+
+    def train(name: str, stop_at: int | None = None, keep_state: bool = True) -> str:
+        weights = tmp_path / name / "train" / "weights"
+        model = YOLO(str(tmp_path / "m.yaml"), task="detect")
+        if keep_state:
+            _TrainState(weights).attach(model)
+
+        def stop(trainer):
+            if trainer.epoch == stop_at:
+                raise KeyboardInterrupt  # as Ctrl-C between two epochs
+
+        model.add_callback("on_train_epoch_start", stop)
+        try:
+            model.train(**args, project=str(tmp_path / name), name="train")
+        except KeyboardInterrupt:
+            model = YOLO(str(weights / "last.pt"))
+            if keep_state:
+                _TrainState(weights).attach(model)
+            model.train(resume=str(weights / "last.pt"), data=str(tiny_data), device="cpu", workers=0, val=False)
+        return weights_sha256(weights / "last.pt")
+
+    whole = train("whole")
+    assert train("resumed", stop_at=2) == whole
+    assert train("plain", stop_at=2, keep_state=False) != whole

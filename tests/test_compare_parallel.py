@@ -170,6 +170,7 @@ def parallel(tmp_path_factory):
     return parallel_sweep(tmp_path_factory)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_worker_and_leaves_runs_resumable(parallel):
     i = parallel["interrupted"]
     assert i["code"] == 130, i["inherited"] + "\n" + i["log"][-3000:]
@@ -178,6 +179,7 @@ def test_ctrl_c_stops_every_worker_and_leaves_runs_resumable(parallel):
     assert "interrupted; finished runs are kept" in i["log"]
 
 
+@pytest.mark.slow
 def test_devices_cpu_cpu_overlap_and_same_results_as_sequential(parallel):
     r = parallel["resume"]
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -201,6 +203,7 @@ def test_devices_cpu_cpu_overlap_and_same_results_as_sequential(parallel):
 # ------------------------------------------------------------------------------ two processes, one --out
 
 
+@pytest.mark.slow
 def test_second_process_on_the_same_out_is_refused(tmp_path_factory):
     """One compare process per --out: a second one started while the first trains exits 2 at once, naming the lock,
     and writes nothing; the first one finishes every run."""
@@ -230,6 +233,7 @@ def test_second_process_on_the_same_out_is_refused(tmp_path_factory):
 # ------------------------------------------------------------------------------ edited model YAML
 
 
+@pytest.mark.slow
 def test_edited_yaml_refused_reported_stale_and_rerun_on_request(parallel):
     out, files, cmd = parallel["out"], parallel["files"], parallel["cmd"]
     att = Path(files[1])

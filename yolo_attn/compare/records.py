@@ -294,6 +294,7 @@ class TrainStats(BaseModel):
     model_config = ConfigDict(extra="ignore")
     train_time_s: Time | None = None
     resumed: bool = False
+    resumed_state: bool = False  # its float32 weights and random state were restored: the same as uninterrupted
     epochs_timed: Count = 0
     epoch_times_s: list[Time] = Field(default_factory=list)
     train_images: Count | None = None
@@ -385,8 +386,9 @@ class RunRecord(Record):
 
     @property
     def resumed(self) -> bool:
-        """Its training was resumed from an epoch checkpoint after an interruption."""
-        return bool(self.train and self.train.resumed)
+        """Its training was resumed after an interruption without its exact training state (so its weights may
+        differ from an uninterrupted run's; ``worker._TrainState`` says when the state is restored)."""
+        return bool(self.train and self.train.resumed and not self.train.resumed_state)
 
     def weights_path(self, run_dir: str | Path) -> Path | None:
         """The scored checkpoint, found from the run folder the record was read from."""

@@ -420,14 +420,13 @@ def _summary(
     out: Path,
     rows: list[dict],
     agg: list[dict],
-    baseline: str,
-    metric: str,
     settings: SweepSettings,
     plot_files: list[Path],
     final: bool,
     speed: SpeedRecord | None = None,
     outdated: Sequence[str] = (),
 ) -> str:
+    baseline, metric = settings.baseline, settings.metric
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
     stale = [r for r in rows if r["status"] == "stale"]
@@ -525,10 +524,10 @@ def _summary(
         lines += [
             f"## Resumed runs ({len(resumed)})",
             "",
-            "These runs were interrupted and resumed from their last epoch checkpoint ("
-            + ", ".join(f"`{r['model']}` seed {r['seed']}" for r in resumed)
-            + "). Ultralytics' checkpoint does not keep the random state (data order, augmentation), so their "
-            "weights are not bit-identical to an uninterrupted run's: `resumed` = 1 in results.csv.",
+            "These runs were interrupted and resumed from their last epoch checkpoint without their exact training "
+            "state (" + ", ".join(f"`{r['model']}` seed {r['seed']}" for r in resumed) + "): their weights may differ "
+            "from an uninterrupted run's (`resumed` = 1 in results.csv). The state (float32 weights, random state, data "
+            "order) is restored exactly only with `--workers 0` and one optimizer step per batch (`nbs` <= `batch`).",
             "",
         ]
     if pending:
@@ -730,9 +729,7 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
         from yolo_attn.compare.plots import write_plots
 
         plot_files = write_plots(out, rows, agg, baseline, metric, view)
-    write_text(
-        out / "summary.md", _summary(out, rows, agg, baseline, metric, settings, plot_files, final, speed, outdated)
-    )
+    write_text(out / "summary.md", _summary(out, rows, agg, settings, plot_files, final, speed, outdated))
     if say:
         gpu = any(r.get("gpu_latency_ms") not in (None, "") for r in rows if r["status"] == "ok")
         say("")

@@ -18,6 +18,7 @@ job ids are kept in ``slurm/jobs.json``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -141,10 +142,11 @@ def _live(out: Path) -> tuple[dict[str, str], list[str]]:
         if alive == []:
             continue
         jobs.append(j["job_id"])
-        tasks = {line.split()[0] for line in alive} if alive is not None else None
+        tasks = {line.split()[0] for line in alive or []}
+        exact = alive is not None and all(re.fullmatch(rf"{j['job_id']}_\d+", t) for t in tasks)
         for k, key in enumerate(j.get("runs") or []):
             task = f"{j['job_id']}_{k}"
-            if tasks is None or task in tasks:
+            if task in tasks or not exact:  # squeue unreachable, or an entry not expanded (16, 16_[0-3]): all alive
                 owners[key] = task
     return owners, jobs
 

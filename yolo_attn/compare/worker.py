@@ -222,6 +222,96 @@ class _Progress:
         return self.images * len(times) / sum(times) if times and sum(times) > 0 else math.nan
 
 
+class _TrainState:
+    """What Ultralytics' checkpoint does not keep, so that a resumed run ends with an uninterrupted run's weights.
+
+    ``last.pt`` holds the model, EMA and optimizer in float16 and no random state, so a training resumed from it
+    starts from rounded weights and draws other data orders and augmentations. After every epoch's ``last.pt`` this
+    writes ``train/weights/state.pt``: the float32 model, EMA and optimizer, Python's, NumPy's and torch's random
+    states, the data loader's generator (the data order) and the mosaic buffer; a resumed training restores them
+    (``resumed_state`` in the record). Exact (tested on CPU) with ``workers=0`` (the sweep's default; loader worker
+    processes keep random states of their own) and one optimizer step per batch (``nbs`` <= ``batch``; Ultralytics'
+    gradient accumulation across epochs is not restorable); otherwise the run is marked resumed.
+    """
+
+    def __init__(self, weights_dir: Path):
+        self.path = weights_dir / "state.pt"
+        self.restored = False
+        self._close_mosaic = None
+
+    def on_model_save(self, trainer) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        loader, ema = trainer.train_loader, trainer.ema
+        state = {
+            "epoch": trainer.epoch,
+            "model": trainer.model.state_dict(),
+            "ema": ema.ema.state_dict(),
+            "updates": ema.updates,
+            "optimizer": trainer.optimizer.state_dict(),
+            "random": (random.getstate(), np.random.get_state(), torch.get_rng_state()),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "loader": loader.generator.get_state() if loader.generator is not None else None,
+            "buffer": list(getattr(loader.dataset, "buffer", [])),
+        }
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+
+    def on_train_start(self, trainer) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        if not self.path.is_file() or not getattr(trainer, "start_epoch", 0):
+            return
+        state = torch.load(self.path, map_location=trainer.device, weights_only=False)
+        if state["epoch"] != trainer.start_epoch - 1:
+            print(f"[compare] {self.path} is of epoch {state['epoch'] + 1}, not {trainer.start_epoch}: not used")
+            return
+        loader, close = trainer.train_loader, trainer.args.close_mosaic
+        if close and trainer.start_epoch - 1 >= trainer.epochs - close:  # closed before the stop: close it now,
+            trainer._close_dataloader_mosaic()  # before the data order is restored, and not again in the loop
+            loader.reset()
+            self._close_mosaic, trainer.args.close_mosaic = close, 0
+        if loader.iterator is None:  # the uninterrupted run's loader iterates since its first epoch
+            loader.iterator = loader._get_iterator()
+        trainer.model.load_state_dict(state["model"])
+        trainer.ema.ema.load_state_dict(state["ema"])
+        trainer.ema.updates = state["updates"]
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        py, npy, cpu = state["random"]
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(cpu.cpu())
+        if state["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+        if state["loader"] is not None and loader.generator is not None:
+            loader.generator.set_state(state["loader"].cpu())
+            n, bs = len(loader.dataset), loader.batch_size
+            if loader.drop_last or n % bs == 0:  # the uninterrupted run's shuffle ends its last pass with one more
+                torch.randperm(n, generator=loader.generator)  # draw at the next epoch's start (torch RandomSampler)
+        if hasattr(loader.dataset, "buffer"):
+            loader.dataset.buffer[:] = state["buffer"]
+        # exact only when every batch steps the optimizer (the step cadence across epochs is not restorable) and the
+        # data is loaded in this process
+        self.restored = trainer.accumulate == 1 and loader.num_workers == 0
+        how = "exactly" if self.restored else "(not exactly: accumulate > 1 or loader workers)"
+        print(f"[compare] restored the float32 weights and random state after epoch {trainer.start_epoch} {how}")
+
+    def on_train_epoch_start(self, trainer) -> None:
+        if self._close_mosaic is not None:  # the loop has read it: the record keeps the setting as given
+            trainer.args.close_mosaic, self._close_mosaic = self._close_mosaic, None
+
+    def attach(self, model) -> None:
+        for event in ("on_model_save", "on_train_start", "on_train_epoch_start"):
+            model.add_callback(event, getattr(self, event))
+
+
 def _amp_default(device) -> bool | str:
     """Mixed precision for training: bf16 on CUDA GPUs that support it (Ultralytics then skips its AMP self-check,
     which would download a model), off elsewhere."""
@@ -245,12 +335,14 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
     args = dict(spec.train_args)
     args.setdefault("amp", _amp_default(args.get("device")))
     resumed = False
+    state = _TrainState(train_dir / "weights")
     t0 = time.time()
     if spec.resume_run and last.is_file():
         try:
             model = YOLO(str(last))
             for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
                 model.add_callback(event, getattr(progress, event))
+            state.attach(model)
             print(f"[compare] resuming the interrupted training from {last}", flush=True)
             keep = {k: args[k] for k in ("device", "workers", "plots", "val", "batch", "imgsz") if k in args}
             model.train(resume=str(last), data=args["data"], **keep)
@@ -263,6 +355,8 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
         model = YOLO(spec.model, task="detect")
         for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
             model.add_callback(event, getattr(progress, event))
+        state = _TrainState(train_dir / "weights")
+        state.attach(model)
         t0 = time.time()
         model.train(**args)
     trainer = model.trainer
@@ -270,6 +364,7 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
     record = {
         "train_time_s": time.time() - t0,
         "resumed": resumed,
+        "resumed_state": resumed and state.restored,
         "epochs_timed": len(progress.epoch_times),
         "epoch_times_s": progress.epoch_times,
         "train_images": progress.images,
