@@ -300,6 +300,7 @@ class SweepConfig(BaseModel):
             for err in e.errors():
                 name = "_".join(str(p) for p in err["loc"])
                 msg = str(err["msg"]).removeprefix("Value error, ")
-                where = f"--{name.replace('_', '-')} {err['input']!r}: " if name else ""
+                named = msg.startswith(("--", f"{name} ", f"{name.split('_')[0]} ", "train_args ", "unknown "))
+                where = f"--{name.replace('_', '-')} {err['input']!r}: " if name and not named else ""
                 lines.append(where + msg)
             raise ValueError("; ".join(lines)) from None
