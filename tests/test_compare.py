@@ -761,3 +761,45 @@ def test_resumed_training_ends_with_the_uninterrupted_weights(tiny_data, tmp_pat
     whole = train("whole")
     assert train("resumed", stop_at=2) == whole
     assert train("plain", stop_at=2, keep_state=False) != whole
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_exactly_in_a_moved_folder(tiny_data, tmp_path):
+    """Ctrl-C after the first epoch's checkpoint, the compare folder moved, the same command on the new folder: the
+    run resumes into the new folder (the old one is not recreated) with its saved training state (exact resume: not
+    marked resumed)."""
+    import json
+    import signal
+
+    from test_compare_parallel import _as_from_a_terminal
+
+    (tmp_path / "tiny-att.yaml").write_text(TINY_ATT)
+    old, new = tmp_path / "old", tmp_path / "new"
+
+    def cmd(out):
+        return [sys.executable, "-m", "yolo_attn.compare", "compare", "--models", str(tmp_path / "tiny-att.yaml"),
+                "--data", str(tiny_data), "--epochs", "8", "--imgsz", "64", "--batch", "2", "--train-arg", "nbs=2",
+                "--device", "cpu", "--out", str(out), "--latency-repeats", "3", "--no-val", "--no-plots"]  # fmt: skip
+
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "MPLBACKEND": "Agg"}
+    state = old / "runs" / "tiny-att" / "seed0" / "train" / "weights" / "state.pt"
+    proc = subprocess.Popen(cmd(old), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=_as_from_a_terminal)  # fmt: skip
+    deadline = time.time() + 300
+    while not state.is_file():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its first epoch checkpoint"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    assert not (old / "runs" / "tiny-att" / "seed0" / "run.json").exists()
+    old.rename(new)
+    r = subprocess.run(cmd(new), env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert not old.exists(), "the resumed training wrote into the folder's old place"
+    log = (new / "runs" / "tiny-att" / "seed0" / "log.txt").read_text()
+    assert "resuming the interrupted training" in log and "random state after epoch" in log
+    assert "not exactly" not in log
+    rec = json.loads((new / "runs" / "tiny-att" / "seed0" / "run.json").read_text())
+    assert rec["status"] == "ok" and rec["train"]["resumed"] and rec["train"]["resumed_state"]
+    rows = _rows(new)
+    assert rows[0]["resumed"] == "0" and "## Resumed runs" not in (new / "summary.md").read_text()

@@ -345,6 +345,7 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
             state.attach(model)
             print(f"[compare] resuming the interrupted training from {last}", flush=True)
             keep = {k: args[k] for k in ("device", "workers", "plots", "val", "batch", "imgsz") if k in args}
+            keep["save_dir"] = str(train_dir)  # a moved folder resumes into itself (the checkpoint names the old one)
             model.train(resume=str(last), data=args["data"], **keep)
             resumed = True
         except Exception as e:  # finished or unusable checkpoint: train again from the start
