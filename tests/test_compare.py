@@ -628,9 +628,9 @@ def _enospc_on(monkeypatch, name: str) -> list[str]:
     write of the compare folder's files."""
     import errno
 
-    from yolo_attn.compare import records
+    from yolo_attn import _io
 
-    real = records.write_bytes
+    real = _io.write_bytes
     hits: list[str] = []
 
     def write_bytes(path, data):
@@ -639,7 +639,7 @@ def _enospc_on(monkeypatch, name: str) -> list[str]:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real(path, data)
 
-    monkeypatch.setattr(records, "write_bytes", write_bytes)
+    monkeypatch.setattr(_io, "write_bytes", write_bytes)
     return hits
 
 

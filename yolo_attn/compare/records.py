@@ -12,9 +12,8 @@ Layout of ``--out``::
     slurm/                          --executor slurm: submitit's job files and task logs, jobs.json (the job ids)
     .compare.lock                   held by the one compare process working on the folder
 
-Every file is written to a temporary sibling (named after host, process and a random suffix, so processes on
-several hosts sharing the folder never collide) and renamed into place: an interrupted write never leaves a file
-that looks complete, and a reader never sees a torn one.
+Every file is written by ``yolo_attn._io`` (a temporary sibling renamed into place): an interrupted write never
+leaves a file that looks complete, and a reader never sees a torn one.
 
 Records are pydantic v2 models carrying ``format_version``; every value is checked on read (finite numbers, a metric
 in [0, 1], times >= 0, lists of the right length). A file that is not a JSON object, of an unknown version or with a
@@ -28,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import time
 import uuid
@@ -37,6 +35,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from yolo_attn._io import write_json
 from yolo_attn.compare.models import ModelSpec
 
 __all__ = [
@@ -59,8 +58,6 @@ __all__ = [
     "TrainStats",
     "fmt_duration",
     "read_json",
-    "write_json",
-    "write_text",
 ]
 
 RUN_RECORD = "run.json"  # per run, written last: the completion record
@@ -79,53 +76,6 @@ SPEED_FORMAT_VERSION = 2
 
 class RecordError(ValueError):
     """A record file that cannot be read as this version's record (not JSON, not an object, another version)."""
-
-
-# ------------------------------------------------------------------------------------------------ atomic writes
-def _tmp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary sibling and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # out of disk, interrupted: no half-written temporary left behind
-        raise
-    return path
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` through a temporary sibling and an atomic rename."""
-    return write_bytes(path, text.encode("utf-8"))
-
-
-def json_safe(obj: Any) -> Any:
-    """NaN/inf -> None, tuples -> lists, Paths and other objects -> str, recursively."""
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return json_safe(obj.item())
-    return str(obj)
-
-
-def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON (NaN as null), atomically."""
-    return write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

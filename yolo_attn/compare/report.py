@@ -28,9 +28,10 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from yolo_attn._io import write_text
 from yolo_attn.compare.models import ModelSpec
 from yolo_attn.compare.plan import file_sha256
-from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SpeedRecord, SweepSettings, write_text
+from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SpeedRecord, SweepSettings
 from yolo_attn.metrics import METRIC_KEYS, METRICS, PER_CLASS_KEYS
 
 __all__ = ["RESULT_COLUMNS", "aggregate", "collect_rows", "report_only", "write_reports"]

@@ -24,10 +24,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from yolo_attn._io import write_json
 from yolo_attn.compare.config import SlurmOptions
 from yolo_attn.compare.executors import Slot, finish_run, progress_of, start_run, todo
 from yolo_attn.compare.plan import planned_runs
-from yolo_attn.compare.records import RunRecord, SpeedRecord, SweepSettings, fmt_duration, read_json, write_json
+from yolo_attn.compare.records import RunRecord, SpeedRecord, SweepSettings, fmt_duration, read_json
 
 __all__ = ["RunTask", "SlurmOptions", "SpeedTask", "run_on_slurm", "squeue_alive"]
 

@@ -31,6 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
+from yolo_attn._io import json_safe, write_bytes, write_json
 from yolo_attn.compare.records import (
     PROGRESS,
     TRAINED_RECORD,
@@ -38,10 +39,8 @@ from yolo_attn.compare.records import (
     RunSpec,
     TrainStats,
     fmt_duration,
-    json_safe,
     now_iso,
     read_json,
-    write_json,
 )
 
 __all__ = ["run_worker"]
@@ -257,9 +256,7 @@ class _TrainState:
             "loader": loader.generator.get_state() if loader.generator is not None else None,
             "buffer": list(getattr(loader.dataset, "buffer", [])),
         }
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, self.path)
+        write_bytes(self.path, lambda f: torch.save(state, f))
 
     def on_train_start(self, trainer) -> None:
         import random
