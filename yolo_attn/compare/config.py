@@ -10,12 +10,13 @@ Ultralytics, not set by the sweep itself) and their values (Ultralytics' own ``c
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-__all__ = ["RESERVED_TRAIN_ARGS", "SlurmOptions", "SweepConfig", "check_device", "settle"]
+__all__ = ["RESERVED_TRAIN_ARGS", "SlurmOptions", "SweepConfig", "check_device", "parse_seeds", "settle"]
 
 Int = Annotated[int, Strict()]
 #: Train arguments the sweep sets itself; ``train_args`` may not override them.
@@ -43,6 +44,45 @@ def _minutes(text: str) -> int:
     if minutes < 1:
         raise ValueError(f"--slurm-time {text!r}: at least one minute")
     return minutes
+
+
+def parse_seeds(seeds: int | str | Iterable[int]) -> list[int]:
+    """``"0,1,2"``, ``"0-2"``, ``3`` (one seed, 3) or ``[0, 1, 2]`` -> ``[0, 1, 2]`` (order kept, duplicates dropped).
+
+    Raises:
+        ValueError: Not a list of non-negative integers or ranges (``--seeds abc``, ``2-0``, ``-1``, ``1.5``).
+    """
+    valid = "use non-negative integers and ranges, e.g. 0,1,2 or 0-2"
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds {seeds!r}: not a seed list; {valid}")
+    if isinstance(seeds, int):
+        out = [seeds]
+    elif isinstance(seeds, str):
+        out = []
+        for part in (p.strip() for p in seeds.split(",")):
+            a, dash, b = part.partition("-")
+            if not (a.strip().isdigit() and (not dash or b.strip().isdigit())):
+                raise ValueError(f"seeds {seeds!r}: {part!r} is not a seed or a range; {valid}")
+            lo, hi = int(a), int(b) if dash else int(a)
+            if hi < lo:
+                raise ValueError(f"seeds {seeds!r}: the range {part!r} is empty (it counts down); {valid}")
+            out += list(range(lo, hi + 1))
+    else:
+        try:
+            items = list(seeds)
+        except TypeError:
+            raise ValueError(f"seeds {seeds!r}: not a seed list; {valid}") from None
+        out = []
+        for s in items:
+            if isinstance(s, bool) or not isinstance(s, int):
+                raise ValueError(f"seeds {seeds!r}: {s!r} is not an integer; {valid}")
+            out.append(s)
+    if not out:
+        raise ValueError(f"no seeds given; {valid}")
+    bad = [s for s in out if s < 0]
+    if bad:
+        raise ValueError(f"seeds {seeds!r}: {bad[0]} is negative; {valid}")
+    return list(dict.fromkeys(out))
 
 
 def _gpu_count() -> int:
@@ -228,8 +268,6 @@ class SweepConfig(BaseModel):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, v):
-        from yolo_attn.compare.plan import parse_seeds
-
         return parse_seeds(0 if v is None else v)
 
     @field_validator("device", "devices", mode="before")

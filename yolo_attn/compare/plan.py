@@ -11,7 +11,7 @@ file). The values themselves were checked when the `SweepConfig` was built. `com
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,6 @@ __all__ = [
     "SweepPlan",
     "commit_plan",
     "file_sha256",
-    "parse_seeds",
     "plan_sweep",
     "stale_runs",
 ]
@@ -34,45 +33,6 @@ _FROM_CONFIG = ("preset", "device", "workers", "cpu_threads", "latency_repeats",
                 "resume_runs", "retry_failed", "plots")  # fmt: skip
 # Settings that do not change a run's result; a resumed sweep may change them.
 _NOT_FINGERPRINTED = ("device", "workers", "plots", "verbose")
-
-
-def parse_seeds(seeds: int | str | Iterable[int]) -> list[int]:
-    """``"0,1,2"``, ``"0-2"``, ``3`` (one seed, 3) or ``[0, 1, 2]`` -> ``[0, 1, 2]`` (order kept, duplicates dropped).
-
-    Raises:
-        ValueError: Not a list of non-negative integers or ranges (``--seeds abc``, ``2-0``, ``-1``, ``1.5``).
-    """
-    valid = "use non-negative integers and ranges, e.g. 0,1,2 or 0-2"
-    if isinstance(seeds, bool):
-        raise ValueError(f"seeds {seeds!r}: not a seed list; {valid}")
-    if isinstance(seeds, int):
-        out = [seeds]
-    elif isinstance(seeds, str):
-        out = []
-        for part in (p.strip() for p in seeds.split(",")):
-            a, dash, b = part.partition("-")
-            if not (a.strip().isdigit() and (not dash or b.strip().isdigit())):
-                raise ValueError(f"seeds {seeds!r}: {part!r} is not a seed or a range; {valid}")
-            lo, hi = int(a), int(b) if dash else int(a)
-            if hi < lo:
-                raise ValueError(f"seeds {seeds!r}: the range {part!r} is empty (it counts down); {valid}")
-            out += list(range(lo, hi + 1))
-    else:
-        try:
-            items = list(seeds)
-        except TypeError:
-            raise ValueError(f"seeds {seeds!r}: not a seed list; {valid}") from None
-        out = []
-        for s in items:
-            if isinstance(s, bool) or not isinstance(s, int):
-                raise ValueError(f"seeds {seeds!r}: {s!r} is not an integer; {valid}")
-            out.append(s)
-    if not out:
-        raise ValueError(f"no seeds given; {valid}")
-    bad = [s for s in out if s < 0]
-    if bad:
-        raise ValueError(f"seeds {seeds!r}: {bad[0]} is negative; {valid}")
-    return list(dict.fromkeys(out))
 
 
 def read_data_yaml(data: Path) -> dict:

@@ -36,9 +36,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolo_attn.compare.config import RESERVED_TRAIN_ARGS, SlurmOptions, SweepConfig
+from yolo_attn.compare.config import RESERVED_TRAIN_ARGS, SlurmOptions, SweepConfig, parse_seeds
 from yolo_attn.compare.executors import folder_lock, parse_devices, run_local
-from yolo_attn.compare.plan import commit_plan, parse_seeds, plan_sweep
+from yolo_attn.compare.plan import commit_plan, plan_sweep
 from yolo_attn.compare.records import SPEED_RECORD, SWEEP_RECORD, SweepSettings, fmt_duration
 from yolo_attn.compare.report import report_only, write_reports
 from yolo_attn.compare.speed import ensure_speed, measure_speed, speed_lock, speed_targets
