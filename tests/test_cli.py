@@ -287,3 +287,24 @@ def test_compare_and_demo_are_wired(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "missing.yaml" in bad.stderr
+
+
+def test_yolo_attn_score_saves_per_image_results_and_compares_them(work):
+    root = work["root"]
+    common = (f"model={work['best']}", f"data={work['data']}", "split=val", "imgsz=64", "batch=4", "device=cpu")
+    first = root / "a" / "per_image.npz"
+    run([BIN / "yolo-attn", "score", *common, "ultralytics_val=False", f"per_image={first}"], cwd=root)
+    r = run(
+        [
+            BIN / "yolo-attn",
+            "score",
+            *common,
+            "ultralytics_val=False",
+            f"per_image={root / 'b.npz'}",
+            f"baseline={first}",
+        ],
+        cwd=root,
+    )
+    # the same model twice (inference is deterministic): every resampled difference is 0
+    assert "| `variant` | +0.00 | [+0.00, +0.00] | 0.00 | no evidence |" in r.stdout, r.stdout[-2000:]
+    assert "covers test-set sampling only" in r.stdout

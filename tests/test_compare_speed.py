@@ -9,6 +9,7 @@ synthetic times). No assertion depends on how fast anything ran.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -157,7 +158,13 @@ def _record() -> SpeedRecord:
         duration_s=0.1,
     )
     return SpeedRecord(
-        imgsz=64, runs=[SpeedRun("a", 0, "r1", "/w/a.pt"), SpeedRun("b", 0, "r2", "/w/b.pt")], cpu=dev, measured="t"
+        imgsz=64,
+        runs=[
+            SpeedRun(label="a", seed=0, run_id="r1", weights="runs/a/seed0/train/weights/last.pt"),
+            SpeedRun(label="b", seed=0, run_id="r2", weights="runs/b/seed0/train/weights/last.pt"),
+        ],
+        cpu=dev,
+        measured="t",
     )
 
 
@@ -185,6 +192,8 @@ def _corrupt(obj: dict, how: str):
         obj["cpu"]["models"]["a"]["wall_ms"] = "fast"
     elif how == "ci-short":
         obj["cpu"]["models"]["b"]["wall_ci_ms"] = [1.0]
+    elif how == "negative-time":
+        obj["cpu"]["models"]["a"]["wall_ms"] = -1.0
     elif how == "noisy-not-bool":
         obj["cpu"]["models"]["b"]["noisy"] = "no"
     elif how == "order-other-models":
@@ -201,13 +210,14 @@ CORRUPTIONS = [
     ("list", "a JSON list, expected an object"),
     ("older", "format version 0, written by an older"),
     ("newer", "written by a newer"),
-    ("no-runs", "not a complete"),
-    ("wall-not-number", "wall_ms.*expected a number"),
-    ("ci-short", "wall_ci_ms.*expected a list of 2 numbers"),
-    ("noisy-not-bool", "noisy.*expected true or false"),
+    ("no-runs", "field 'runs': missing"),
+    ("wall-not-number", "field 'cpu.models.a.wall_ms' = 'fast': Input should be a valid number"),
+    ("ci-short", "field 'cpu.models.b.wall_ci_ms' = \\[1.0\\]: List should have at least 2 items"),
+    ("noisy-not-bool", "field 'cpu.models.b.noisy' = 'no': Input should be a valid boolean"),
+    ("negative-time", "field 'cpu.models.a.wall_ms' = -1.0: Input should be greater than or equal to 0"),
     ("order-other-models", "order, baseline and spacer must name the measured models"),
     ("no-device", "without a cpu or gpu measurement"),
-    ("models-not-object", "field 'models'"),
+    ("models-not-object", "field 'cpu.models' = \\[1, 2\\]: Input should be a valid dictionary"),
 ]
 
 
@@ -260,6 +270,7 @@ def sweep(tiny_data, tmp_path_factory):
     return _SWEEP
 
 
+@pytest.mark.slow
 def test_sweep_ends_with_one_interleaved_measurement(sweep):
     out = sweep["out"]
     rec = SpeedRecord.read(out)
@@ -267,7 +278,7 @@ def test_sweep_ends_with_one_interleaved_measurement(sweep):
     assert [r.label for r in rec.runs] == ["tiny-none", "tiny-att"]
     for r in rec.runs:  # it timed the runs' own scored checkpoints
         run = RunRecord.read(out / "runs" / r.label / "seed0")
-        assert r.run_id == run.run_id and r.weights == run.weights and run.cpu_latency is None  # none per run
+        assert r.run_id == run.run_id and r.weights == f"{run.run_dir}/{run.weights}" and run.cpu_latency is None
     cpu = rec.cpu
     assert cpu.order == ["tiny-none", "tiny-att"] and cpu.baseline == "tiny-none" and cpu.threads == 1
     assert (cpu.rounds, cpu.warmup, cpu.dtype) == (5, 3, "float32")
@@ -278,6 +289,7 @@ def test_sweep_ends_with_one_interleaved_measurement(sweep):
     assert sweep["log"].count("[compare] speed: timing 2 model(s) interleaved") == 1
 
 
+@pytest.mark.slow
 def test_results_csv_and_summary_show_speed_and_spread(sweep):
     import csv
 
@@ -302,6 +314,7 @@ def test_results_csv_and_summary_show_speed_and_spread(sweep):
     assert "this summary shows APs in percent" in text and "hold the same scores as fractions 0–1" in text
 
 
+@pytest.mark.slow
 def test_excluded_classes_reach_the_run_record_and_summary(sweep):
     out = sweep["out"]
     rec = RunRecord.read(out / "runs" / "tiny-none" / "seed0")
@@ -313,6 +326,7 @@ def test_excluded_classes_reach_the_run_record_and_summary(sweep):
     assert "`tiny-none` seed 0" in line and "`tiny-att` seed 0" in line
 
 
+@pytest.mark.slow
 def test_interleaved_order_of_the_speed_step(sweep):
     """The real speed step (checkpoints loaded, fused, timed) calls the models in the documented order."""
     out = sweep["out"]
@@ -332,6 +346,7 @@ def test_interleaved_order_of_the_speed_step(sweep):
     assert _snapshot(out) == before  # measure_speed writes nothing
 
 
+@pytest.mark.slow
 def test_report_only_does_not_measure(sweep, tmp_path):
     from yolo_attn.cli import main
 
@@ -348,6 +363,7 @@ def test_report_only_does_not_measure(sweep, tmp_path):
     assert "_Not measured yet._" in text and "--remeasure" in text
 
 
+@pytest.mark.slow
 def test_remeasure_trains_nothing_and_rewrites_speed_and_reports(sweep, capsys):
     from yolo_attn.cli import main
 
@@ -365,6 +381,7 @@ def test_remeasure_trains_nothing_and_rewrites_speed_and_reports(sweep, capsys):
     assert "[compare] speed: timing 2 model(s)" in printed and "worker" not in printed
 
 
+@pytest.mark.slow
 def test_remeasure_refuses_without_finished_runs_or_with_other_settings(sweep, tmp_path, capsys):
     from yolo_attn.cli import main
 
@@ -377,7 +394,7 @@ def test_remeasure_refuses_without_finished_runs_or_with_other_settings(sweep, t
     assert main([*argv, "--report-only"]) == 2
     assert "exclude each other" in capsys.readouterr().err
     assert main([*argv, "--latency-repeats", "2"]) == 2
-    assert "--latency-repeats must be an integer >= 3" in capsys.readouterr().err
+    assert "--latency-repeats 2: Input should be greater than or equal to 3" in capsys.readouterr().err
     assert _snapshot(out) == before
 
     empty = tmp_path / "empty"
@@ -390,6 +407,7 @@ def test_remeasure_refuses_without_finished_runs_or_with_other_settings(sweep, t
     assert "no compare sweep in" in capsys.readouterr().err and not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
 def test_corrupted_speed_json_stops_the_report_with_exit_2(sweep, tmp_path, capsys):
     from yolo_attn.cli import main
 
@@ -403,3 +421,45 @@ def test_corrupted_speed_json_stops_the_report_with_exit_2(sweep, tmp_path, caps
     assert _snapshot(copy) == before
     assert main(["compare", "--remeasure", "--out", str(copy), "--latency-repeats", "3"]) == 0  # replaces it
     assert SpeedRecord.read(copy).cpu.rounds == 3
+
+
+@pytest.mark.slow
+def test_moved_folder_reports_and_remeasures_from_its_own_files(sweep, tmp_path, capsys):
+    """Records store paths relative to the compare folder: a copy elsewhere works on its own files alone."""
+    from yolo_attn.cli import main
+
+    copy = tmp_path / "moved" / "copy"
+    shutil.copytree(sweep["out"], copy)
+    for path in copy.glob("runs/*/seed*/run.json"):  # the paths compare reads back (Ultralytics' own args aside)
+        rec = json.loads(path.read_text())
+        assert not Path(rec["run_dir"]).is_absolute() and not Path(rec["weights"]).is_absolute(), path
+    assert str(sweep["out"]) not in (copy / "speed.json").read_text()
+    aside = sweep["out"].with_name("out.aside")
+    sweep["out"].rename(aside)  # the original folder is gone while the copy works
+    try:
+        assert main(["compare", "--report-only", "--out", str(copy)]) == 0
+        assert main(["compare", "--remeasure", "--out", str(copy), "--latency-repeats", "3"]) == 0
+    finally:
+        aside.rename(sweep["out"])
+    speed = SpeedRecord.read(copy)
+    assert speed.cpu.rounds == 3 and all((copy / r.weights).is_file() for r in speed.runs)
+    assert str(sweep["out"]) not in (copy / "speed.json").read_text()
+
+
+@pytest.mark.slow
+def test_resumed_run_is_marked_in_results_and_summary(sweep, tmp_path):
+    """A run whose training was resumed after an interruption is marked: ``resumed`` = 1 and a summary section."""
+    from yolo_attn.cli import main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep["out"], copy)
+    rows = list(csv.DictReader((copy / "results.csv").read_text().splitlines()))
+    assert [x["resumed"] for x in rows] == ["0", "0"] and "## Resumed runs" not in (copy / "summary.md").read_text()
+    path = copy / "runs" / "tiny-att" / "seed0" / "run.json"
+    rec = json.loads(path.read_text())
+    rec["train"]["resumed"] = True
+    path.write_text(json.dumps(rec))
+    assert main(["compare", "--report-only", "--out", str(copy)]) == 0
+    rows = {x["model"]: x for x in csv.DictReader((copy / "results.csv").read_text().splitlines())}
+    assert rows["tiny-att"]["resumed"] == "1" and rows["tiny-none"]["resumed"] == "0"
+    assert "## Resumed runs (1)" in (copy / "summary.md").read_text()

@@ -99,8 +99,9 @@ def test_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-# Ultralytics' public API; everything below it is reached only through yolo_attn/integration/.
-PUBLIC_ULTRALYTICS = {"ultralytics", "ultralytics.YOLO", "ultralytics.__version__"}
+# Ultralytics' public API; everything below it is reached only through yolo_attn/integration/. ``Conv`` is the unit
+# every Ultralytics model YAML names; yolo_attn/nn/layers.py builds the MobileNetV3 blocks from it (lazily).
+PUBLIC_ULTRALYTICS = {"ultralytics", "ultralytics.YOLO", "ultralytics.__version__", "ultralytics.nn.modules.Conv"}
 
 
 def test_ultralytics_internals_only_in_the_integration_package():
@@ -163,6 +164,28 @@ def test_registry_entries_are_consistent():
         m = spec.build(64, *spec.hp("yolov8"))
         y = m(torch.randn(1, 64, 8, 8))
         assert y.shape == (1, 64, 8, 8)  # every entry can sit in a slot and keep its channels
+
+
+def test_register_refuses_a_taken_name_alias_or_tag():
+    from dataclasses import replace
+
+    from yolo_attn.nn.registry import register
+
+    before = dict(ATTENTION)
+    mlca = ATTENTION["MLCA"]
+    for dup, what in ((replace(mlca, tag="x"), "'MLCA'"), (replace(mlca, name="X", aliases=("ca",), tag="x"), "'ca'")):
+        with pytest.raises(ValueError, match=f"attention name {what} .* is taken"):
+            register(dup)
+    with pytest.raises(ValueError, match="attention tag 'mlca' of X is taken"):
+        register(replace(mlca, name="X"))
+    assert ATTENTION == before and list(ATTENTION) == list(before)
+
+
+def test_yolo_attn_nn_exports_every_registered_module_under_its_name():
+    import yolo_attn.nn
+
+    for name, spec in ATTENTION.items():
+        assert getattr(yolo_attn.nn, name) is spec.cls and name in yolo_attn.nn.__all__
 
 
 def test_every_registered_module_has_a_literal_transcription_and_test_variants():

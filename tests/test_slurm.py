@@ -1,19 +1,19 @@
-"""A real single-node Slurm (Debian's slurmctld, slurmd, munge; see slurm_cluster.py): array jobs, scancel of one
-array task, submitit submitting a job array and gathering its results, and ``compare --executor slurm`` end to end
-(a 2-model 1-epoch sweep, one array task cancelled with scancel mid-run, the resume with --no-wait, the gathering
-call, --report-only) plus its bad input (a partition that does not exist, GPUs on a CPU-only partition). No mock of
-Slurm or submitit."""
+"""A real single-node Slurm (Debian's slurmctld, slurmd, munge; see slurm_cluster.py) under ``compare --executor
+slurm`` end to end: a 2-model 1-epoch sweep (one array task per run and a dependent speed job), one task cancelled
+with scancel mid-run, the resubmission of that run alone with --no-wait, the attaching call, --report-only; our
+requeue hook; the bad input (a partition that does not exist, GPUs on a CPU-only partition). No mock of Slurm or
+submitit; Slurm's and submitit's own behaviour (arrays, scancel, requeue) is not tested here."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from slurm_cluster import slurm_cluster  # noqa: F401  (the session-scoped fixture)
 
 
@@ -25,59 +25,6 @@ def _wait_until(predicate, timeout: float, what: str):
             return value
         assert time.time() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
         time.sleep(0.2)
-
-
-def test_array_job_runs(slurm_cluster, tmp_path):  # noqa: F811
-    t0 = time.time()
-    r = slurm_cluster.run(
-        "sbatch",
-        "--parsable",
-        "--array=0-3",
-        f"--output={tmp_path}/%A_%a.out",
-        "--wrap",
-        f'echo "task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_JOB_ID" > {tmp_path}/done.$SLURM_ARRAY_TASK_ID',
-    )
-    job = r.stdout.strip().split(";")[0]
-    assert job.isdigit(), r.stdout
-    _wait_until(lambda: len(list(tmp_path.glob("done.*"))) == 4 and not slurm_cluster.jobs(), 60, "the array job")
-    print(f"4-task array job on 2 CPUs finished {time.time() - t0:.1f} s after sbatch")
-    assert sorted((tmp_path / f"done.{k}").read_text().split()[1] for k in range(4)) == ["0", "1", "2", "3"]
-    assert {(tmp_path / f"done.{k}").read_text().split()[-1] for k in range(4)} == {job}
-
-
-def test_scancel_one_array_task(slurm_cluster, tmp_path):  # noqa: F811
-    script = f"touch {tmp_path}/started.$SLURM_ARRAY_TASK_ID; sleep 30; touch {tmp_path}/finished.$SLURM_ARRAY_TASK_ID"
-    job = slurm_cluster.run("sbatch", "--parsable", "--array=0-1", "-o", "/dev/null", "--wrap", script).stdout.strip()
-    _wait_until(lambda: len(list(tmp_path.glob("started.*"))) == 2, 60, "both array tasks to start")
-    slurm_cluster.run("scancel", f"{job}_1")
-    _wait_until(lambda: f"{job}_1" not in slurm_cluster.jobs(), 30, "task 1 to leave the queue")
-    state = slurm_cluster.run("squeue", "-h", "-j", job, "-o", "%i %T").stdout.split()
-    assert state == [f"{job}_0", "RUNNING"], state  # the other task is untouched
-    state1 = slurm_cluster.run("scontrol", "show", "job", f"{job}_1").stdout
-    assert "JobState=CANCELLED" in state1
-    slurm_cluster.run("scancel", job)
-    _wait_until(lambda: not slurm_cluster.jobs(), 30, "the job to leave the queue")
-    time.sleep(1)
-    assert not list(tmp_path.glob("finished.*")), "a cancelled task kept running"
-
-
-def test_submitit_job_array(slurm_cluster, tmp_path):  # noqa: F811
-    import submitit  # the slurm extra (also in dev)
-
-    executor = submitit.AutoExecutor(folder=tmp_path / "%j", cluster="slurm")
-    executor.update_parameters(slurm_partition=slurm_cluster.partition, timeout_min=5, cpus_per_task=1)
-    t0 = time.time()
-    # functions importable in the job's interpreter (a test module is not): the task's id and a computation
-    jobs = executor.map_array(os.getenv, ["SLURM_ARRAY_TASK_ID"] * 3)
-    powers = executor.map_array(pow, [1, 2, 3], [2, 2, 2])
-    submitted = time.time() - t0
-    assert len({j.job_id.split("_")[0] for j in jobs}) == 1  # one array
-    # without accounting (no sacct) submitit cannot learn a job's state, but results arrive as files
-    _wait_until(lambda: all(j.paths.result_pickle.exists() for j in jobs + powers), 60, "the arrays' results")
-    print(f"submitit: map_array returned in {submitted:.2f} s, 6 results after {time.time() - t0:.1f} s")
-    assert [j.result() for j in jobs] == ["0", "1", "2"]
-    assert [j.result() for j in powers] == [1, 4, 9]
-    assert Path(jobs[0].paths.stdout).is_file()
 
 
 # ------------------------------------------------------------------------------ compare --executor slurm
@@ -132,6 +79,7 @@ def _snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_compare_slurm_bad_partition_and_gpus(slurm_cluster, tmp_path):  # noqa: F811
     data, files = _tiny_inputs(tmp_path)
     out = tmp_path / "out"
@@ -163,90 +111,79 @@ def _starts(run_dir: Path) -> list[str]:
     return [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("[compare] worker ")]
 
 
+def test_run_task_requeues_the_same_run(tmp_path):
+    """On USR2 submitit calls checkpoint(): ours must resubmit the very run the task owned (it then resumes)."""
+    from yolo_attn.compare.slurm import RunTask
+
+    again = RunTask(str(tmp_path), 0).checkpoint("tiny-att/seed1")
+    assert isinstance(again.function, RunTask) and again.function.out == str(tmp_path)
+    assert again.args == ("tiny-att/seed1",) and again.kwargs == {}
+
+
+@pytest.mark.slow
 def test_compare_slurm_end_to_end_with_scancel_and_resume(slurm_cluster, tmp_path):  # noqa: F811
     data, files = _tiny_inputs(tmp_path)
     out = tmp_path / "out"
     env = slurm_cluster.env
-    run = {(m, s): out / "runs" / m / f"seed{s}" for m in ("tiny-none", "tiny-att") for s in (0, 1)}
+    run = {m: out / "runs" / m / "seed0" for m in ("tiny-none", "tiny-att")}
 
     def training(key, proc, log):
         """The Slurm task of run ``key`` once its worker trains, else None."""
-        claim = out / "claims" / key[0] / f"seed{key[1]}.json"
-        if claim.is_file() and (run[key] / "log.txt").is_file() and _starts(run[key]):
-            return json.loads(claim.read_text())["slurm_job"]
+        spec = run[key] / "spec.json"
+        if spec.is_file() and (run[key] / "log.txt").is_file() and _starts(run[key]):
+            return json.loads(spec.read_text())["slurm_job"]
         assert proc.poll() is None, log.read_text()[-3000:]
         return None
 
-    # 1. a 2-task array, one task per run; the task training tiny-att is cancelled mid-run: the other task, once its
-    #    own run is done, takes the cancelled run over and resumes it; the sweep completes
+    # 1. one array task per run and a speed job after the array; the task training tiny-att is cancelled mid-run:
+    #    the array ends with that run unfinished (exit 1), the other run is reported, the speed job timed it
     cmd = _compare_cmd(files, data, out, *SLURM_CPU)
     log1 = tmp_path / "first.log"
     t0 = time.time()
     with open(log1, "w") as f:
         proc = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
-        cancelled = _wait_until(lambda: training(("tiny-att", 0), proc, log1), 300, "tiny-att to train")
+        cancelled = _wait_until(lambda: training("tiny-att", proc, log1), 300, "tiny-att to train")
         print(f"compare --executor slurm: the run's worker started {time.time() - t0:.1f} s after the command")
         slurm_cluster.run("scancel", cancelled)
         code = proc.wait(timeout=600)
     first = log1.read_text()
-    assert code == 0, first[-3000:]
-    assert "[compare] submitted Slurm job" in first and "2 array task(s) for 2 run(s)" in first
-    job1 = cancelled.split("_")[0]
-    none0 = json.loads((run["tiny-none", 0] / "run.json").read_text())
-    att0 = json.loads((run["tiny-att", 0] / "run.json").read_text())
-    assert none0["status"] == att0["status"] == "ok"
-    assert att0["slurm_job"] != cancelled and att0["slurm_job"] == none0["slurm_job"]  # the surviving task
-    starts = _starts(run["tiny-att", 0])
-    assert len(starts) == 2 and f"(Slurm {cancelled})" in starts[0] and f"(Slurm {none0['slurm_job']})" in starts[1]
-    assert "In progress" not in (out / "summary.md").read_text()
-    finished = _snapshot(out / "runs")
+    assert code == 1, first[-3000:]
+    assert "2 array task(s), one per run" in first and "the speed step and the reports, after job(s)" in first
+    assert "ended with 1 run(s) not finished (tiny-att seed 0)" in first and "run the same command again" in first
+    assert "speed: timing" not in first, "the submitting process measured latency"
+    jobs = json.loads((out / "slurm" / "jobs.json").read_text())
+    assert [j["kind"] for j in jobs] == ["runs", "speed"] and jobs[0]["runs"] == ["tiny-none/seed0", "tiny-att/seed0"]
+    speed_logs = list((out / "slurm" / jobs[1]["job_id"]).glob("*_log.out"))
+    assert speed_logs and "speed: timing 1 model(s)" in speed_logs[0].read_text()
+    assert json.loads((out / "speed.json").read_text())["runs"][0]["label"] == "tiny-none"
+    assert json.loads((run["tiny-none"] / "run.json").read_text())["status"] == "ok"
+    assert not (run["tiny-att"] / "run.json").exists()
+    assert "## Not run yet (1)" in (out / "summary.md").read_text()
+    finished = _snapshot(run["tiny-none"])
 
-    # 2. more seeds, one task for both new runs (--slurm-max-tasks 1), cancelled mid-run: the job ends with the runs
-    #    unfinished; the command says so and exits 0 (other runs are ok)
-    cmd2 = _compare_cmd(files, data, out, "--seeds", "0,1", *SLURM_CPU)
-    log2 = tmp_path / "second.log"
-    with open(log2, "w") as f:
-        proc = subprocess.Popen([*cmd2, "--slurm-max-tasks", "1"], env=env, stdout=f, stderr=subprocess.STDOUT)
-        task = _wait_until(lambda: training(("tiny-none", 1), proc, log2), 300, "tiny-none seed 1 to train")
-        slurm_cluster.run("scancel", task)
-        code = proc.wait(timeout=600)
-    second = log2.read_text()
-    assert code == 0, second[-3000:]
-    assert "1 array task(s) for 2 run(s)" in second
-    assert "ended with 2 run(s) not finished (tiny-none seed 1, tiny-att seed 1)" in second
-    assert "run the same command again" in second
-    assert not (run["tiny-none", 1] / "run.json").exists() and not (run["tiny-att", 1] / "run.json").exists()
-    assert not list((out / "claims").rglob("*.json")), "the cancelled task's claim was kept"
-    summary = (out / "summary.md").read_text()
-    assert "In progress" in summary and "## Not run yet (2)" in summary
-
-    # 3. the same command with --no-wait: submits the rest and returns at once with the job id
-    r = subprocess.run([*cmd2, "--no-wait"], env=env, capture_output=True, text=True, timeout=300)
+    # 2. the same command with --no-wait: submits a task for the unfinished run only, prints the job ids
+    r = subprocess.run([*cmd, "--no-wait"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "2 array task(s) for 2 run(s)" in r.stdout and "not waiting (--no-wait)" in r.stdout
-    job3 = r.stdout.split("submitted Slurm job ")[1].split(":")[0]
-    assert job3 not in (job1, task.split("_")[0])
+    assert "1 array task(s), one per run" in r.stdout and "not waiting (--no-wait)" in r.stdout
+    job2 = r.stdout.split("submitted Slurm job ")[1].split(":")[0]
+    assert job2 != cancelled.split("_")[0]
 
-    # 4. the same command again: follows that job (or finds it done), gathers, writes the final reports
-    r = subprocess.run(cmd2, env=env, capture_output=True, text=True, timeout=600)
+    # 3. the same command again: attaches to that task (or finds it done), resubmits nothing, gathers
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert f"Slurm job(s) {job3} of this sweep are still queued or running" in r.stdout or (
-        "all 4 run(s) are finished" in r.stdout
-    )
+    assert f"Slurm task {job2}_0 is still queued or running" in r.stdout or "array task(s)" not in r.stdout
+    assert "array task(s)" not in r.stdout, "a run with a live task was submitted again"
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [(x["model"], x["seed"], x["status"]) for x in rows] == [
-        (m, s, "ok") for s in ("0", "1") for m in ("tiny-none", "tiny-att")
-    ]
-    for m in ("tiny-none", "tiny-att"):
-        assert json.loads((run[m, 1] / "run.json").read_text())["slurm_job"].startswith(f"{job3}_")
-    assert len(_starts(run["tiny-none", 1])) == 2  # the cancelled attempt, then the resumed one
-    assert {k: v for k, v in _snapshot(out / "runs").items() if "seed0" in k} == finished, "finished runs changed"
+    assert [(x["model"], x["status"]) for x in rows] == [("tiny-none", "ok"), ("tiny-att", "ok")]
+    att = json.loads((run["tiny-att"] / "run.json").read_text())
+    assert att["slurm_job"] == f"{job2}_0"
+    assert len(_starts(run["tiny-att"])) == 2  # the cancelled attempt, then the resumed one
+    assert _snapshot(run["tiny-none"]) == finished, "a finished run changed"
+    assert {r["label"] for r in json.loads((out / "speed.json").read_text())["runs"]} == {"tiny-none", "tiny-att"}
     assert "In progress" not in (out / "summary.md").read_text()
-    assert list((out / "slurm").glob(f"{job3}_*/*_log.out")), "the array task's log is kept"
-    assert not list((out / "claims").rglob("*.json"))
 
-    # 5. --report-only: trains nothing, rewrites the reports
+    # 4. --report-only: trains nothing, rewrites the reports
     before = _snapshot(out / "runs")
     r = subprocess.run(
         [sys.executable, "-m", "yolo_attn.compare", "compare", "--report-only", "--out", str(out)],
@@ -255,6 +192,6 @@ def test_compare_slurm_end_to_end_with_scancel_and_resume(slurm_cluster, tmp_pat
         text=True,
         timeout=120,
     )
-    assert r.returncode == 0 and "4 ok, 0 failed, 0 stale, 0 not finished" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "2 ok, 0 failed, 0 stale, 0 not finished" in r.stdout, r.stdout + r.stderr
     assert _snapshot(out / "runs") == before
     _wait_until(lambda: not slurm_cluster.jobs(), 60, "the jobs to leave the queue")

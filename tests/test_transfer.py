@@ -222,7 +222,7 @@ def test_interrupted_save_leaves_no_checkpoint(stock_pt, tmp_path, monkeypatch):
     from yolo_attn import transfer
 
     def full_disk(obj, f, *a, **k):
-        Path(f).write_bytes(b"partial")
+        f.write(b"partial")  # torch.save writes into the open temporary file
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(transfer.torch, "save", full_disk)

@@ -8,6 +8,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -58,6 +59,9 @@ SCORE_KEYS = {
     "device": str,
     "ultralytics_val": _bool,
     "out": str,
+    "per_image": str,
+    **dict.fromkeys(("baseline", "variant", "metric"), str),  # the paired bootstrap (yolo_attn.metrics.evidence)
+    **dict.fromkeys(("resamples", "seed"), int),
 }
 
 
@@ -102,15 +106,12 @@ def version_text() -> str:
     """``yolo-attn --version``: this package's version and those of the libraries it runs on (read from the
     installed distributions, so nothing heavy is imported)."""
     import platform
-    from importlib import metadata
 
     from yolo_attn import __version__
+    from yolo_attn.env import package_version
 
     def dist(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
+        return package_version(name, "not installed")
 
     return (
         f"yolo-attn {__version__} (ultralytics {dist('ultralytics')}, torch {_torch_build()}, "
@@ -151,8 +152,20 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from yolo_attn.metrics import evaluate_model, format_metrics, save_metrics
 
     kv = parse_key_values(args.pairs, SCORE_KEYS, "score")
+    evidence = {k: kv.pop(k) for k in ("baseline", "variant", "metric", "resamples", "seed") if k in kv}
+    if evidence and "baseline" not in evidence:
+        raise ValueError("baseline=FILE[,FILE...] (the baseline's per_image.npz, one per seed) is needed to compare")
+    if "variant" in evidence and "model" not in kv:  # two sets of saved per-image results: no inference
+        from yolo_attn.metrics.evidence import compare_saved, evidence_markdown
+
+        print(evidence_markdown(compare_saved(**evidence)))
+        return 0
     if "model" not in kv or "data" not in kv:
         raise ValueError("model=... and data=... are required, e.g. yolo-attn score model=best.pt data=data.yaml")
+    if evidence and ("variant" in evidence or "per_image" not in kv):
+        raise ValueError(
+            "with model=, the model is the variant: give per_image=FILE (where its results go), no variant="
+        )
     out = kv.pop("out", None)
     if out and Path(out).is_dir():  # found now, not after minutes of inference
         raise IsADirectoryError(f"out={out!r} is a folder; give the path of the JSON file to write")
@@ -160,7 +173,242 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print(format_metrics(result))
     if out:
         print(f"saved {save_metrics(result, out)} (values as fractions of 1, not %)")
+    if evidence:
+        from yolo_attn.metrics.evidence import compare_saved, evidence_markdown
+
+        print(evidence_markdown(compare_saved(variant=result["per_image"], **evidence)))
     return 0
+
+
+# ------------------------------------------------------------------------ compare and demo: argparse -> one SweepConfig
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _value(text: str):
+    """A ``key=value`` value as Ultralytics' CLI reads it: numbers, booleans and None, else the string."""
+    low = text.lower()
+    if low in ("true", "false", "none"):
+        return None if low == "none" else low == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_key_value_list(items: list[str] | None, option: str) -> dict:
+    """``["optimizer=SGD", "lr0=0.01 cos_lr=true"]`` -> ``{"optimizer": "SGD", "lr0": 0.01, "cos_lr": True}``;
+    ``ValueError`` for an item that is not ``key=value`` (a name, '=', a value) or a key given twice."""
+    out: dict = {}
+    for item in items or []:
+        parts = item.split()
+        if not parts:
+            raise ValueError(f"{option} {item!r}: empty; expected KEY=VALUE, e.g. {option} lr0=0.01")
+        for part in parts:
+            k, sep, v = part.partition("=")
+            if not sep or not _KEY.match(k) or not v:
+                raise ValueError(f"{option} {part!r} is not KEY=VALUE (a name, '=', a value without spaces), e.g. "
+                                 f"{option} lr0=0.01")  # fmt: skip
+            if k in out:
+                raise ValueError(f"{option}: {k!r} given twice ({out[k]!r} and {v!r})")
+            out[k] = _value(v)
+    return out
+
+
+def parse_train_args(items: list[str] | None) -> dict:
+    """``--train-arg`` items -> a dict of Ultralytics train arguments (``ValueError`` on bad syntax)."""
+    return parse_key_value_list(items, "--train-arg")
+
+
+_SWEEP_ARGS = (  # (flags, argparse keywords): the settings compare and demo share; each fills a SweepConfig field
+    (("--epochs",), {"type": int, "help": "training epochs (default: preset, else 100)"}),
+    (("--imgsz",), {"type": int, "help": "training and evaluation size (default: preset, else 640)"}),
+    (("--batch",), {"type": int, "help": "batch size (default: preset, else 16)"}),
+    (("--seeds",), {"help": "seeds, e.g. 0,1,2 or 0-2: one run per model and seed (default 0)"}),
+    (
+        ("--device",),
+        {"help": "Ultralytics device of the one slot: cpu, 0, 0,1 (DDP) ... (default: first GPU, else cpu)"},
+    ),
+    (
+        ("--devices",),
+        {
+            "metavar": "DEV,DEV,...",
+            "help": "several runs at once, one per slot: 0,1,2,3 (GPUs), cpu,cpu, "
+            "0,0 (two on GPU 0); each worker sees only its GPU; results equal the sequential sweep's",
+        },
+    ),
+    (("--workers",), {"type": int, "default": 0, "help": "dataloader workers per run (default 0)"}),
+    (("--val",), {"dest": "val", "action": "store_true", "default": None, "help": "validate after every epoch"}),
+    (("--no-val",), {"dest": "val", "action": "store_false", "help": "validate only after the last epoch"}),
+    (
+        ("--train-arg",),
+        {
+            "dest": "train_args",
+            "action": "append",
+            "metavar": "KEY=VALUE",
+            "help": "further Ultralytics train argument for every run, repeatable (--train-arg lr0=0.01)",
+        },
+    ),
+    (("--metric",), {"default": "voc07_map50", "help": "primary metric the summary ranks by (default voc07_map50)"}),
+    (("--weights",), {"default": "last", "choices": ["last", "best"], "help": "checkpoint scored (default last)"}),
+    (("--split",), {"help": "split scored (default test when the dataset has one, else val)"}),
+    (("--baseline",), {"help": "model the Δ columns refer to (default the *-none model, else stock, else the first)"}),
+    (("--latency-repeats",), {"type": int, "help": "timed rounds of the speed step (default 50, at least 3)"}),
+    (("--cpu-threads",), {"type": int, "help": "torch threads for CPU training (default cores - 1) and latency (1)"}),
+    (("--no-plots",), {"dest": "plots", "action": "store_false", "help": "skip the PNG plots"}),
+    (("--keep-failed",), {"dest": "retry_failed", "action": "store_false", "help": "keep failed runs, do not retry"}),
+    (
+        ("--rerun-changed",),
+        {
+            "action": "store_true",
+            "help": "train again finished runs whose model YAML was edited "
+            "since (the old run folder is kept aside); without it such runs stop the sweep",
+        },
+    ),
+    (
+        ("--restart-interrupted",),
+        {
+            "dest": "resume_runs",
+            "action": "store_false",
+            "help": "train an interrupted run again from scratch instead of resuming it",
+        },
+    ),
+)
+_SLURM_ARGS = (
+    (
+        ("--executor",),
+        {
+            "default": "local",
+            "choices": ["local", "slurm"],
+            "help": "local: this machine (--device/--devices); slurm: a Slurm job array, one task per run",
+        },
+    ),
+    (("--slurm-partition",), {"help": "partition (default: the cluster's default partition)"}),
+    (("--slurm-gpus-per-run",), {"type": int, "default": 1, "help": "GPUs per run (default 1; 0 for CPU runs)"}),
+    (("--slurm-cpus-per-run",), {"type": int, "help": "CPUs per run (default 8 with GPUs, else 2)"}),
+    (("--slurm-time",), {"default": "24:00:00", "help": "time limit per task (default 24:00:00); requeued past it"}),
+    (
+        ("--slurm-arg",),
+        {
+            "dest": "slurm_args",
+            "action": "append",
+            "metavar": "KEY=VALUE",
+            "help": "further sbatch option, repeatable (--slurm-arg account=proj --slurm-arg mem=64G)",
+        },
+    ),
+    (("--slurm-max-tasks",), {"type": int, "help": "at most this many array tasks at once (default: all)"}),
+    (
+        ("--no-wait",),
+        {
+            "dest": "wait",
+            "action": "store_false",
+            "help": "submit, print the job ids and return; the same command again attaches and gathers",
+        },
+    ),
+)
+
+
+def _add(parser: argparse.ArgumentParser, table) -> None:
+    for flags, kw in table:
+        parser.add_argument(*flags, **kw)
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``compare``'s arguments on ``parser``; ``func`` runs it and returns the exit status."""
+    from yolo_attn.compare.models import NAMED_SETS
+
+    parser.description = (
+        "Train every model under the same settings and seeds (one worker process per run), score each with the VOC "
+        "devkit protocols, COCO and Ultralytics' val, time them, and write results.csv, summary.md and plots into "
+        "--out. Rerun the same command to resume. Exit status 0 when every run succeeded, 1 when a run failed or is "
+        "unfinished (the report shows the rest), 2 for bad arguments, 130 when interrupted."
+    )
+    parser.add_argument("--models", nargs="+", metavar="MODEL", help="model names as the tables print them, YAML "
+                        "paths, quoted globs, or named sets: " + "; ".join(f"{k}: {v}" for k, v in NAMED_SETS.items()))  # fmt: skip
+    parser.add_argument("--data", help="dataset YAML, e.g. written by `yolo-attn voc prepare`")
+    parser.add_argument("--out", default="runs/compare/exp", help="compare folder (default runs/compare/exp)")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the reports of --out")
+    parser.add_argument("--remeasure", action="store_true", help="time the finished models of --out again and "
+                        "rewrite the reports; takes --out, --latency-repeats, --cpu-threads")  # fmt: skip
+    parser.add_argument("--preset", choices=["demo", "may-paper"], help="demo: the CPU demo budget; may-paper: the "
+                        "MLCA paper's MAY training (640 px, 300 epochs, SGD, batch 40)")  # fmt: skip
+    _add(parser, _SWEEP_ARGS)
+    _add(parser.add_argument_group("Slurm (--executor slurm; pip install 'yolo-attn[slurm]')"), _SLURM_ARGS)
+    parser.set_defaults(func=_compare)
+    return parser
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``demo``'s arguments on ``parser``."""
+    from yolo_attn.compare.demo import DEMO_DATA_DIR, DEMO_IMAGES, DEMO_OUT
+
+    parser.description = ("The embedded demo: generate and prepare the sample VOC-format dataset if missing, compare "
+                          "the MAY variants on a CPU budget of about 15 minutes, print the summary. Rerun to resume.")  # fmt: skip
+    parser.add_argument("--out", default=DEMO_OUT, help=f"compare folder (default {DEMO_OUT})")
+    parser.add_argument("--data-dir", default=DEMO_DATA_DIR, help=f"sample dataset folder (default {DEMO_DATA_DIR})")
+    parser.add_argument("--images", type=int, default=DEMO_IMAGES, help=f"sample images (default {DEMO_IMAGES})")
+    parser.add_argument("--models", nargs="+", metavar="MODEL", help="override the demo's models")
+    _add(parser, _SWEEP_ARGS)
+    parser.set_defaults(func=_demo)
+    return parser
+
+
+def _sweep_settings(args: argparse.Namespace) -> dict:
+    """The `SweepConfig` fields the shared arguments give (unset ones left to its defaults and the preset)."""
+    kw = {k: getattr(args, k) for k in ("epochs", "imgsz", "batch", "seeds", "device", "devices", "workers", "val",
+          "metric", "weights", "split", "baseline", "latency_repeats", "cpu_threads", "plots", "retry_failed",
+          "rerun_changed", "resume_runs")}  # fmt: skip
+    kw["train_args"] = parse_train_args(args.train_args)
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def _sweep_exit(out: Path, command: str) -> int:
+    """1 when a run of the sweep in ``out`` failed or is unfinished (the reports show the rest), else 0."""
+    from yolo_attn.compare.sweep import sweep_status
+
+    counts = sweep_status(out)
+    if counts.get("failed") or counts.get("pending") or not counts.get("ok"):
+        what = ", ".join(f"{counts[k]} {k}" for k in ("failed", "pending") if counts.get(k)) or "no run finished"
+        print(f"yolo-attn {command}: error: {what} (the report shows the rest); see {out / 'summary.md'}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+_GIVEN = ("epochs", "imgsz", "batch", "split", "seeds", "latency_repeats", "cpu_threads")  # --remeasure checks these
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from yolo_attn.compare import sweep
+
+    if args.report_only and args.remeasure:
+        raise ValueError("--report-only and --remeasure exclude each other (--remeasure also reports)")
+    if args.report_only:
+        sweep.report_only(args.out)
+        return EXIT_OK
+    if args.remeasure:
+        given = {k: v for k, v in _sweep_settings(args).items() if k in _GIVEN}
+        sweep.remeasure(args.out, models=args.models, data=args.data, preset=args.preset, **given)
+        return EXIT_OK
+    slurm = None
+    if args.executor == "slurm":
+        slurm = {"partition": args.slurm_partition, "gpus_per_run": args.slurm_gpus_per_run, "time": args.slurm_time,
+                 "cpus_per_run": args.slurm_cpus_per_run, "max_tasks": args.slurm_max_tasks,
+                 "args": parse_key_value_list(args.slurm_args, "--slurm-arg")}  # fmt: skip
+    elif args.slurm_partition or args.slurm_args:
+        raise ValueError("--slurm-partition/--slurm-arg given, but the executor is local; add --executor slurm")
+    out = sweep.compare(args.models, args.data, out=args.out, preset=args.preset, executor=args.executor,
+                        slurm=slurm, wait=args.wait, **_sweep_settings(args))  # fmt: skip
+    return EXIT_OK if not args.wait else _sweep_exit(out, "compare")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from yolo_attn.compare.demo import demo
+
+    kw = _sweep_settings(args)
+    out = demo(out_dir=args.out, data_dir=args.data_dir, images=args.images, models=args.models, **kw)
+    return _sweep_exit(out, "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,12 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="key=value",
         help=f"{', '.join(SCORE_KEYS)} (model, data required; split default test, imgsz 640, "
-        "conf 0.001, iou 0.7, max_det 300 as for `yolo val`; ultralytics_val=False skips Ultralytics' val)",
+        "conf 0.001, iou 0.7, max_det 300 as for `yolo val`; ultralytics_val=False skips Ultralytics' val; "
+        "per_image=FILE saves what the paired bootstrap needs; baseline=B0,B1 variant=V0,V1 (per-image files, one "
+        "per seed, paired in order; no model=) or baseline=... with model= and per_image=: Δ vs the baseline with a "
+        "95%% interval, P(Δ>0) and a verdict; metric= (voc07_map50), resamples= (1000), seed= (0))",
     )
     p.set_defaults(func=_cmd_score)
-
-    # compare's arguments live beside its code (yolo_attn/compare/cli.py); they are registered here.
-    from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments
 
     add_compare_arguments(sub.add_parser("compare", help="train and score model variants side by side"))
     add_demo_arguments(sub.add_parser("demo", help="the CPU demo: MAY variants on the generated sample dataset"))

@@ -1,6 +1,6 @@
 """Exit statuses of every ``yolo-attn`` command and their mapping from the exception that ended it (stdlib only).
 
-Used by ``yolo_attn.cli`` and by compare's own entry points (``yolo_attn.compare.cli``), so both answer alike.
+Used by ``yolo_attn.cli`` for every command, so all answer alike.
 """
 
 from __future__ import annotations

@@ -20,13 +20,14 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import os
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import torch
+
+from yolo_attn._io import write_bytes
 
 __all__ = ("TransferReport", "transfer_weights")
 
@@ -251,35 +252,27 @@ def transfer_weights(
         model = model.half() if half else model.float()
         cfg_keys = default_cfg_keys()
         train_args = {k: v for k, v in (ckpt.get("train_args") or {}).items() if k in cfg_keys}
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(out).with_name(f".{Path(out).name}.tmp-{os.getpid()}")
-        try:
-            torch.save(
-                {
-                    "date": datetime.now().astimezone().isoformat(),
-                    "version": ultralytics_version(),
-                    "license": "AGPL-3.0 License (https://ultralytics.com/license)",
-                    "docs": "https://docs.ultralytics.com",
-                    "epoch": -1,
-                    "best_fitness": None,
-                    "model": model,
-                    "ema": None,
-                    "updates": None,
-                    "optimizer": None,
-                    "train_args": train_args,
-                    "yolo_attn_transfer": {
-                        "source": str(weights),
-                        "model_yaml": str(model_yaml),
-                        "layer_map": {int(i): int(j) for i, j in mapping.items()},
-                        "fresh_layers": [int(j) for j in inserted],
-                        "moved": moved,
-                    },
-                },
-                tmp,
-            )
-            os.replace(tmp, out)  # complete or absent, never half-written
-        finally:
-            tmp.unlink(missing_ok=True)
+        ckpt_out = {
+            "date": datetime.now().astimezone().isoformat(),
+            "version": ultralytics_version(),
+            "license": "AGPL-3.0 License (https://ultralytics.com/license)",
+            "docs": "https://docs.ultralytics.com",
+            "epoch": -1,
+            "best_fitness": None,
+            "model": model,
+            "ema": None,
+            "updates": None,
+            "optimizer": None,
+            "train_args": train_args,
+            "yolo_attn_transfer": {
+                "source": str(weights),
+                "model_yaml": str(model_yaml),
+                "layer_map": {int(i): int(j) for i, j in mapping.items()},
+                "fresh_layers": [int(j) for j in inserted],
+                "moved": moved,
+            },
+        }
+        write_bytes(out, lambda f: torch.save(ckpt_out, f))  # complete or absent, never half-written
     if verbose:
         ultralytics_logger().info(report.summary())
     return report

@@ -24,6 +24,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "models": ("yolo_attn.bench.models", "each attention variant of a model family vs its no-attention baseline"),
     "passes": ("yolo_attn.bench.passes", "each gate's time in elementwise memory passes over a family's slot tensors"),
     "gpu": ("yolo_attn.bench.gpu", "the prepared GPU run: module bench at bf16, MAY train step, tiny compare (OUT)"),
+    "bootstrap": (
+        "yolo_attn.bench.bootstrap",
+        "the paired bootstrap of yolo_attn.metrics.evidence on a VOC07-test-sized problem",
+    ),
 }
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -63,7 +62,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from yolo_attn._io import markdown_table, write_text
 from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, median_ci
+from yolo_attn.env import device_name, package_version
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
@@ -555,40 +556,17 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         + (", torch.compile" if compile else ""),
         "imgsz": imgsz,
         "batch": batch,
-        "device": _device_name(dev, threads),
+        "device": device_name(dev, threads),
         "dtype": dtype if dtype == "fp32" or runtime != "torch" else f"{dtype} autocast",
         "threads": threads,
         "rounds": rounds,
         "warmup": warmup,
         "cpu_per_wall": sum(sum(v) for v in cpu.values()) / all_wall if all_wall > 0 else float("nan"),
         "torch": torch.__version__,
-        "onnxruntime": _ort_version() if runtime == "onnxruntime" else None,
+        "onnxruntime": package_version("onnxruntime") if runtime == "onnxruntime" else None,
         "python": sys.version.split()[0],
     }
     return {"meta": meta, "rows": [rows[n] for n in names]}
-
-
-def _ort_version() -> str | None:
-    try:
-        import onnxruntime
-
-        return onnxruntime.__version__
-    except ImportError:
-        return None
-
-
-def _device_name(dev: torch.device, threads: int) -> str:
-    if dev.type == "cuda":
-        return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
-    cpu = "CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        import platform
-
-        cpu = platform.processor() or platform.machine() or cpu
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {threads} thread{'s' if threads > 1 else ''}"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -617,15 +595,16 @@ def format_table(result: dict) -> str:
         + f", {meta['batch']}x3x{meta['imgsz']}x{meta['imgsz']}, {meta['dtype']}, {meta['device']}; "
         f"{meta['rounds']} interleaved rounds after {meta['warmup']} warm-up (order reversed every other round).",
         "",
-        "| model | attention | params | GFLOPs | att. share | wall ms | CPU ms | wall ratio [95% CI] | CPU ratio [95% CI] |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        share = "-" if r.get("share") is None else f"{100 * r['share']:.1f}%"
-        lines.append(
-            f"| {r['name']} | {r['attention']} | {r['params']:,} | {r['gflops']:.2f} | {share} | {r['wall_ms']:.1f} | "
-            f"{r['cpu_ms']:.1f} | {_ratio(r.get('wall_ratio'))} | {_ratio(r.get('cpu_ratio'))} |"
-        )
+    head = ["model", "attention", "params", "GFLOPs", "att. share", "wall ms", "CPU ms"]
+    head += ["wall ratio [95% CI]", "CPU ratio [95% CI]"]
+    table = [
+        [r["name"], r["attention"], f"{r['params']:,}", f"{r['gflops']:.2f}"]
+        + ["-" if r.get("share") is None else f"{100 * r['share']:.1f}%", f"{r['wall_ms']:.1f}", f"{r['cpu_ms']:.1f}"]
+        + [_ratio(r.get("wall_ratio")), _ratio(r.get("cpu_ratio"))]
+        for r in rows
+    ]
+    lines += markdown_table(head, table, "llrrrrrrr")
     aa = next((r for r in rows if r["name"] == AA_NAME), None)
     lines.append("")
     note = (
@@ -696,10 +675,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(format_table(result))
     if args.json:
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)  # never a half-written file under the final name
+        write_text(args.json, json.dumps(result, indent=2) + "\n")  # never a half-written file under the final name
     return 0
 
 

@@ -32,7 +32,6 @@ import copy
 import importlib.util
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -43,7 +42,9 @@ from types import ModuleType
 import torch
 import torch.nn as nn
 
+from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import cuda_sync
+from yolo_attn.env import device_name
 from yolo_attn.nn._common import plain_ops
 from yolo_attn.nn.registry import ATTENTION
 
@@ -229,7 +230,7 @@ def run_benchmark(
     ref_lib = None if reference is None else load_reference(None if reference == _PACKAGE else reference)
     ref_path = None if ref_lib is None else Path(ref_lib.__file__)
     meta = {
-        "device": device_name(dev),
+        "device": device_name(dev, torch.get_num_threads(), "torch thread"),
         "shape": shape,
         "dtype": dtype if dtype == "fp32" else f"{dtype} autocast",
         "repeats": repeats,
@@ -246,7 +247,7 @@ def run_benchmark(
     if threads:
         torch.set_num_threads(threads)
         meta["threads"] = threads
-        meta["device"] = device_name(dev)
+        meta["device"] = device_name(dev, torch.get_num_threads(), "torch thread")
     rows = []
     try:
         for name in names:
@@ -294,20 +295,6 @@ def _bench_one(name, shape, dev, dtype, repeats, warmup, budget_s, ref_lib, seed
     return row
 
 
-def device_name(dev: torch.device) -> str:
-    """A human-readable name of the machine that ran the benchmark."""
-    if dev.type == "cuda":
-        return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    threads = torch.get_num_threads()
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {threads} torch thread{'s' if threads != 1 else ''}"
-
-
 def _fmt(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
@@ -342,10 +329,10 @@ def format_table(rows: list[dict]) -> str:
     head += ["ref fwd ms", "fwd speed-up"] if has_ref else []
     head += ["fwd+bwd ms"]
     head += ["ref fwd+bwd ms", "fwd+bwd speed-up", "max abs diff"] if has_ref else []
-    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(head))) + "|"]
+    table = []
     for r in rows:
         if "note" in r:
-            lines.append(f"| {r['module']} | " + " | ".join([r["note"]] + [""] * (len(head) - 2)) + " |")
+            table.append([r["module"], r["note"]] + [""] * (len(head) - 2))
             continue
         cells = [r["module"], f"{r['params']:,}", _fmt(r["macs"] / 1e6, ".4g")]
         cells += [_fmt(None if r["thop_macs"] is None else r["thop_macs"] / 1e6, ".4g"), _fmt(r["fwd_ms"], ".3f")]
@@ -355,8 +342,8 @@ def format_table(rows: list[dict]) -> str:
         if has_ref:
             cells += [_fmt(r.get("fwd_bwd_ref_ms"), ".3f"), _fmt(r.get("fwd_bwd_speedup"), ".2f") + "x"]
             cells += [_fmt(r.get("max_abs_diff"), ".1e")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append(cells)
+    return "\n".join(lines + markdown_table(head, table, "l" + "r" * (len(head) - 1)))
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:

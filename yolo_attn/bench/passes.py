@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import interleaved_rounds
 
 __all__ = ["main", "measure_passes", "slot_shapes"]
@@ -133,11 +134,9 @@ def format_passes(result: dict) -> str:
         f"takes {result['pass_ms']:.2f} ms (process CPU time, {torch.get_num_threads()} torch thread"
         f"{'s' if torch.get_num_threads() != 1 else ''}).",
         "",
-        "| module | slots | ms | passes |",
-        "|---|---:|---:|---:|",
     ]
-    for name, r in result["modules"].items():
-        lines.append(f"| {name} | {r['slots']} | {r['ms']:.2f} | {r['passes']:.1f} |")
+    rows = [(name, r["slots"], f"{r['ms']:.2f}", f"{r['passes']:.1f}") for name, r in result["modules"].items()]
+    lines += markdown_table(["module", "slots", "ms", "passes"], rows, "lrrr")
     return "\n".join(lines) + "\n"
 
 

@@ -7,19 +7,20 @@ Python API::
                   out="runs/compare/may-voc")               # -> Path of the compare folder
     demo()                                                   # the embedded CPU demo (runs/compare/demo)
 
-Command line (the same functions): ``yolo-attn compare --models ... --data ... --out ...`` and ``yolo-attn demo``;
-the argparse hooks are ``add_compare_arguments`` / ``add_demo_arguments`` (``yolo_attn.compare.cli``).
+Command line (the same functions): ``yolo-attn compare --models ... --data ... --out ...`` and ``yolo-attn demo``
+(their arguments are defined in ``yolo_attn/cli.py`` and fill one `SweepConfig`).
 
-Modules: ``sweep`` (``compare()``: plan, run, report), ``plan`` (inputs checked, models resolved, runs listed),
-``executors`` (device slots, worker processes, progress), ``claims`` (one holder per run across processes and
-hosts), ``slurm`` (job arrays through submitit), ``worker`` (one run in its own process), ``records`` (typed,
+Modules: ``config`` (`SweepConfig`: every setting, checked once), ``sweep`` (``compare()``: plan, run, report),
+``plan`` (inputs checked, models resolved, runs listed), ``executors`` (device slots fed by a thread pool, one
+worker process per run, one compare process per folder), ``slurm`` (one array task per run through submitit, the
+speed step as a dependent job), ``worker`` (one run in its own process), ``records`` (typed,
 versioned sweep.json / spec.json / run.json / speed.json), ``models`` (YAML files, globs, named sets), ``presets``,
 ``measure`` (params, GFLOPs, device names), ``speed`` (all models timed interleaved after the sweep, also by ``remeasure``),
 ``report`` (CSV, Markdown), ``plots`` (PNG), ``attention`` (gate maps for the
-attention_maps notebook), ``demo``, ``cli``.
+attention_maps notebook), ``demo``.
 """
 
-from yolo_attn.compare.cli import add_compare_arguments, add_demo_arguments, compare_command, demo_command
+from yolo_attn.compare.config import SweepConfig
 from yolo_attn.compare.demo import demo, prepare_sample
 from yolo_attn.compare.models import NAMED_SETS, ModelSpec, resolve_models
 from yolo_attn.compare.presets import PRESETS
@@ -31,12 +32,9 @@ __all__ = [
     "NAMED_SETS",
     "PRESETS",
     "ModelSpec",
-    "add_compare_arguments",
-    "add_demo_arguments",
+    "SweepConfig",
     "compare",
-    "compare_command",
     "demo",
-    "demo_command",
     "parse_seeds",
     "prepare_sample",
     "remeasure",

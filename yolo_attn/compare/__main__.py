@@ -1,7 +1,5 @@
-"""``python -m yolo_attn.compare``: the ``compare`` / ``demo`` commands, and the per-run worker of a sweep.
-
-The sweep starts ``python -m yolo_attn.compare _worker <spec.json>`` for every run (see ``worker.py``).
-"""
+"""``python -m yolo_attn.compare``: the ``compare`` / ``demo`` commands (as ``yolo-attn compare|demo``), and the
+per-run worker of a sweep (``python -m yolo_attn.compare _worker <spec.json>``, see ``worker.py``)."""
 
 import sys
 
@@ -10,6 +8,6 @@ if __name__ == "__main__":
         from yolo_attn.compare.worker import run_worker
 
         sys.exit(run_worker(sys.argv[2]))
-    from yolo_attn.compare.cli import main
+    from yolo_attn.cli import main
 
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

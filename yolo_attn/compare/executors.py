@@ -1,21 +1,21 @@
-"""Running a sweep's runs: device slots, one worker process per run, claims, progress, interruption.
+"""Running a sweep's runs on this machine: one worker process per run, fed to device slots by a thread pool.
 
-`run_slots` is the one loop every executor uses. It fills each free slot with the next run (sweep order) that it can
-claim (`claims.Claims`), starts that run's worker (``python -m yolo_attn.compare _worker spec.json``) pinned to the
-slot's device (``CUDA_VISIBLE_DEVICES``), heartbeats its claims, records a failure when a worker dies without a
-record, and prints progress: every run started and finished, and periodically every active run (epoch, time) with
-an ETA from the finished runs' mean duration spread over the slots. Locally (``compare --devices 0,1,2,3``) it also
-waits for runs other processes hold, and takes over those whose holder died. Ctrl-C (SIGINT) or SIGTERM stops every
-worker (SIGINT, then a kill after 20 s), releases the claims and leaves every run resumable.
-
-A Slurm array task (``slurm.py``) runs the same loop with one slot and does not wait for others' runs.
+`run_local` holds one ``compare`` process per ``--out`` (`folder_lock`, a non-blocking lock: a second process on
+the same folder is refused with exit status 2) and hands the unfinished runs, in sweep order, to a
+``concurrent.futures`` pool with one thread per slot (``--devices 0,1`` / ``cpu,cpu`` / ``0,0,1,1``). Each thread
+starts the run's worker (``python -m yolo_attn.compare _worker spec.json``, `start_run`) pinned to its slot's device
+(``CUDA_VISIBLE_DEVICES``) and waits for it; a worker that dies without a record gets a ``failed`` one
+(`finish_run`). Ctrl-C reaches every worker (they share the terminal's process group; they are also sent SIGINT) and
+SIGTERM is turned into the same: every worker stops, every run stays resumable. The Slurm executor (``slurm.py``)
+uses `start_run` / `finish_run` for its one run per array task.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
-import heapq
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -23,36 +23,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from yolo_attn.compare.claims import Claim, ClaimKeeper, Claims
+from yolo_attn.compare.config import check_device
 from yolo_attn.compare.plan import PlannedRun, file_sha256, planned_runs
-from yolo_attn.compare.records import (
-    PROGRESS,
-    RUN_SPEC,
-    RunRecord,
-    RunSpec,
-    SweepSettings,
-    fmt_duration,
-    read_json,
-)
+from yolo_attn.compare.records import PROGRESS, RUN_SPEC, RunRecord, RunSpec, SweepSettings, fmt_duration, read_json
 
-__all__ = ["Slot", "SweepInterrupted", "parse_devices", "progress_of", "run_slots"]
+__all__ = ["Slot", "SweepInterrupted", "finish_run", "folder_lock", "parse_devices", "run_local", "start_run", "todo"]
 
 _INTERRUPT_CODES = (-signal.SIGINT, 130, -signal.SIGTERM, 128 + signal.SIGTERM)  # stopped, not failed: resumable
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM: workers stopped, claims released, every run resumable."""
-
-
-class _Terminated(Exception):
-    pass
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+    """Ctrl-C or SIGTERM: workers stopped, every run resumable."""
 
 
 @dataclass(frozen=True)
@@ -71,484 +55,168 @@ class Slot:
     visible: str | None = None
 
 
-def _cuda_count() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def parse_devices(devices: str | Sequence[str] | None, device: str | int | None = None) -> list[Slot]:
+def parse_devices(devices: str | None, device: str | None = None) -> list[Slot]:
     """The slots of ``--devices`` (e.g. ``"0,1,2,3"``, ``"cpu,cpu"``, ``"0,0,1"``); one slot of ``device`` without.
 
     A device listed twice gives two slots on it (two trainings at once). GPU indices count the GPUs this process
-    sees (after its own ``CUDA_VISIBLE_DEVICES``); each worker sees only its GPU, as its device ``0``.
-
-    Raises:
-        ValueError: Unknown device, a GPU index this machine does not have, ``device`` and ``devices`` both given.
+    sees (after its own ``CUDA_VISIBLE_DEVICES``); each worker sees only its GPU, as its device ``0``. The entries
+    are checked by `config.check_device` (``ValueError`` naming the option, the value and what is valid).
     """
-    if devices is None or (isinstance(devices, str) and not devices.strip()):
-        return [
-            Slot(name=str(device) if device is not None else "default", device=None if device is None else str(device))
-        ]
+    if not devices:
+        return [Slot(name=str(device) if device is not None else "default", device=device)]
     if device is not None:
         raise ValueError(f"give either device ({device!r}) or devices ({devices!r}), not both")
-    items = [d.strip() for d in (devices.split(",") if isinstance(devices, str) else map(str, devices))]
-    if not items or any(not d for d in items):
-        raise ValueError(f"--devices {devices!r}: an empty entry; valid: cpu, mps or a CUDA GPU index (0, cuda:1)")
-    parent_visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    parent_list = [v.strip() for v in parent_visible.split(",")] if parent_visible else None
-    n_gpus = None
+    parent = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
     slots, seen = [], {}
-    for d in items:
-        low = d.lower()
-        if low == "cpu":
-            name, dev, visible = "cpu", "cpu", ""
-        elif low == "mps":
-            import torch
-
-            if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-                raise ValueError(f"--devices {devices!r}: mps (Apple GPU) is not available on this machine")
-            name, dev, visible = "mps", "mps", None
+    for d in check_device("--devices", devices):
+        if d in ("cpu", "mps"):
+            name, dev, visible = d, d, "" if d == "cpu" else None
         else:
-            idx = low[5:] if low.startswith("cuda:") else low
-            if not idx.isdigit():
-                raise ValueError(
-                    f"--devices {devices!r}: unknown device {d!r}; valid: cpu, mps, or a CUDA GPU index (0, 1, cuda:1)"
-                )
-            k = int(idx)
-            if n_gpus is None:
-                n_gpus = _cuda_count()
-            if n_gpus == 0:
-                raise ValueError(f"--devices {devices!r}: GPU {k} asked for, but this machine has no CUDA GPU; use cpu")
-            if k >= n_gpus:
-                raise ValueError(
-                    f"--devices {devices!r}: GPU {k} asked for, but this machine has {n_gpus} CUDA GPU(s): "
-                    f"{', '.join(map(str, range(n_gpus)))}"
-                )
-            name, dev = f"cuda:{k}", "0"
-            visible = parent_list[k] if parent_list and k < len(parent_list) else str(k)
+            k = int(d.removeprefix("cuda:"))
+            name, dev, visible = f"cuda:{k}", "0", parent[k] if k < len(parent) else str(k)
         seen[name] = seen.get(name, 0) + 1
         slots.append(Slot(name=name if seen[name] == 1 else f"{name}#{seen[name]}", device=dev, visible=visible))
     return slots
 
 
-@dataclass
-class _Active:
-    run: PlannedRun
-    slot: Slot
-    claim: Claim
-    proc: subprocess.Popen
-    t0: float
-    lost: bool = False
-
-
-@dataclass
-class _State:
-    """What the loop knows across iterations."""
-
-    initial: dict[str, str | None]  # run dir -> run_id of its record when this process started (None: no record)
-    rerun_changed: bool
-    final_ok: set[str] = field(default_factory=set)
-
-
 def _log_tail(path: Path, lines: int = 15) -> str:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-    return "\n".join(text[-lines:])
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-def schedule_eta(mean_run: float | None, active_elapsed: Sequence[float], pending: int, slots: int) -> float | None:
-    """Seconds until every run is done if each takes ``mean_run``: active runs finish their rest, pending runs go to
-    the slot that frees first."""
-    if mean_run is None:
-        return None
-    free = [max(mean_run - e, 0.0) for e in active_elapsed] + [0.0] * max(slots - len(active_elapsed), 0)
-    if not free:
-        return None
-    heapq.heapify(free)
-    for _ in range(pending):
-        heapq.heappush(free, heapq.heappop(free) + mean_run)
-    return max(free)
 
 
 def worker_env(slot: Slot) -> dict:
-    env = {**os.environ}
-    env.setdefault("YOLO_OFFLINE", "1")
-    env.setdefault("YOLO_AUTOINSTALL", "False")
-    env.setdefault("MPLBACKEND", "Agg")
+    env = {**os.environ, "YOLO_ATTN_SWEEP_PID": str(os.getpid())}  # worker.PARENT_PID_ENV: it exits when we die
+    for k, v in (("YOLO_OFFLINE", "1"), ("YOLO_AUTOINSTALL", "False"), ("MPLBACKEND", "Agg")):
+        env.setdefault(k, v)
     if slot.visible is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot.visible
-    env["YOLO_ATTN_SWEEP_PID"] = str(os.getpid())  # worker.PARENT_PID_ENV: the worker exits when this process dies
     return env
 
 
-def run_slots(
-    out: Path,
-    settings: SweepSettings,
-    slots: Sequence[Slot],
-    *,
-    say: Callable[[str], None],
-    wait_for_others: bool = True,
-    stream_output: bool | None = None,
-    slurm_job: str = "",
-    rerun_changed: bool = False,
-    progress_every: float = 30.0,
-    t_start: float | None = None,
-    report: Callable[[bool], None] | None = None,
-) -> dict[str, int]:
-    """Train every unfinished run of ``settings`` in ``out`` on ``slots``; return counts (``trained``: runs this
-    process finished, ``ok``, ``failed``, ``pending``: runs of the sweep not finished when it returns).
-
-    Args:
-        out: The compare folder (``sweep.json`` written).
-        settings: The sweep.
-        slots: Where runs train, one at a time each (`parse_devices`).
-        say: Progress lines.
-        wait_for_others: Wait for runs other processes hold (and take them over when their holder dies), so that
-            the sweep is complete on return; False returns when nothing is left to claim (Slurm array tasks).
-        stream_output: Show the workers' output (training bars) on this process's stdout; default with one slot.
-        slurm_job: ``<job>_<task>`` of the Slurm array task running this.
-        rerun_changed: Train again the finished runs whose model YAML changed (the old folder is kept aside).
-        progress_every: Seconds between the lines listing every active run (when several slots or waiting).
-        t_start: When the sweep started (elapsed time in progress lines).
-        report: ``report(final)`` rewrites the reports (after every finished run, and at the end).
+@contextlib.contextmanager
+def folder_lock(out: Path):
+    """Hold ``<out>/.compare.lock`` for the whole sweep: one ``compare`` process per folder.
 
     Raises:
-        SweepInterrupted: Ctrl-C or SIGTERM (workers stopped, claims released, runs resumable).
+        FileExistsError: Another process holds it (exit status 2; several hosts sharing one folder without Slurm
+            are not supported, and a lock on a network filesystem may not see the other host).
     """
-    t_start = t_start or time.time()
-    runs = planned_runs(out, settings)
-    total = len(runs)
-    claims = Claims(out)
-    multi = len(slots) > 1
-    stream = (not multi) if stream_output is None else stream_output
-    state = _State(initial={}, rerun_changed=rerun_changed)
-    for r in runs:
-        rec = RunRecord.read(r.run_dir)
-        state.initial[str(r.run_dir)] = rec.run_id if rec is not None else None
-    lost_tokens: set[str] = set()
-    lost_mutex = threading.Lock()
+    from filelock import FileLock, Timeout
 
-    def on_lost(claim: Claim) -> None:
-        with lost_mutex:
-            lost_tokens.add(claim.token)
-
-    keeper = ClaimKeeper(claims, on_lost).start()
-    active: dict[int, _Active] = {}
-    counts = {"trained": 0, "ok": 0, "failed": 0}
-    durations = [d for d in (_ok_duration(r) for r in runs) if d]
-    finished_before = sum(1 for r in runs if _final(r, settings, state))
-    if finished_before:
-        say(f"[compare] {finished_before} run(s) already complete (kept as they are), {total - finished_before} to run")
-    last_status = time.time()
-    old_handler = None
-    if hasattr(signal, "SIGTERM") and _in_main_thread():
-        old_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out / ".compare.lock"))
     try:
-        while True:
-            changed = _reap(active, claims, keeper, settings, state, counts, durations, say, total, lost_tokens)
-            if changed and report is not None:
-                with contextlib.suppress(Exception):  # a report failure must not stop training (it is redone)
-                    report(False)
-            free = [i for i in range(len(slots)) if i not in active]
-            if free:
-                _fill(
-                    free,
-                    slots,
-                    runs,
-                    active,
-                    claims,
-                    keeper,
-                    settings,
-                    state,
-                    say,
-                    total,
-                    stream,
-                    slurm_job,
-                    durations,
-                    t_start,
-                )
-            if not active:
-                pending = [r for r in runs if not _final(r, settings, state)]
-                if not pending or not wait_for_others:
-                    break
-                if time.time() - last_status > progress_every:
-                    last_status = time.time()
-                    _say_waiting(pending, claims, say)
-                time.sleep(2.0)
-                continue
-            if (multi or len(active) < len(slots)) and time.time() - last_status > progress_every:
-                last_status = time.time()
-                _say_status(runs, active, settings, state, durations, len(slots), t_start, say)
-            time.sleep(0.5)
-    except (KeyboardInterrupt, _Terminated):
-        _stop_all(active, claims, keeper)
-        say("[compare] interrupted; finished runs are kept, stopped ones resume. Run the same command again to resume.")
-        if report is not None:
-            with contextlib.suppress(Exception):
-                report(False)
-        raise SweepInterrupted() from None
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise FileExistsError(
+            f"another compare process is working on {out} (it holds {out / '.compare.lock'}); wait for it to end, "
+            "stop it, or use another --out"
+        ) from None
+    try:
+        yield
     finally:
-        keeper.stop()
-        if old_handler is not None:
-            signal.signal(signal.SIGTERM, old_handler)
-        _stop_all(active, claims, keeper)  # only on an unexpected error: the loop leaves nothing active otherwise
-    counts["pending"] = sum(1 for r in runs if not _final(r, settings, state))
-    return counts
+        lock.release()
 
 
-def _ok_duration(run: PlannedRun) -> float | None:
-    try:
-        rec = RunRecord.read(run.run_dir)
-    except ValueError:
-        return None
-    return rec.duration_s if rec is not None and rec.ok else None
-
-
-def _final(run: PlannedRun, settings: SweepSettings, state: _State) -> bool:
-    """True when the run needs nothing more from this process: an ok record (of the current YAML when rerunning
-    changed ones), or a failed record that is kept (``retry_failed=False``) or that was written after this process
-    started (someone retried it already)."""
-    key = str(run.run_dir)
-    if key in state.final_ok:
-        return True
+def is_final(run: PlannedRun, settings: SweepSettings, rerun_changed: bool = False) -> bool:
+    """Whether the run needs no training: an ok record (of the current YAML when ``rerun_changed``), or a failed one
+    that is kept (``retry_failed=False``)."""
     rec = RunRecord.read(run.run_dir)
     if rec is None:
         return False
     if rec.ok:
-        if state.rerun_changed and run.spec.file and rec.yaml_sha256:
-            current = file_sha256(run.spec.file)
-            if current and current != rec.yaml_sha256:
-                return False
-        state.final_ok.add(key)
+        if rerun_changed and run.spec.file and rec.yaml_sha256:
+            return file_sha256(run.spec.file) in ("", rec.yaml_sha256)
         return True
-    return not settings.retry_failed or rec.run_id != state.initial.get(key)
+    return not settings.retry_failed
 
 
-def _fill(
-    free, slots, runs, active, claims, keeper, settings, state, say, total, stream, slurm_job, durations, t_start
-):
-    busy = {str(a.run.run_dir) for a in active.values()}
-    for run in runs:
-        if not free:
-            return
-        if str(run.run_dir) in busy or _final(run, settings, state):
-            continue
-        holder = claims.holder(run.spec.label, run.seed)
-        if holder is not None and not holder.stale():
-            continue  # someone else trains it (checked again under the lock)
-        slot_i = free[0]
-        slot = slots[slot_i]
-
-        def takeover(c: Claim, run=run) -> None:
-            why = "its lease expired" if c.expired() else "its processes are gone"
-            say(f"[compare] taking over {run.name} from {c.describe()} ({why}); it resumes")
-
-        claim = claims.acquire(
-            run.spec.label,
-            run.seed,
-            is_done=lambda run=run: _final(run, settings, state),
-            slot=slot.name,
-            slurm_job=slurm_job,
-            on_takeover=takeover,
-        )
-        if claim is None:
-            continue
-        try:
-            started = _start(
-                run,
-                slot,
-                claim,
-                claims,
-                settings,
-                say,
-                total,
-                stream,
-                slurm_job,
-                runs,
-                state,
-                durations,
-                active,
-                t_start,
-                len(slots),
-            )
-        except BaseException:
-            claims.release(claim)
-            raise
-        if started is None:  # finished at once (an unusable model is recorded as failed)
-            claims.release(claim)
-            continue
-        keeper.add(claim)
-        active[slot_i] = started
-        busy.add(str(run.run_dir))
-        free.pop(0)
+def todo(out: Path, settings: SweepSettings, rerun_changed: bool = False) -> list[PlannedRun]:
+    """The runs of the sweep still to train, in sweep order."""
+    return [r for r in planned_runs(out, settings) if not is_final(r, settings, rerun_changed)]
 
 
-def _start(
-    run, slot, claim, claims, settings, say, total, stream, slurm_job, runs, state, durations, active, t_start, n_slots
-):
-    """Prepare the run folder and start the run's worker; None when the run was finished without one."""
-    run_dir = run.run_dir
-    rec = RunRecord.read(run_dir)
-    if rec is not None:
-        if rec.ok:  # a finished run of an edited YAML (rerun_changed): keep it aside, train the new file
-            aside = run_dir.with_name(f"{run_dir.name}.stale-{rec.yaml_sha256[:8]}")
-            k = 1
-            while aside.exists():
-                k += 1
-                aside = run_dir.with_name(f"{run_dir.name}.stale-{rec.yaml_sha256[:8]}-{k}")
-            run_dir.rename(aside)
-            say(f"[compare] {run.name}: its YAML changed since it was trained; the old run is kept in {aside}")
-        else:  # a failed run being retried: start from nothing
-            shutil.rmtree(run_dir, ignore_errors=True)
-    done = sum(1 for r in runs if _final(r, settings, state))
-    running = len(active)
-    left = total - done
-    mean_run = sum(durations) / len(durations) if durations else None
-    pending_after = max(left - running - 1, 0)
-    elapsed_active = [time.time() - a.t0 for a in active.values()] + [0.0]
-    eta = schedule_eta(mean_run, elapsed_active, pending_after, n_slots)
-    where = f" on {slot.name}" if n_slots > 1 else ""
-    say(
-        f"[compare] run {run.index}/{total}: {run.name}{where} | {done} done, {left} to go | "
-        f"elapsed {fmt_duration(time.time() - t_start)}, ~{fmt_duration(eta)} left"
-    )
+def _clear(run: PlannedRun, say) -> None:
+    """Before a new attempt: keep a finished run of an edited YAML aside; remove a failed attempt."""
+    rec = RunRecord.read(run.run_dir)
+    if rec is None:
+        return
+    if rec.ok:
+        aside = run.run_dir.with_name(f"{run.run_dir.name}.stale-{rec.yaml_sha256[:8]}")
+        k = 1
+        while aside.exists():
+            k += 1
+            aside = run.run_dir.with_name(f"{run.run_dir.name}.stale-{rec.yaml_sha256[:8]}-{k}")
+        run.run_dir.rename(aside)
+        say(f"[compare] {run.name}: its YAML changed since it was trained; the old run is kept in {aside}")
+    else:
+        shutil.rmtree(run.run_dir, ignore_errors=True)
+
+
+def start_run(run: PlannedRun, settings: SweepSettings, slot: Slot, *, stream: bool, progress: dict, slurm_job="", say):
+    """Write the run's ``spec.json`` and start its worker; None when the run was recorded failed without one (an
+    unusable model)."""
+    _clear(run, say)
     if run.spec.error:
-        RunRecord.failed(run.spec, run.seed, run_dir, settings.fingerprint, run.spec.error, slot=slot.name).write(
-            run_dir
+        RunRecord.failed(run.spec, run.seed, run.run_dir, settings.fingerprint, run.spec.error, slot=slot.name).write(
+            run.run_dir
         )
-        say(f"[compare] run {run.index}/{total} {run.name}: FAILED: {run.spec.error}")
         return None
-    fp = settings.fingerprint
-    extra = settings.train_args
-    eval_times = [e for e in (_eval_time(r) for r in runs) if e]
+    fp, extra = settings.fingerprint, settings.train_args
+    train_args = {
+        **extra,
+        **{"data": fp.data, "epochs": fp.epochs, "imgsz": fp.imgsz, "batch": fp.batch, "device": slot.device},
+        **{"workers": settings.workers, "seed": run.seed, "val": settings.val, "name": "train", "exist_ok": True},
+        "deterministic": extra.get("deterministic", True),
+        "plots": extra.get("plots", False),
+        "pretrained": extra.get("pretrained", False),
+        "project": str(run.run_dir),
+    }
     spec = RunSpec(
         label=run.spec.label,
         model=run.spec.model,
         file=run.spec.file,
         seed=run.seed,
-        run_dir=str(run_dir),
+        run_dir=str(run.run_dir),
         data=fp.data,
         split=fp.split,
         weights=fp.weights,
         fingerprint=fp,
-        train_args={
-            **extra,
-            "data": fp.data,
-            "epochs": fp.epochs,
-            "imgsz": fp.imgsz,
-            "batch": fp.batch,
-            "device": slot.device,
-            "workers": settings.workers,
-            "seed": run.seed,
-            "deterministic": extra.get("deterministic", True),
-            "val": settings.val,
-            "plots": extra.get("plots", False),
-            "pretrained": extra.get("pretrained", False),
-            "project": str(run_dir),
-            "name": "train",
-            "exist_ok": True,
-        },
+        train_args=train_args,
         resume_run=settings.resume_runs,
-        latency_repeats=settings.latency_repeats,
-        latency_warmup=settings.latency_warmup,
         cpu_threads=settings.cpu_threads,
         slot=slot.name,
         slurm_job=slurm_job,
-        claim=claim.path,
-        claim_token=claim.token,
-        progress={
-            "index": run.index,
-            "total": total,
-            "left_after": pending_after,
-            "sweep_start": t_start,
-            "mean_run_s": mean_run,
-            "mean_eval_s": sum(eval_times) / len(eval_times) if eval_times else None,
-            "slots": n_slots,
-        },
+        progress=progress,
     )
-    spec_file = spec.write(run_dir / RUN_SPEC)
-    (run_dir / PROGRESS).unlink(missing_ok=True)
+    spec_file = spec.write(run.run_dir / RUN_SPEC)
+    (run.run_dir / PROGRESS).unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "yolo_attn.compare", "_worker", str(spec_file)]
-    out_stream = None if stream else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, env=worker_env(slot), stdout=out_stream, stderr=out_stream, stdin=subprocess.DEVNULL)
-    claims.add_pid(claim, proc.pid)
-    return _Active(run=run, slot=slot, claim=claim, proc=proc, t0=time.time())
+    pipe = None if stream else subprocess.DEVNULL
+    return subprocess.Popen(cmd, env=worker_env(slot), stdout=pipe, stderr=pipe, stdin=subprocess.DEVNULL)
 
 
-def _eval_time(run: PlannedRun) -> float | None:
-    try:
-        rec = RunRecord.read(run.run_dir)
-    except ValueError:
-        return None
-    return rec.eval_time_s if rec is not None and rec.ok else None
-
-
-def _reap(active, claims, keeper, settings, state, counts, durations, say, total, lost_tokens) -> bool:
-    changed = False
-    for slot_i, a in list(active.items()):
-        if a.claim.token in lost_tokens and not a.lost:
-            a.lost = True
-            say(
-                f"[compare] {a.run.name}: its claim was taken over by another process (this one stalled past the "
-                "lease); stopping its worker here"
-            )
-            with contextlib.suppress(OSError):
-                a.proc.send_signal(signal.SIGINT)
-        code = a.proc.poll()
-        if code is None:
-            continue
-        del active[slot_i]
-        keeper.discard(a.claim)
-        took = time.time() - a.t0
-        if a.lost:
-            continue  # not ours any more: no record, no release
-        rec = RunRecord.read(a.run.run_dir)
-        if rec is None and not Claims.still_mine(a.claim.path, a.claim.token):
-            say(f"[compare] {a.run.name}: its claim was taken over by another process; that one finishes it")
-            continue  # the worker saw it first (exit status 3): no record, nothing to release
-        if rec is None and code in _INTERRUPT_CODES:
-            claims.release(a.claim)
-            say(f"[compare] run {a.run.index}/{total} {a.run.name}: stopped (resumable)")
-            continue
-        if rec is None:  # the worker died without a record (killed, out of memory, ...)
-            how = f"signal {-code}" if code < 0 else f"exit status {code}"
-            err = f"worker process ended with {how} before writing its record"
-            rec = RunRecord.failed(
-                a.run.spec,
-                a.run.seed,
-                a.run.run_dir,
-                settings.fingerprint,
-                err,
-                traceback=_log_tail(a.run.run_dir / "log.txt"),
-                slot=a.slot.name,
-                started_at=a.t0,
-            )
-            rec.write(a.run.run_dir)
-        claims.release(a.claim)
-        counts["trained"] += 1
-        changed = True
-        if rec.ok:
-            counts["ok"] += 1
-            durations.append(max(rec.duration_s or 0.0, took))  # with the interpreter start-up
-            value = rec.metrics.get(settings.metric)
-            shown = f"{100 * value:.2f}" if isinstance(value, (int, float)) else "n/a"
-            say(
-                f"[compare] run {a.run.index}/{total} {a.run.name}: ok in {fmt_duration(took)}, {settings.metric} {shown}"
-            )
-        else:
-            counts["failed"] += 1
-            say(
-                f"[compare] run {a.run.index}/{total} {a.run.name}: FAILED in {fmt_duration(took)}: "
-                f"{(rec.error or '?').splitlines()[0]} (log: {a.run.run_dir / 'log.txt'})"
-            )
-    return changed
+def finish_run(run: PlannedRun, code: int, settings: SweepSettings, slot: Slot, t0: float) -> RunRecord | None:
+    """The run's record after its worker ended with ``code``: the worker's own, a ``failed`` one written here when it
+    died without one, or None when it was stopped (Ctrl-C, SIGTERM: resumable)."""
+    rec = RunRecord.read(run.run_dir)
+    if rec is not None or code in _INTERRUPT_CODES:
+        return rec
+    how = f"signal {-code}" if code < 0 else f"exit status {code}"
+    rec = RunRecord.failed(
+        run.spec,
+        run.seed,
+        run.run_dir,
+        settings.fingerprint,
+        f"worker process ended with {how} before writing its record",
+        traceback=_log_tail(run.run_dir / "log.txt"),
+        slot=slot.name,
+        started_at=t0,
+    )
+    rec.write(run.run_dir)
+    return rec
 
 
 def progress_of(run_dir: Path) -> str:
@@ -560,46 +228,171 @@ def progress_of(run_dir: Path) -> str:
     return f"epoch {p.get('epoch')}/{p.get('epochs')}" if p.get("epoch") is not None else "starting"
 
 
-def _say_status(runs, active, settings, state, durations, n_slots, t_start, say) -> None:
-    total = len(runs)
-    done = sum(1 for r in runs if _final(r, settings, state))
-    now = time.time()
-    parts = [
-        f"{a.run.name} on {a.slot.name}: {progress_of(a.run.run_dir)}, {fmt_duration(now - a.t0)}"
-        for a in sorted(active.values(), key=lambda a: a.run.index)
-    ]
-    mean_run = sum(durations) / len(durations) if durations else None
-    pending = max(total - done - len(active), 0)
-    eta = schedule_eta(mean_run, [now - a.t0 for a in active.values()], pending, n_slots)
-    say(
-        f"[compare] {done}/{total} done, {len(active)} running: "
-        + "; ".join(parts)
-        + f" | elapsed {fmt_duration(now - t_start)}, ~{fmt_duration(eta)} left"
-    )
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
-def _say_waiting(pending, claims, say) -> None:
-    held = []
-    for r in pending:
-        c = claims.holder(r.spec.label, r.seed)
-        held.append(f"{r.name} ({c.describe() + ': ' + progress_of(r.run_dir)})" if c else r.name)
-    say(f"[compare] waiting for {len(pending)} run(s) held by other processes: " + "; ".join(held))
+class _Sweep:
+    """The state `run_local` shares between its slot threads and the main thread."""
 
+    def __init__(self, runs, settings, slots, say, t_start):
+        self.runs, self.settings, self.say, self.t_start = runs, settings, say, t_start
+        self.slots: queue.Queue = queue.Queue()
+        for s in slots:
+            self.slots.put(s)
+        self.n_slots = len(slots)
+        self.active: dict[str, tuple[PlannedRun, Slot, subprocess.Popen, float]] = {}
+        self.done: list[float] = []
+        self.counts = {"trained": 0, "ok": 0, "failed": 0}
+        self.stopping = threading.Event()
+        self.mutex = threading.Lock()
 
-def _stop_all(active: dict, claims: Claims, keeper: ClaimKeeper) -> None:
-    """Stop every worker (SIGINT, a kill after 20 s) and release its claim; the runs stay resumable."""
-    for a in active.values():
-        with contextlib.suppress(OSError):
-            a.proc.send_signal(signal.SIGINT)
-    deadline = time.time() + 20
-    for a in active.values():
+    def eta(self, left: int) -> str:
+        mean = _mean(self.done)
+        return fmt_duration(None if mean is None else mean * left / self.n_slots)
+
+    def one(self, run: PlannedRun, total: int, report) -> None:
+        """Slot thread: wait for a free slot, train ``run`` on it, record the outcome."""
+        slot = self.slots.get()
         try:
-            a.proc.wait(timeout=max(deadline - time.time(), 0.1))
-        except subprocess.TimeoutExpired:
-            a.proc.kill()
-            a.proc.wait()
-    for a in active.values():
-        keeper.discard(a.claim)
-        if not a.lost:
-            claims.release(a.claim)
-    active.clear()
+            if self.stopping.is_set():
+                return
+            with self.mutex:
+                left = total - self.counts["trained"]
+                self.say(
+                    f"[compare] run {run.index}/{total}: {run.name}"
+                    + (f" on {slot.name}" if self.n_slots > 1 else "")
+                    + f" | {self.counts['trained']} done, {left} to go | elapsed "
+                    f"{fmt_duration(time.time() - self.t_start)}, ~{self.eta(left)} left"
+                )
+                progress = {
+                    "index": run.index,
+                    "total": total,
+                    "left_after": max(left - len(self.active) - 1, 0),
+                    "sweep_start": self.t_start,
+                    "mean_run_s": _mean(self.done),
+                    "slots": self.n_slots,
+                }
+                t0 = time.time()
+                proc = start_run(run, self.settings, slot, stream=self.n_slots == 1, progress=progress, say=self.say)
+                if proc is not None:
+                    self.active[str(run.run_dir)] = (run, slot, proc, t0)
+            code = proc.wait() if proc is not None else 1
+            with self.mutex:
+                self.active.pop(str(run.run_dir), None)
+                if self.stopping.is_set() and RunRecord.read(run.run_dir) is None:
+                    return
+                rec = finish_run(run, code, self.settings, slot, t0)
+                self._count(run, rec, time.time() - t0, total)
+            if report is not None:
+                with contextlib.suppress(Exception):  # a report failure must not stop training (it is redone)
+                    report(False)
+        finally:
+            self.slots.put(slot)
+
+    def _count(self, run: PlannedRun, rec: RunRecord | None, took: float, total: int) -> None:
+        if rec is None:
+            self.say(f"[compare] run {run.index}/{total} {run.name}: stopped (resumable)")
+            return
+        self.counts["trained"] += 1
+        if rec.ok:
+            self.counts["ok"] += 1
+            self.done.append(took)
+            value = rec.metrics.get(self.settings.metric)
+            shown = f"{100 * value:.2f}" if isinstance(value, (int, float)) else "n/a"
+            self.say(f"[compare] run {run.index}/{total} {run.name}: ok in {fmt_duration(took)}, "
+                     f"{self.settings.metric} {shown}")  # fmt: skip
+        else:
+            self.counts["failed"] += 1
+            self.say(
+                f"[compare] run {run.index}/{total} {run.name}: FAILED in {fmt_duration(took)}: "
+                f"{(rec.error or '?').splitlines()[0]} (log: {run.run_dir / 'log.txt'})"
+            )
+
+    def status(self, total: int) -> None:
+        with self.mutex:
+            now = time.time()
+            parts = [
+                f"{r.name} on {s.name}: {progress_of(r.run_dir)}, {fmt_duration(now - t0)}"
+                for r, s, _, t0 in self.active.values()
+            ]
+            left = total - self.counts["trained"]
+        self.say(
+            f"[compare] {self.counts['trained']}/{total} trained, {len(parts)} running: {'; '.join(parts)} | "
+            f"elapsed {fmt_duration(now - self.t_start)}, ~{self.eta(left)} left"
+        )
+
+    def stop(self) -> None:
+        """Stop every worker (SIGINT, a kill after 20 s); their runs stay resumable."""
+        self.stopping.set()
+        with self.mutex:
+            procs = [p for _, _, p, _ in self.active.values()]
+        for p in procs:
+            with contextlib.suppress(OSError):
+                p.send_signal(signal.SIGINT)
+        deadline = time.time() + 20
+        for p in procs:
+            try:
+                p.wait(timeout=max(deadline - time.time(), 0.1))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def run_local(
+    out: Path,
+    settings: SweepSettings,
+    slots: Sequence[Slot],
+    *,
+    say: Callable[[str], None],
+    rerun_changed: bool = False,
+    progress_every: float = 30.0,
+    report: Callable[[bool], None] | None = None,
+) -> dict[str, int]:
+    """Train every unfinished run of ``out`` on ``slots``; return counts (``trained``, ``ok``, ``failed`` by this call
+    and ``pending``: runs not finished on return). The caller holds `folder_lock`.
+
+    Raises:
+        SweepInterrupted: Ctrl-C or SIGTERM (workers stopped, runs resumable).
+    """
+    runs = todo(out, settings, rerun_changed)
+    total = len(planned_runs(out, settings))
+    if total > len(runs):
+        say(f"[compare] {total - len(runs)} run(s) already complete (kept as they are), {len(runs)} to run")
+    sweep = _Sweep(runs, settings, slots, say, time.time())
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
+    pool = cf.ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="compare-slot")
+    try:
+        futures = [pool.submit(sweep.one, r, total, report) for r in runs]
+        pending = set(futures)
+        while pending:
+            finished, pending = cf.wait(pending, timeout=progress_every, return_when=cf.FIRST_EXCEPTION)
+            for f in finished:
+                f.result()  # a bug in a slot thread: raise it here
+            if pending and len(slots) > 1:
+                sweep.status(total)
+    except (KeyboardInterrupt, _Terminated):
+        sweep.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        say("[compare] interrupted; finished runs are kept, stopped ones resume. Run the same command again to resume.")
+        if report is not None:
+            with contextlib.suppress(Exception):
+                report(False)
+        raise SweepInterrupted() from None
+    finally:
+        if sweep.active:  # an unexpected error: leave no worker behind
+            sweep.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    pending = sum(1 for r in planned_runs(out, settings) if RunRecord.read(r.run_dir) is None)
+    return {**sweep.counts, "pending": pending}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from yolo_attn.compare.records import write_bytes
+from yolo_attn._io import write_bytes
 from yolo_attn.metrics import METRICS
 
 __all__ = ["write_plots"]

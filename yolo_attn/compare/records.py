@@ -7,31 +7,35 @@ Layout of ``--out``::
     results.csv, per_class.csv      one row per model and seed / per model, seed and class
     summary.md                      ranked table (mean ± std over seeds), differences to the baseline, failures
     map_vs_gflops.png, map_vs_latency.png, per_class_ap.png
-    claims/<model>/seed<k>.json     who trains the run now (claims.py): host, pids, heartbeat; .lock beside it
     runs/<model>/seed<k>/           one run: spec.json (RunSpec), log.txt, progress.json, train/ (Ultralytics),
                                     trained.json, metrics.json, run.json (RunRecord, written last; ok or failed)
-    slurm/                          --executor slurm: submitit's job files and task logs, jobs.json
+    slurm/                          --executor slurm: submitit's job files and task logs, jobs.json (the job ids)
+    .compare.lock                   held by the one compare process working on the folder
 
-Every file is written to a temporary sibling (named after host, process and a random suffix, so processes on
-several hosts sharing the folder never collide) and renamed into place: an interrupted write never leaves a file
-that looks complete, and a reader never sees a torn one.
+Every file is written by ``yolo_attn._io`` (a temporary sibling renamed into place): an interrupted write never
+leaves a file that looks complete, and a reader never sees a torn one.
 
-Records carry ``format_version``. Reading a record of another version, or a file that is not a JSON object, raises
-`RecordError` (a ``ValueError``: the command exits with status 2) naming the file and what to do.
+Records are pydantic v2 models carrying ``format_version``; every value is checked on read (finite numbers, a metric
+in [0, 1], times >= 0, lists of the right length). A file that is not a JSON object, of an unknown version or with a
+bad field raises `RecordError` (a ``ValueError``: exit status 2) naming the file, the field, the value and what to do.
+Paths inside the compare folder are stored relative to it (a run's checkpoint relative to its run folder), so a moved
+or copied folder reports, remeasures and resumes from its own files. Records of format version 2 (absolute paths)
+are still read: their paths are made relative on reading.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from yolo_attn._io import write_json
 from yolo_attn.compare.models import ModelSpec
 
 __all__ = [
@@ -54,9 +58,6 @@ __all__ = [
     "TrainStats",
     "fmt_duration",
     "read_json",
-    "read_object",
-    "write_json",
-    "write_text",
 ]
 
 RUN_RECORD = "run.json"  # per run, written last: the completion record
@@ -66,60 +67,15 @@ RUN_SPEC = "spec.json"  # per run: the worker's job description
 PROGRESS = "progress.json"  # per run: the epoch the worker is at (for the sweep's progress lines)
 SPEED_RECORD = "speed.json"  # the sweep's interleaved latency measurement (speed.py)
 #: Version of sweep.json, spec.json and run.json. Bump it when a field changes meaning or a required one is added.
-FORMAT_VERSION = 2
+#: 3: paths relative to the compare folder (2 is read and converted).
+FORMAT_VERSION = 3
 #: Version of speed.json, on its own: a newer speed format only asks for ``--remeasure``, never for retraining.
-SPEED_FORMAT_VERSION = 1
+#: 2: checkpoint paths relative to the compare folder (1 is read and converted).
+SPEED_FORMAT_VERSION = 2
 
 
 class RecordError(ValueError):
     """A record file that cannot be read as this version's record (not JSON, not an object, another version)."""
-
-
-# ------------------------------------------------------------------------------------------------ atomic writes
-def _tmp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary sibling and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # out of disk, interrupted: no half-written temporary left behind
-        raise
-    return path
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` through a temporary sibling and an atomic rename."""
-    return write_bytes(path, text.encode("utf-8"))
-
-
-def json_safe(obj: Any) -> Any:
-    """NaN/inf -> None, tuples -> lists, Paths and other objects -> str, recursively."""
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return json_safe(obj.item())
-    return str(obj)
-
-
-def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON (NaN as null), atomically."""
-    return write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | Path) -> Any:
@@ -130,194 +86,181 @@ def read_json(path: str | Path) -> Any:
         return None
 
 
-def read_object(path: str | Path, kind: str, version: int = FORMAT_VERSION, fix: str = "") -> dict | None:
-    """Read a record file as a JSON object of format ``version`` (`FORMAT_VERSION`); None when it does not exist.
-
-    ``fix`` replaces the default advice (move the file away) in the error message.
-
-    Raises:
-        RecordError: The file is not valid JSON, not an object, or of another format version.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError:
-        raise RecordError(f"{path}: not a {kind} (not UTF-8 text); {fix or _fix(path)}") from None
-    try:
-        obj = json.loads(text)
-    except ValueError as e:
-        raise RecordError(f"{path}: not a {kind} (invalid JSON: {e}); {fix or _fix(path)}") from None
-    if not isinstance(obj, dict):
-        raise RecordError(
-            f"{path}: not a {kind} (a JSON {type(obj).__name__}, expected an object); {fix or _fix(path)}"
-        )
-    found = obj.get("format_version")
-    if found != version:
-        who = "an older yolo_attn" if not isinstance(found, int) or found < version else "a newer yolo_attn"
-        raise RecordError(
-            f"{path}: a {kind} of format version {found!r}, written by {who}; this version reads version "
-            f"{version}. " + (fix or "Use another --out, or the yolo_attn version that wrote it.")
-        )
-    return obj
-
-
 def _fix(path: Path) -> str:
     return f"it was not written by yolo_attn compare (or was edited): move it away, then rerun to redo {path.parent}"
-
-
-def _take(cls, obj: dict, path: Path | str, kind: str, convert: dict | None = None):
-    """Build dataclass ``cls`` from ``obj`` (unknown keys ignored; a missing required field is a RecordError)."""
-    convert = convert or {}
-    kwargs = {}
-    for f in fields(cls):
-        if f.name not in obj:
-            continue
-        v = obj[f.name]
-        try:
-            kwargs[f.name] = convert[f.name](v) if f.name in convert and v is not None else v
-        except (TypeError, ValueError, KeyError, AttributeError) as e:
-            raise RecordError(f"{path}: field {f.name!r} of this {kind} is malformed ({e}); {_fix(Path(path))}") from e
-    try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise RecordError(f"{path}: not a complete {kind} ({e}); {_fix(Path(path))}") from None
 
 
 def now_iso(t: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
 
 
-# ------------------------------------------------------------------------------------------------ records
-@dataclass(frozen=True)
-class Fingerprint:
+def _relative(path: str, base: str | Path) -> str:
+    """``path`` relative to ``base`` when it lies inside it (records of format version 2 stored absolute paths)."""
+    if not path or not Path(path).is_absolute():
+        return path
+    try:
+        return str(Path(path).relative_to(base))
+    except ValueError:
+        return path
+
+
+Num = Annotated[float, Field(allow_inf_nan=False)]
+Time = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Frac = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Record(BaseModel):
+    """A versioned JSON record: `load` checks the file (JSON object, version, every field) and names what is wrong."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+    KIND: ClassVar[str] = "record"
+    VERSION: ClassVar[int] = FORMAT_VERSION
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def _migrate(cls, obj: dict, path: Path) -> dict:
+        """Convert a record of an older readable version (``VERSION - 1``) to this one."""
+        return obj
+
+    @classmethod
+    def load(cls, path: str | Path, fix: str = ""):
+        """Read ``path``; None when it does not exist. `RecordError` naming the file, the field and the value."""
+        path = Path(path)
+        fix = fix or _fix(path)
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except UnicodeDecodeError:
+            raise RecordError(f"{path}: not a {cls.KIND} (not UTF-8 text); {fix}") from None
+        except ValueError as e:
+            raise RecordError(f"{path}: not a {cls.KIND} (invalid JSON: {e}); {fix}") from None
+        if not isinstance(obj, dict):
+            raise RecordError(f"{path}: not a {cls.KIND} (a JSON {type(obj).__name__}, expected an object); {fix}")
+        found = obj.get("format_version")
+        if found == cls.VERSION - 1 and found > 0:
+            obj = {**cls._migrate(obj, path), "format_version": cls.VERSION}
+        elif found != cls.VERSION:
+            who = "an older yolo_attn" if not isinstance(found, int) or found < cls.VERSION else "a newer yolo_attn"
+            raise RecordError(
+                f"{path}: a {cls.KIND} of format version {found!r}, written by {who}; this version reads versions "
+                f"{cls.VERSION - 1} and {cls.VERSION}. "
+                + (
+                    fix if fix != _fix(path) else "Use another --out, or the yolo_attn version that wrote it."
+                )  # fmt: skip
+            )
+        try:
+            return cls.model_validate(obj)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(map(str, err["loc"])) or "(record)"
+            value = "" if err["type"] == "missing" else f" = {err['input']!r:.80}"
+            msg = "missing: not a complete record" if err["type"] == "missing" else err["msg"]
+            raise RecordError(f"{path}: not a complete {cls.KIND}: field '{where}'{value}: {msg}; {fix}") from None
+
+    def save(self, path: str | Path) -> Path:
+        return write_json(path, self.model_dump(mode="json"))
+
+
+class Fingerprint(BaseModel):
     """The settings that change a run's result; a resumed sweep must have the same (``diff`` says what differs)."""
 
+    model_config = ConfigDict(frozen=True)
     data: str
     split: str
-    epochs: int
-    imgsz: int
-    batch: int
+    epochs: Annotated[int, Field(ge=1)]
+    imgsz: Annotated[int, Field(ge=1)]
+    batch: Annotated[int, Field(ge=1)]
     weights: str
-    train_args: dict = field(default_factory=dict)
+    train_args: dict = Field(default_factory=dict)
 
     def diff(self, other: Fingerprint) -> list[str]:
         """Lines ``  key: earlier X, now Y`` for every field where ``self`` (earlier) and ``other`` (now) differ."""
-        a, b = asdict(self), asdict(other)
+        a, b = self.model_dump(), other.model_dump()
         return [f"  {k}: earlier {a[k]!r}, now {b[k]!r}" for k in a if a[k] != b[k]]
 
-    @classmethod
-    def from_dict(cls, obj: dict, path: Path | str = "?") -> Fingerprint:
-        if not isinstance(obj, dict):
-            raise TypeError(f"expected an object, got {type(obj).__name__}")
-        return _take(cls, obj, path, "fingerprint")
 
-
-@dataclass
-class SweepSettings:
-    """``sweep.json``: everything a process needs to run or report any run of the sweep (local or on Slurm).
+class SweepSettings(Record):
+    """``sweep.json``: the settled `SweepConfig` of the sweep, with its resolved models and baseline.
 
     Attributes:
         fingerprint: Settings that change results (checked on resume).
         models: The models, in sweep order (label, what ``YOLO()`` gets, the file read, why unusable).
-        seeds: The seeds, in order.
-        baseline, metric: The summary's baseline model label and primary metric.
+        seeds, baseline, metric: The seeds in order, the baseline's label, the primary metric.
         train_args: Every extra Ultralytics train argument (fingerprinted or not, e.g. ``plots``).
         val, preset, device, devices, workers, cpu_threads, latency_repeats, latency_warmup, resume_runs,
-            retry_failed, plots: As given to ``compare`` (device/devices: how the last call ran; not fingerprinted).
+            retry_failed, plots: As the last call gave them (not fingerprinted).
         created, updated: When the sweep was first planned and last (re)started.
     """
 
+    KIND: ClassVar[str] = "compare sweep record (sweep.json)"
     fingerprint: Fingerprint
     models: list[ModelSpec]
-    seeds: list[int]
+    seeds: list[Count]
     baseline: str
     metric: str
-    train_args: dict = field(default_factory=dict)
+    train_args: dict = Field(default_factory=dict)
     val: bool = True
     preset: str | None = None
     device: str | None = None
     devices: list[str] | None = None
-    workers: int = 0
-    cpu_threads: int | None = None
-    latency_repeats: int = 50
-    latency_warmup: int = 10
+    workers: Count = 0
+    cpu_threads: Annotated[int, Field(ge=1)] | None = None
+    latency_repeats: Annotated[int, Field(ge=3)] = 50
+    latency_warmup: Count = 10
     resume_runs: bool = True
     retry_failed: bool = True
     plots: bool = True
     created: str = ""
     updated: str = ""
-    format_version: int = FORMAT_VERSION
-
-    KIND = "compare sweep record (sweep.json)"
 
     def runs(self) -> list[tuple[ModelSpec, int]]:
         """Every (model, seed) in sweep order: seed by seed, all models with the first seed first."""
         return [(m, s) for s in self.seeds for m in self.models]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def write(self, out: str | Path) -> Path:
-        return write_json(Path(out) / SWEEP_RECORD, self.to_dict())
+        return self.save(Path(out) / SWEEP_RECORD)
 
     @classmethod
     def read(cls, out: str | Path) -> SweepSettings | None:
-        """Read ``<out>/sweep.json``; None when there is none. Raises `RecordError` on a malformed one."""
-        path = Path(out) / SWEEP_RECORD
-        obj = read_object(path, cls.KIND)
-        if obj is None:
-            return None
-        return _take(
-            cls,
-            obj,
-            path,
-            cls.KIND,
-            {
-                "fingerprint": lambda v: Fingerprint.from_dict(v, path),
-                "models": lambda v: [
-                    ModelSpec(**{k: m[k] for k in ("label", "model", "file", "error") if k in m}) for m in v
-                ],
-                "seeds": lambda v: [int(s) for s in v],
-            },
-        )
+        return cls.load(Path(out) / SWEEP_RECORD)
 
 
-@dataclass
-class Latency:
+class Latency(BaseModel):
     """A latency measured by the run's own worker (records written before speed.json; read, no longer written)."""
 
-    median_ms: float | None = None
-    p10_ms: float | None = None
-    p90_ms: float | None = None
+    median_ms: Time | None = None
+    p10_ms: Time | None = None
+    p90_ms: Time | None = None
     repeats: int | None = None
     threads: int | None = None
     dtype: str = ""
 
 
-@dataclass
-class TrainStats:
+class TrainStats(BaseModel):
     """How the training went (``trained.json`` without Ultralytics' resolved arguments)."""
 
-    train_time_s: float | None = None
+    model_config = ConfigDict(extra="ignore")
+    train_time_s: Time | None = None
     resumed: bool = False
-    epochs_timed: int = 0
-    epoch_times_s: list[float] = field(default_factory=list)
-    train_images: int | None = None
-    train_img_per_s: float | None = None
+    resumed_state: bool = False  # its float32 weights and random state were restored: the same as uninterrupted
+    epochs_timed: Count = 0
+    epoch_times_s: list[Time] = Field(default_factory=list)
+    train_images: Count | None = None
+    train_img_per_s: Annotated[float, Field(ge=0)] | None = None  # NaN when unknown is written as null
     train_device: str = ""
 
 
-@dataclass
-class RunSpec:
-    """``runs/<model>/seed<k>/spec.json``: one run's job for the worker process (``python -m yolo_attn.compare
-    _worker spec.json``)."""
+class RunSpec(Record):
+    """``runs/<model>/seed<k>/spec.json``: one run's job for its worker process (``run_dir`` absolute: it is rewritten
+    for every attempt)."""
 
+    KIND: ClassVar[str] = "compare run spec (spec.json)"
     label: str
     model: str
     file: str
-    seed: int
+    seed: Count
     run_dir: str
     data: str
     split: str
@@ -325,109 +268,95 @@ class RunSpec:
     fingerprint: Fingerprint
     train_args: dict
     resume_run: bool = True
-    latency_repeats: int = 50
-    latency_warmup: int = 10
     cpu_threads: int | None = None
     slot: str = ""  # the sweep's slot the run was given, e.g. "cuda:1" or "cpu#2"
     slurm_job: str = ""  # "<array job>_<task>" when run by a Slurm array task
-    claim: str = ""  # claims/<model>/seed<k>.json of the run
-    claim_token: str = ""  # the holder's token: the worker writes its record only while the claim is still its own
-    progress: dict = field(default_factory=dict)  # index, total, left_after, sweep_start, mean_run_s, mean_eval_s
-    format_version: int = FORMAT_VERSION
-
-    KIND = "compare run spec (spec.json)"
+    progress: dict = Field(default_factory=dict)  # index, total, left_after, sweep_start, mean_run_s, slots
 
     def write(self, path: str | Path) -> Path:
-        return write_json(path, asdict(self))
+        return self.save(path)
 
     @classmethod
     def read(cls, path: str | Path) -> RunSpec:
-        obj = read_object(path, cls.KIND)
-        if obj is None:
+        spec = cls.load(path)
+        if spec is None:
             raise FileNotFoundError(f"run spec not found: {path}")
-        return _take(cls, obj, path, cls.KIND, {"fingerprint": lambda v: Fingerprint.from_dict(v, path)})
+        return spec
 
 
-@dataclass
-class RunRecord:
+class RunRecord(Record):
     """``runs/<model>/seed<k>/run.json``, the completion record of one run, written last: ``status`` ok or failed.
 
-    The record of an attempt is identified by ``run_id`` (new for every attempt). ``started_at``/``finished_at`` are
-    Unix times (the record's ``started``/``finished`` are the same in local ISO form).
+    ``run_dir`` is relative to the compare folder (``runs/<model>/seed<k>``), ``weights`` relative to the run folder
+    (``train/weights/last.pt``). ``run_id`` is new for every attempt; ``started_at``/``finished_at`` are Unix times.
     """
 
-    status: str
+    KIND: ClassVar[str] = "compare run record (run.json)"
+    status: str = Field(pattern="^(ok|failed)$")
     label: str
     model: str
-    seed: int
+    seed: Count
     run_dir: str
     fingerprint: Fingerprint
     file: str = ""
     yaml_sha256: str = ""
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    host: str = field(default_factory=socket.gethostname)
+    run_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    host: str = Field(default_factory=socket.gethostname)
     slot: str = ""
     slurm_job: str = ""
-    versions: dict = field(default_factory=dict)
+    versions: dict = Field(default_factory=dict)
     started: str = ""
     finished: str = ""
-    started_at: float | None = None
-    finished_at: float | None = None
-    duration_s: float | None = None
+    started_at: Time | None = None
+    finished_at: Time | None = None
+    duration_s: Time | None = None
     error: str = ""
     traceback: str = ""
     train: TrainStats | None = None
-    train_args: dict = field(default_factory=dict)
+    train_args: dict = Field(default_factory=dict)
     weights: str = ""
     weights_sha256: str = ""
-    params: int | None = None
-    gflops: float | None = None
+    params: Count | None = None
+    gflops: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     cpu_latency: Latency | None = None
     gpu_latency: Latency | None = None
     cpu_name: str = ""
     gpu_name: str = ""
-    eval_time_s: float | None = None
-    eval_images: int | None = None
+    eval_time_s: Time | None = None
+    eval_images: Count | None = None
     ground_truth: str | None = None
-    metrics: dict = field(default_factory=dict)
-    per_class: dict = field(default_factory=dict)
-    #: ``{metric key: {class: reason}}``: classes the scorer left out of each mean over classes (no non-difficult
-    #: ground truth, or an undefined AP), as ``yolo_attn.metrics`` returns them; empty when none was.
-    excluded_classes: dict = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    KIND = "compare run record (run.json)"
+    metrics: dict[str, Frac | None] = Field(default_factory=dict)
+    per_class: dict = Field(default_factory=dict)
+    #: ``{metric key: {class: reason}}``: classes the scorer left out of each mean over classes.
+    excluded_classes: dict = Field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def resumed(self) -> bool:
+        """Its training was resumed after an interruption without its exact training state (so its weights may
+        differ from an uninterrupted run's; ``worker._TrainState`` says when the state is restored)."""
+        return bool(self.train and self.train.resumed and not self.train.resumed_state)
+
+    def weights_path(self, run_dir: str | Path) -> Path | None:
+        """The scored checkpoint, found from the run folder the record was read from."""
+        return (Path(run_dir) / self.weights) if self.weights else None
+
+    @classmethod
+    def _migrate(cls, obj: dict, path: Path) -> dict:
+        run_dir = str(obj.get("run_dir") or "")
+        return {**obj, "weights": _relative(str(obj.get("weights") or ""), run_dir),
+                "run_dir": f"runs/{obj.get('label')}/seed{obj.get('seed')}"}  # fmt: skip
+
     def write(self, run_dir: str | Path) -> Path:
-        return write_json(Path(run_dir) / RUN_RECORD, asdict(self))
+        return self.save(Path(run_dir) / RUN_RECORD)
 
     @classmethod
     def read(cls, run_dir: str | Path) -> RunRecord | None:
         """Read ``<run_dir>/run.json``; None when there is none. Raises `RecordError` on a malformed one."""
-        path = Path(run_dir) / RUN_RECORD
-        obj = read_object(path, cls.KIND)
-        if obj is None:
-            return None
-        rec = _take(
-            cls,
-            obj,
-            path,
-            cls.KIND,
-            {
-                "fingerprint": lambda v: Fingerprint.from_dict(v, path),
-                "train": lambda v: _take(TrainStats, v, path, cls.KIND),
-                "cpu_latency": lambda v: _take(Latency, v, path, cls.KIND),
-                "gpu_latency": lambda v: _take(Latency, v, path, cls.KIND),
-                "seed": int,
-            },
-        )
-        if rec.status not in ("ok", "failed"):
-            raise RecordError(f"{path}: status {rec.status!r} is not ok or failed; {_fix(path)}")
-        return rec
+        return cls.load(Path(run_dir) / RUN_RECORD)
 
     @classmethod
     def failed(cls, spec: ModelSpec, seed: int, run_dir: Path, fingerprint: Fingerprint, error: str, **kw) -> RunRecord:
@@ -436,54 +365,17 @@ class RunRecord:
 
         t = time.time()
         started_at = kw.pop("started_at", None) or t
-        return cls(
-            status="failed",
-            label=spec.label,
-            model=spec.model,
-            file=spec.file,
-            seed=seed,
-            run_dir=str(run_dir),
-            fingerprint=fingerprint,
-            versions=versions(),
-            started=now_iso(started_at),
-            finished=now_iso(t),
-            started_at=started_at,
-            finished_at=t,
-            duration_s=t - started_at,
-            error=error,
-            **kw,
-        )
+        return cls(status="failed", label=spec.label, model=spec.model, file=spec.file, seed=seed,
+                   run_dir=f"runs/{spec.label}/seed{seed}", fingerprint=fingerprint, versions=versions(),
+                   started=now_iso(started_at), finished=now_iso(t), started_at=started_at, finished_at=t,
+                   duration_s=t - started_at, error=error, **kw)  # fmt: skip
 
 
-# ------------------------------------------------------------------------------------------------ speed.json
-def _floats(n: int | None = None):
-    """A converter: a list of numbers (exactly ``n`` when given) -> list of floats (TypeError/ValueError otherwise)."""
-
-    def convert(v):
-        if not isinstance(v, list) or (n is not None and len(v) != n):
-            raise ValueError(f"expected a list of {n or 'some'} numbers, got {v!r:.80}")
-        out = [float(x) for x in v]
-        if any(math.isnan(x) for x in out):
-            raise ValueError(f"NaN in {v!r:.80}")
-        return out
-
-    return convert
+Pair = Annotated[list[Num], Field(min_length=2, max_length=2)]
+Triple = Annotated[list[Num], Field(min_length=3, max_length=3)]
 
 
-def _number(v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"expected a number, got {v!r:.80}")
-    return float(v)
-
-
-def _bool(v) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r:.80}")
-    return v
-
-
-@dataclass
-class SpeedStats:
+class SpeedStats(BaseModel):
     """One model's times on one device over the interleaved rounds, in ms (``speed.py``).
 
     Attributes:
@@ -492,48 +384,33 @@ class SpeedStats:
         wall_iqr_ms: ``[q1, q3]`` of the rounds' wall times; ``wall_p90_ms`` their 90th percentile.
         wall_ratio, cpu_ratio: ``[median, low, high]`` of the per-round ratio time(model) / time(baseline) in the
             same round, with its 95% bootstrap interval; None for the baseline itself.
-        noisy: The measurement's spread is too large to read differences of a few percent (``noisy_why`` says which
-            interval and how wide; threshold: `SpeedRecord.noisy_threshold`).
+        noisy: The spread is too large to read differences of a few percent (``noisy_why`` says which interval).
         rounds_wall_ms, rounds_cpu_ms: Every timed round, in round order.
     """
 
-    wall_ms: float
-    wall_ci_ms: list[float]
-    wall_iqr_ms: list[float]
-    wall_p90_ms: float
-    cpu_ms: float
-    cpu_ci_ms: list[float]
-    wall_ratio: list[float] | None = None
-    cpu_ratio: list[float] | None = None
+    model_config = ConfigDict(strict=True)
+    wall_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    wall_ci_ms: Pair
+    wall_iqr_ms: Pair
+    wall_p90_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    cpu_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    cpu_ci_ms: Pair
+    wall_ratio: Triple | None = None
+    cpu_ratio: Triple | None = None
     noisy: bool = False
     noisy_why: str = ""
-    rounds_wall_ms: list[float] = field(default_factory=list)
-    rounds_cpu_ms: list[float] = field(default_factory=list)
-
-    CONVERT = {
-        "wall_ms": _number,
-        "cpu_ms": _number,
-        "wall_p90_ms": _number,
-        "wall_ci_ms": _floats(2),
-        "cpu_ci_ms": _floats(2),
-        "wall_iqr_ms": _floats(2),
-        "wall_ratio": _floats(3),
-        "cpu_ratio": _floats(3),
-        "noisy": lambda v: _bool(v),
-        "rounds_wall_ms": _floats(),
-        "rounds_cpu_ms": _floats(),
-    }
+    rounds_wall_ms: list[Num] = Field(default_factory=list)
+    rounds_cpu_ms: list[Num] = Field(default_factory=list)
 
 
-@dataclass
-class SpeedDevice:
+class SpeedDevice(BaseModel):
     """The interleaved measurement on one device: how it was taken and each model's `SpeedStats` by label.
 
     Attributes:
         device: ``cpu`` or ``cuda:N``; ``name``: the CPU or GPU model; ``dtype``: ``float32`` (CPU) or ``float16``.
         threads: torch threads (CPU); rounds, warmup: timed and untimed rounds.
         baseline: Label the ratios refer to; order: the forward order (odd rounds run it reversed); spacer: the
-            model called untimed between rounds (with two models it alternates: this is the one before round 2).
+            model called untimed between rounds.
         cpu_per_wall: Process CPU seconds per wall second while timed (well below 1 x threads: a busy machine).
         duration_s: Wall time of the timed and warm-up rounds.
     """
@@ -542,52 +419,60 @@ class SpeedDevice:
     name: str
     dtype: str
     threads: int | None
-    rounds: int
-    warmup: int
+    rounds: Count
+    warmup: Count
     baseline: str
     order: list[str]
     spacer: str
     models: dict[str, SpeedStats]
-    cpu_per_wall: float | None = None
-    duration_s: float | None = None
+    cpu_per_wall: Time | None = None
+    duration_s: Time | None = None
+
+    @model_validator(mode="after")
+    def _names(self):
+        if set(self.order) != set(self.models) or self.baseline not in self.models or self.spacer not in self.models:
+            raise ValueError("order, baseline and spacer must name the measured models")
+        return self
 
 
-@dataclass
-class SpeedRun:
-    """The run whose checkpoint was timed for a model (one per model: the architecture sets the time, not the
-    seed)."""
+class SpeedRun(BaseModel):
+    """The run whose checkpoint was timed for a model (``weights`` relative to the compare folder)."""
 
     label: str
-    seed: int
+    seed: Count
     run_id: str
     weights: str
     weights_sha256: str = ""
 
 
-@dataclass
-class SpeedRecord:
+class SpeedRecord(Record):
     """``speed.json``: every trained model of the sweep timed interleaved in one process after the trainings.
 
-    Written by the process that finishes the sweep last (or ``compare --remeasure``), never per run; read by the
-    reports. Its own `SPEED_FORMAT_VERSION`: a bad or foreign file asks for ``--remeasure``, not for retraining.
+    Its own `SPEED_FORMAT_VERSION`: a bad or foreign file asks for ``--remeasure``, not for retraining.
     """
 
-    imgsz: int
+    KIND: ClassVar[str] = "compare speed record (speed.json)"
+    VERSION: ClassVar[int] = SPEED_FORMAT_VERSION
+    format_version: int = SPEED_FORMAT_VERSION
+    imgsz: Annotated[int, Field(ge=1)]
     runs: list[SpeedRun]
     cpu: SpeedDevice | None = None
     gpu: SpeedDevice | None = None
     gpu_note: str = ""
-    batch: int = 1
-    noisy_threshold: float = 0.05
+    batch: Annotated[int, Field(ge=1)] = 1
+    noisy_threshold: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.05
     measured: str = ""
-    host: str = field(default_factory=socket.gethostname)
-    versions: dict = field(default_factory=dict)
-    format_version: int = SPEED_FORMAT_VERSION
+    host: str = Field(default_factory=socket.gethostname)
+    versions: dict = Field(default_factory=dict)
 
-    KIND = "compare speed record (speed.json)"
+    @classmethod
+    def _migrate(cls, obj: dict, path: Path) -> dict:
+        runs = [{**r, "weights": _relative(str(r.get("weights", "")), path.parent)} if isinstance(r, dict) else r
+                for r in obj.get("runs") or []]  # fmt: skip
+        return {**obj, "runs": runs}
 
     def write(self, out: str | Path) -> Path:
-        return write_json(Path(out) / SPEED_RECORD, asdict(self))
+        return self.save(Path(out) / SPEED_RECORD)
 
     def run_ids(self) -> dict[str, str]:
         """``{label: run_id}`` of the timed runs."""
@@ -595,62 +480,12 @@ class SpeedRecord:
 
     @classmethod
     def read(cls, out: str | Path) -> SpeedRecord | None:
-        """Read ``<out>/speed.json``; None when there is none.
-
-        Raises:
-            RecordError: Not JSON, not an object, another `SPEED_FORMAT_VERSION`, or a field missing or malformed.
-        """
-        path = Path(out) / SPEED_RECORD
-        fix = (
-            f"measure again with `yolo-attn compare --remeasure --out {Path(out)}` (it replaces speed.json; "
-            "nothing is retrained)"
-        )
-        obj = read_object(path, cls.KIND, version=SPEED_FORMAT_VERSION, fix=fix)
-        if obj is None:
-            return None
-
-        def take(kind, v, convert=None):
-            if not isinstance(v, dict):
-                raise ValueError(f"expected an object, got {type(v).__name__}")
-            try:
-                return _take(kind, v, path, cls.KIND, convert)
-            except RecordError as e:
-                raise ValueError(str(e).split(": ", 1)[-1].split("; ")[0]) from None
-
-        def device(v):
-            d = take(
-                SpeedDevice,
-                v,
-                {
-                    "models": lambda m: {str(k): take(SpeedStats, x, SpeedStats.CONVERT) for k, x in m.items()},
-                    "rounds": int,
-                    "warmup": int,
-                    "order": lambda o: [str(x) for x in o],
-                },
-            )
-            if set(d.order) != set(d.models) or d.baseline not in d.models or d.spacer not in d.models:
-                raise ValueError("order, baseline and spacer must name the measured models")
-            return d
-
-        try:
-            rec = _take(
-                cls,
-                obj,
-                path,
-                cls.KIND,
-                {
-                    "runs": lambda v: [take(SpeedRun, r, {"seed": int}) for r in v],
-                    "cpu": device,
-                    "gpu": device,
-                    "imgsz": int,
-                    "batch": int,
-                    "noisy_threshold": _number,
-                },
-            )
-        except RecordError as e:
-            raise RecordError(str(e).replace(_fix(path), fix)) from None
-        if rec.cpu is None and rec.gpu is None:
-            raise RecordError(f"{path}: a {cls.KIND} without a cpu or gpu measurement; {fix}")
+        """Read ``<out>/speed.json``; None when there is none (`RecordError` on a bad one, asking for --remeasure)."""
+        fix = (f"measure again with `yolo-attn compare --remeasure --out {Path(out)}` (it replaces speed.json; "
+               "nothing is retrained)")  # fmt: skip
+        rec = cls.load(Path(out) / SPEED_RECORD, fix=fix)
+        if rec is not None and rec.cpu is None and rec.gpu is None:
+            raise RecordError(f"{Path(out) / SPEED_RECORD}: a {cls.KIND} without a cpu or gpu measurement; {fix}")
         return rec
 
 

@@ -28,9 +28,10 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from yolo_attn._io import write_text
 from yolo_attn.compare.models import ModelSpec
 from yolo_attn.compare.plan import file_sha256
-from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SpeedRecord, SweepSettings, write_text
+from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SpeedRecord, SweepSettings
 from yolo_attn.metrics import METRIC_KEYS, METRICS, PER_CLASS_KEYS
 
 __all__ = ["RESULT_COLUMNS", "aggregate", "collect_rows", "report_only", "write_reports"]
@@ -93,6 +94,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     *SPEED_COLUMNS,
     "train_img_per_s",
     "train_time_s",
+    "resumed",
     "eval_time_s",
     "duration_s",
     "eval_images",
@@ -240,6 +242,7 @@ def collect_rows(
                     "excluded": rec.excluded_classes,
                     "train_img_per_s": tr.train_img_per_s if tr else None,
                     "train_time_s": tr.train_time_s if tr else None,
+                    "resumed": int(rec.resumed),
                     "eval_time_s": rec.eval_time_s,
                     "eval_images": rec.eval_images,
                     "data": fp.data,
@@ -418,14 +421,13 @@ def _summary(
     out: Path,
     rows: list[dict],
     agg: list[dict],
-    baseline: str,
-    metric: str,
     settings: SweepSettings,
     plot_files: list[Path],
     final: bool,
     speed: SpeedRecord | None = None,
     outdated: Sequence[str] = (),
 ) -> str:
+    baseline, metric = settings.baseline, settings.metric
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
     stale = [r for r in rows if r["status"] == "stale"]
@@ -518,6 +520,17 @@ def _summary(
                 f"| `{r['model']}` | {r['seed']} | `{r['model_yaml']}` | `{Path(r['run_dir']).relative_to(out)}` |"
             )
         lines.append("")
+    resumed = [r for r in ok if r.get("resumed") == 1]
+    if resumed:
+        lines += [
+            f"## Resumed runs ({len(resumed)})",
+            "",
+            "These runs were interrupted and resumed from their last epoch checkpoint without their exact training "
+            "state (" + ", ".join(f"`{r['model']}` seed {r['seed']}" for r in resumed) + "): their weights may differ "
+            "from an uninterrupted run's (`resumed` = 1 in results.csv). The state (float32 weights, random state, data "
+            "order) is restored exactly only with `--workers 0` and one optimizer step per batch (`nbs` <= `batch`).",
+            "",
+        ]
     if pending:
         lines += [
             f"## Not run yet ({len(pending)})",
@@ -717,9 +730,7 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
         from yolo_attn.compare.plots import write_plots
 
         plot_files = write_plots(out, rows, agg, baseline, metric, view)
-    write_text(
-        out / "summary.md", _summary(out, rows, agg, baseline, metric, settings, plot_files, final, speed, outdated)
-    )
+    write_text(out / "summary.md", _summary(out, rows, agg, settings, plot_files, final, speed, outdated))
     if say:
         gpu = any(r.get("gpu_latency_ms") not in (None, "") for r in rows if r["status"] == "ok")
         say("")

@@ -1,182 +1,36 @@
-"""``compare --executor slurm``: the sweep's runs as a Slurm job array, submitted through ``submitit``.
+"""``compare --executor slurm``: one Slurm array task per run, submitted through ``submitit``.
 
-Install: ``pip install yolo-attn[slurm]`` (submitit). Each array task is a worker slot (`SlurmTask`): it claims runs
-one after another (``claims.py``), trains each in a worker process on the GPUs Slurm gave it, and ends when nothing
-is left to claim. The ``compare`` process submits the array (one task per unfinished run, ``max_tasks`` at most),
-then waits, printing progress, until every run is finished or no task of the job is left in the queue.
+Install: ``pip install yolo-attn[slurm]`` (submitit). The ``compare`` process (on a login node) submits one job
+array with one task per unfinished run (`RunTask`: the task owns that run's folder and trains it in a worker
+process on the GPUs Slurm gave it), then one job that depends on the array (``afterany``) and times every trained
+model interleaved on a compute node and writes the reports (`SpeedTask`); it never measures anything itself. The
+job ids are kept in ``slurm/jobs.json``.
 
-- ``wait=False`` (``--no-wait``) returns after submitting; the job id is printed and kept in ``slurm/jobs.json``.
-  ``compare --report-only`` writes the reports from what is finished at any time; the same ``compare`` command
-  again attaches to a job still queued or running, or submits a new array for the runs left unfinished.
-- A failed, cancelled (``scancel``), pre-empted or timed-out task leaves its run resumable: its worker is stopped
-  (SIGTERM), the claim released (or taken over: the claim names the task, and a task no longer in the queue holds
-  nothing), and the next task or the next call resumes the run from its last epoch checkpoint. On the time-limit
-  or pre-emption signal (USR2, 90 s before) submitit requeues the task (``SlurmTask.checkpoint``); the requeued
-  task claims runs like any other, so a requeue never trains a run twice.
-- Logs: each run's ``log.txt`` in its run folder; each task's own log in ``slurm/<job>/``.
-
-Liveness comes from ``squeue`` (works on every cluster); ``sacct`` is not needed.
+- "Is it alive" is Slurm's job state (``squeue``; ``sacct`` is not needed). The same ``compare`` command again
+  attaches to the array tasks still queued or running and submits a new array only for the runs that have neither
+  a finished record nor a live task. ``wait=False`` (``--no-wait``) returns after submitting, printing the job ids.
+- Requeue-safe: on the time-limit or pre-emption signal (USR2, 90 s before) submitit calls `RunTask.checkpoint`,
+  which resubmits the same run; the requeued task resumes it from its last epoch checkpoint. A cancelled
+  (``scancel``), failed or killed task leaves its run resumable too (no record is written for a stopped worker).
+- Logs: each run's ``log.txt`` in its run folder; each task's own log in ``slurm/<job>_<task>/``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from yolo_attn.compare.claims import Claims
-from yolo_attn.compare.executors import Slot, progress_of, run_slots, schedule_eta
+from yolo_attn._io import write_json
+from yolo_attn.compare.config import SlurmOptions
+from yolo_attn.compare.executors import Slot, finish_run, progress_of, start_run, todo
 from yolo_attn.compare.plan import planned_runs
-from yolo_attn.compare.records import RunRecord, SweepSettings, fmt_duration, read_json, write_json
+from yolo_attn.compare.records import RunRecord, SpeedRecord, SweepSettings, fmt_duration, read_json
 
-__all__ = ["SlurmOptions", "SlurmTask", "run_on_slurm", "squeue_alive"]
-
-_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
-
-
-def _minutes(text: str) -> int:
-    """Slurm time formats -> minutes: ``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``."""
-    m = _TIME.match(str(text).strip())
-    if not m:
-        raise ValueError(f"--slurm-time {text!r}: not a Slurm time; use e.g. 24:00:00, 2-00:00:00 or 90 (minutes)")
-    days, a, b, c = m.groups()
-    a, b, c = int(a), int(b or 0), int(c or 0)
-    if days is not None:  # D-HH[:MM[:SS]]
-        minutes = int(days) * 1440 + a * 60 + b + (c > 0)
-    elif m.group(4) is not None:  # HH:MM:SS
-        minutes = a * 60 + b + (c > 0)
-    elif m.group(3) is not None:  # MM:SS
-        minutes = a + (b > 0)
-    else:  # MM
-        minutes = a
-    if minutes < 1:
-        raise ValueError(f"--slurm-time {text!r}: at least one minute")
-    return minutes
-
-
-@dataclass
-class SlurmOptions:
-    """Options of the Slurm executor.
-
-    Attributes:
-        partition: Slurm partition (default: the cluster's default partition).
-        gpus_per_run: GPUs per array task, i.e. per run (0: CPU runs). More than one trains one run with DDP.
-        cpus_per_run: CPUs per task (default 8 with GPUs, else 2); set ``--workers`` to use them for loading.
-        time: Time limit per task (Slurm format, default ``24:00:00``); a task past it is requeued.
-        args: Further sbatch options, ``{"account": "proj", "qos": "high", "mem": "64G", "constraint": "a100"}``.
-        max_tasks: Array size at most (default: one task per unfinished run).
-    """
-
-    partition: str | None = None
-    gpus_per_run: int = 1
-    cpus_per_run: int | None = None
-    time: str = "24:00:00"
-    args: dict = field(default_factory=dict)
-    max_tasks: int | None = None
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SlurmOptions:
-        if isinstance(d, SlurmOptions):
-            return d
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(
-                f"unknown slurm option(s) {', '.join(unknown)}; valid: {', '.join(cls.__dataclass_fields__)}"
-            )
-        opts = cls(**{k: v for k, v in d.items() if v is not None})
-        for name in ("gpus_per_run", "cpus_per_run", "max_tasks"):
-            v = getattr(opts, name)
-            lo = 0 if name == "gpus_per_run" else 1
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
-                raise ValueError(f"--slurm-{name.replace('_', '-')} must be an integer >= {lo}, got {v!r}")
-        _minutes(opts.time)
-        return opts
-
-    @property
-    def cpus(self) -> int:
-        return self.cpus_per_run or (8 if self.gpus_per_run else 2)
-
-    def check(self) -> None:
-        """Check that Slurm and submitit are there and the partition exists (and has GPUs when asked for).
-
-        Raises:
-            ValueError: Naming what is missing or wrong (exit status 2; nothing is written).
-        """
-        try:
-            import submitit  # noqa: F401
-        except ImportError:
-            raise ValueError(
-                "--executor slurm needs submitit: pip install 'yolo-attn[slurm]' (or pip install submitit)"
-            ) from None
-        missing = [t for t in ("sbatch", "squeue", "sinfo", "scancel") if shutil.which(t) is None]
-        if missing:
-            raise ValueError(
-                f"--executor slurm needs Slurm's client commands, not found on PATH: {', '.join(missing)} "
-                "(run compare on a login node of the cluster)"
-            )
-        r = subprocess.run(["sinfo", "-h", "-o", "%P|%G"], capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            msg = " ".join((r.stderr or r.stdout).split())
-            raise ValueError(f"--executor slurm: sinfo failed (is the Slurm controller reachable?): {msg}")
-        parts: dict[str, set[str]] = {}
-        default = None
-        for line in r.stdout.splitlines():
-            name, _, gres = line.partition("|")
-            if not name.strip():
-                continue
-            if name.endswith("*"):
-                name = name[:-1]
-                default = name
-            parts.setdefault(name, set()).add(gres.strip())
-        if self.partition is None:
-            if default is None:
-                raise ValueError(
-                    f"--slurm-partition not given and the cluster has no default; partitions: {', '.join(parts)}"
-                )
-            self.partition = default
-        if self.partition not in parts:
-            raise ValueError(
-                f"--slurm-partition {self.partition!r} does not exist; partitions: {', '.join(sorted(parts)) or 'none'}"
-            )
-        if self.gpus_per_run and not any("gpu" in g for g in parts[self.partition]):
-            raise ValueError(
-                f"--slurm-gpus-per-run {self.gpus_per_run}: partition {self.partition!r} has no GPUs (no gpu gres: "
-                f"{', '.join(sorted(parts[self.partition]))}); use --slurm-gpus-per-run 0 for CPU runs, or a GPU partition"
-            )
-
-    def executor_parameters(self, n_tasks: int, name: str) -> dict:
-        """submitit ``SlurmExecutor.update_parameters`` keywords for an array of ``n_tasks``."""
-        import submitit
-
-        valid = submitit.SlurmExecutor._valid_parameters()
-        params = {
-            "partition": self.partition,
-            "time": _minutes(self.time),
-            "nodes": 1,
-            "ntasks_per_node": 1,
-            "cpus_per_task": self.cpus,
-            "job_name": name,
-            "array_parallelism": n_tasks,
-            "stderr_to_stdout": True,
-        }
-        if self.gpus_per_run:
-            params["gpus_per_node"] = self.gpus_per_run
-        additional = {}
-        for k, v in self.args.items():
-            key = k.replace("-", "_")
-            if key in valid and key not in ("additional_parameters", "setup"):
-                params[key] = v
-            else:
-                additional[k.replace("_", "-")] = v
-        if additional:
-            params["additional_parameters"] = additional
-        return params
-
+__all__ = ["RunTask", "SlurmOptions", "SpeedTask", "run_on_slurm", "squeue_alive"]
 
 # squeue still lists a task for a while after its program ended (COMPLETING) or when it just ended: such a task
 # can claim no more runs, so a sweep must not attach to it (it would wait for nothing, then find runs unfinished).
@@ -187,65 +41,69 @@ _ENDING_STATES = frozenset(
 
 
 def squeue_alive(job: str) -> list[str] | None:
-    """``<task> <state>`` of the job's (or array task's) entries still queued or running; [] when none (ending states
-    such as COMPLETING do not count); None when squeue cannot answer (controller unreachable: treat the job as alive)."""
-    r = subprocess.run(["squeue", "-h", "-j", job, "-o", "%i %T"], capture_output=True, text=True, timeout=60)
+    """``<job>_<task> <state>`` of the job's entries still queued or running (arrays expanded); [] when none; None when
+    squeue cannot answer (controller unreachable: the caller treats the job as alive)."""
+    r = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%i %T"], capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         return [] if "Invalid job id" in (r.stderr + r.stdout) else None
     entries = [line.split() for line in r.stdout.splitlines() if line.strip()]
     return [" ".join(e) for e in entries if len(e) < 2 or e[1] not in _ENDING_STATES]
 
 
-class SlurmTask:
-    """One array task: a worker slot that claims and trains runs of ``out`` until none is left.
+def _slot(gpus: int) -> Slot:
+    device = ",".join(str(i) for i in range(gpus)) if gpus else "cpu"
+    return Slot(name=f"{socket.gethostname()}:{device}", device=device, visible=None)  # Slurm sets the GPUs
 
-    Pickled by submitit and called on the compute node. ``checkpoint`` makes it requeue on time-out or pre-emption.
-    """
 
-    def __init__(self, out: str, gpus_per_run: int, rerun_changed: bool = False):
-        self.out = str(out)
-        self.gpus_per_run = int(gpus_per_run)
-        self.rerun_changed = bool(rerun_changed)
+class RunTask:
+    """One array task: train one run of ``out`` (pickled by submitit, called on the compute node)."""
 
-    def __call__(self, index: int = 0) -> dict:
+    def __init__(self, out: str, gpus_per_run: int):
+        self.out, self.gpus_per_run = str(out), int(gpus_per_run)
+
+    def __call__(self, key: str) -> str:
         out = Path(self.out)
         settings = SweepSettings.read(out)
-        if settings is None:
-            raise FileNotFoundError(f"no sweep.json in {out}")
-        job = os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", ""))
-        task = os.environ.get("SLURM_ARRAY_TASK_ID")
-        job_task = f"{job}_{task}" if task is not None else job
-        device = ",".join(str(i) for i in range(self.gpus_per_run)) if self.gpus_per_run else "cpu"
-        slot = Slot(name=f"{socket.gethostname()}:{device}", device=device, visible=None)
-
-        def say(line: str) -> None:
-            print(line, flush=True)
-
-        say(f"[compare] Slurm task {job_task} on {socket.gethostname()}: claiming runs of {out}")
-        counts = run_slots(
-            out,
-            settings,
-            [slot],
-            say=say,
-            wait_for_others=False,
-            stream_output=True,
-            slurm_job=job_task,
-            rerun_changed=self.rerun_changed,
+        run = next(r for r in planned_runs(out, settings) if _key(r) == key)
+        job = f"{os.environ.get('SLURM_ARRAY_JOB_ID', os.environ.get('SLURM_JOB_ID', ''))}_" + os.environ.get(
+            "SLURM_ARRAY_TASK_ID", "0"
         )
-        if counts["pending"] == 0:  # whoever finishes last times all models (speed.json) and writes the reports
-            from yolo_attn.compare.report import write_reports
-            from yolo_attn.compare.speed import ensure_speed
+        slot = _slot(self.gpus_per_run)
+        print(f"[compare] Slurm task {job} on {slot.name}: {run.name}", flush=True)
+        t0 = time.time()
+        proc = start_run(run, settings, slot, stream=True, progress={}, slurm_job=job, say=print)
+        rec = finish_run(run, proc.wait() if proc is not None else 1, settings, slot, t0)
+        status = rec.status if rec is not None else "stopped"
+        print(f"[compare] Slurm task {job}: {run.name} {status}", flush=True)
+        return status
 
-            ensure_speed(out, SweepSettings.read(out) or settings, say=say)
-            write_reports(out, SweepSettings.read(out) or settings, final=True)
-        say(f"[compare] Slurm task {job_task} done: {counts}")
-        return counts
-
-    def checkpoint(self, *args, **kwargs):
-        """Requeue on time-out or pre-emption (submitit calls this on USR2): the new task resumes the runs."""
+    def checkpoint(self, key: str):
+        """Requeue on time-out or pre-emption (submitit calls this on USR2): the same run, resumed."""
         import submitit
 
-        return submitit.helpers.DelayedSubmission(SlurmTask(self.out, self.gpus_per_run, self.rerun_changed), *args)
+        return submitit.helpers.DelayedSubmission(RunTask(self.out, self.gpus_per_run), key)
+
+
+class SpeedTask:
+    """The dependent job: time every trained model interleaved (speed.json) and write the reports."""
+
+    def __init__(self, out: str):
+        self.out = str(out)
+
+    def __call__(self) -> bool:
+        from yolo_attn.compare.report import write_reports
+        from yolo_attn.compare.speed import ensure_speed
+
+        out = Path(self.out)
+        settings = SweepSettings.read(out)
+        rec = ensure_speed(out, settings, say=print)
+        final = all(RunRecord.read(r.run_dir) is not None for r in planned_runs(out, settings))
+        write_reports(out, settings, final=final, say=print)
+        return rec is not None
+
+
+def _key(run) -> str:
+    return f"{run.spec.label}/seed{run.seed}"
 
 
 def _jobs_file(out: Path) -> Path:
@@ -257,144 +115,124 @@ def _read_jobs(out: Path) -> list[dict]:
     return [j for j in jobs if isinstance(j, dict) and j.get("job_id")] if isinstance(jobs, list) else []
 
 
-def _unfinished(out: Path, settings: SweepSettings, initial: dict) -> list:
-    """Runs without a final record (as a new local call would see them)."""
-    todo = []
-    for r in planned_runs(out, settings):
-        rec = RunRecord.read(r.run_dir)
-        if rec is None:
-            todo.append(r)
-        elif not rec.ok and settings.retry_failed and rec.run_id == initial.get(str(r.run_dir)):
-            todo.append(r)
-    return todo
+def _add_job(out: Path, job_id: str, kind: str, runs: list[str]) -> None:
+    entry = {"job_id": job_id, "kind": kind, "runs": runs, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    write_json(_jobs_file(out), [*_read_jobs(out), entry])
 
 
-def _ok_duration(run_dir: Path) -> float | None:
-    rec = RunRecord.read(run_dir)
-    return rec.duration_s if rec is not None and rec.ok else None
-
-
-def _free_dead_claims(out: Path, runs, say) -> None:
-    """Release claims whose Slurm task is no longer in the queue (cancelled or killed before it could release)."""
-    claims = Claims(out)
-    for r in runs:
-        c = claims.holder(r.spec.label, r.seed)
-        if c is None or not c.slurm_job or c.stale():
-            continue
-        if squeue_alive(c.slurm_job) == []:
-            with Claims._locked(Path(c.path)):
-                cur = Claims.read(c.path)
-                if cur is not None and cur.token == c.token:
-                    Path(c.path).unlink()
-                    say(f"[compare] {r.name}: its Slurm task {c.slurm_job} left the queue; the run is free again")
-
-
-def _submit(out: Path, settings: SweepSettings, opts: SlurmOptions, n: int, rerun_changed: bool) -> str:
+def _executor(out: Path, opts: SlurmOptions, n: int, name: str, **extra):
     import submitit
 
-    folder = out / "slurm" / "%j"
-    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=3)
-    executor.update_parameters(**opts.executor_parameters(n, f"compare-{out.name}"))
-    task = SlurmTask(str(out), opts.gpus_per_run, rerun_changed)
+    executor = submitit.SlurmExecutor(folder=out / "slurm" / "%j", max_num_timeout=3)
+    executor.update_parameters(**{**opts.executor_parameters(n, name), **extra})
+    return executor
+
+
+def _submit(fn, what: str):
     try:
-        jobs = executor.map_array(task, list(range(n)))
+        return fn()
     except Exception as e:  # sbatch refused the job (bad --slurm-arg, QOS, account, ...)
-        msg = " ".join(str(e).split())
-        raise ValueError(f"Slurm refused the job array: {msg}") from None
+        raise ValueError(f"Slurm refused the {what}: {' '.join(str(e).split())}") from None
+
+
+def _live(out: Path) -> tuple[dict[str, str], list[str]]:
+    """({run key: live task id}, live job ids) of this sweep's jobs."""
+    owners, jobs = {}, []
+    for j in _read_jobs(out):
+        alive = squeue_alive(j["job_id"])
+        if alive == []:
+            continue
+        jobs.append(j["job_id"])
+        tasks = {line.split()[0] for line in alive or []}
+        exact = alive is not None and all(re.fullmatch(rf"{j['job_id']}_\d+", t) for t in tasks)
+        for k, key in enumerate(j.get("runs") or []):
+            task = f"{j['job_id']}_{k}"
+            if task in tasks or not exact:  # squeue unreachable, or an entry not expanded (16, 16_[0-3]): all alive
+                owners[key] = task
+    return owners, jobs
+
+
+def _speed_current(out: Path, settings: SweepSettings) -> bool:
+    from yolo_attn.compare.records import RecordError
+    from yolo_attn.compare.speed import _covers, speed_targets
+
+    try:
+        old = SpeedRecord.read(out)
+    except RecordError:
+        return False
+    return _covers(old, speed_targets(out, settings), gpu_possible=False)
+
+
+def _submit_runs(out: Path, settings: SweepSettings, opts: SlurmOptions, runs: list, say) -> str:
+    keys = [_key(r) for r in runs]
+    n = min(len(keys), opts.max_tasks or len(keys))
+    ex = _executor(out, opts, n, f"compare-{out.name}")
+    jobs = _submit(lambda: ex.map_array(RunTask(str(out), opts.gpus_per_run), keys), "job array")
     job_id = jobs[0].job_id.split("_")[0]
-    jobs_list = _read_jobs(out)
-    jobs_list.append(
-        {"job_id": job_id, "tasks": n, "partition": opts.partition, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    _add_job(out, job_id, "runs", keys)
+    gpus = f"{opts.gpus_per_run} GPU(s)" if opts.gpus_per_run else "no GPU"
+    say(
+        f"[compare] submitted Slurm job {job_id}: {len(keys)} array task(s), one per run, at most {n} at once, on "
+        f"partition {opts.partition} ({gpus}, {opts.cpus} CPU(s), time {opts.time} each); task logs in "
+        f"{out / 'slurm' / job_id}_<task>/"
     )
-    write_json(_jobs_file(out), jobs_list)
     return job_id
 
 
-def run_on_slurm(
-    out: Path,
-    settings: SweepSettings,
-    opts: SlurmOptions,
-    *,
-    say,
-    wait: bool = True,
-    rerun_changed: bool = False,
-    t_start: float | None = None,
-    report=None,
-    progress_every: float = 30.0,
-    poll_s: float = 3.0,
-) -> bool:
-    """Submit (or attach to) the sweep's job array and, with ``wait``, follow it; True when every run is finished."""
-    t_start = t_start or time.time()
+def _submit_speed(out: Path, opts: SlurmOptions, after: list[str], say) -> str:
+    extra = {"dependency": "afterany:" + ":".join(after)} if after else {}
+    ex = _executor(out, opts, 1, f"compare-speed-{out.name}", **extra)
+    job = _submit(lambda: ex.submit(SpeedTask(str(out))), "speed job")
+    _add_job(out, job.job_id, "speed", [])
+    say(f"[compare] submitted Slurm job {job.job_id}: the speed step and the reports" + (
+        f", after job(s) {', '.join(after)}" if after else ""))  # fmt: skip
+    return job.job_id
+
+
+def run_on_slurm(out: Path, settings: SweepSettings, opts: SlurmOptions, *, say, wait=True, rerun_changed=False,
+                 progress_every: float = 30.0, poll_s: float = 3.0) -> bool:  # fmt: skip
+    """Submit (or attach to) the sweep's jobs and, with ``wait``, follow them; True when every run is finished."""
+    t_start = time.time()
     runs = planned_runs(out, settings)
-    initial = {}
-    for r in runs:
-        rec = RunRecord.read(r.run_dir)
-        initial[str(r.run_dir)] = rec.run_id if rec is not None else None
-    alive = [j["job_id"] for j in _read_jobs(out) if squeue_alive(j["job_id"]) != []]
-    todo = _unfinished(out, settings, initial)
-    if not todo:
+    owners, live = _live(out)
+    for key, task in owners.items():
+        say(f"[compare] {key}: Slurm task {task} is still queued or running; following it")
+    new = [r for r in todo(out, settings, rerun_changed) if _key(r) not in owners]
+    arrays = [j for j in live if j.split("_")[0] in {t.split("_")[0] for t in owners.values()}]
+    if new:
+        arrays.append(_submit_runs(out, settings, opts, new, say))
+    speed_live = [j["job_id"] for j in _read_jobs(out) if j.get("kind") == "speed" and j["job_id"] in live]
+    if not arrays and not speed_live and not todo(out, settings) and _speed_current(out, settings):
         say(f"[compare] all {len(runs)} run(s) are finished")
         return True
-    _free_dead_claims(out, todo, say)
-    if alive:
-        say(f"[compare] Slurm job(s) {', '.join(alive)} of this sweep are still queued or running: following them")
-    else:
-        n = min(len(todo), opts.max_tasks or len(todo))
-        job = _submit(out, settings, opts, n, rerun_changed)
-        alive = [job]
-        gpus = f"{opts.gpus_per_run} GPU(s)" if opts.gpus_per_run else "no GPU"
-        say(
-            f"[compare] submitted Slurm job {job}: {n} array task(s) for {len(todo)} run(s) on partition "
-            f"{opts.partition} ({gpus}, {opts.cpus} CPU(s), time {opts.time} each); task logs in {out / 'slurm' / job}_<task>/"
-        )
+    if not speed_live:
+        speed_live = [_submit_speed(out, opts, arrays, say)]
+    ids = [*dict.fromkeys(arrays + speed_live)]
     if not wait:
         say(
-            f"[compare] not waiting (--no-wait). Follow it with `squeue -j {','.join(alive)}`; write the reports so far "
-            f"with `yolo-attn compare --report-only --out {out}`; the same command again gathers and resumes."
+            f"[compare] not waiting (--no-wait). Follow the jobs with `squeue -j {','.join(ids)}`; write the reports so "
+            f"far with `yolo-attn compare --report-only --out {out}`; the same command again attaches and resumes."
         )
         return False
-    last_done, last_status = -1, 0.0
-    claims = Claims(out)
+    last = 0.0
     while True:
-        todo = _unfinished(out, settings, initial)
-        done = len(runs) - len(todo)
-        if done != last_done:
-            last_done = done
-            if report is not None and done:
-                report(not todo)
-        if not todo:
-            return True
-        states = {j: squeue_alive(j) for j in alive}
-        if all(s == [] for s in states.values()):
+        states = [line for j in ids for line in (squeue_alive(j) or [])]
+        if not states:
             break
-        if time.time() - last_status > progress_every:
-            last_status = time.time()
-            running, elapsed = [], []
-            for r in todo:
-                c = claims.holder(r.spec.label, r.seed)
-                if c is not None and not c.stale():
-                    running.append(f"{r.name} ({c.slurm_job or c.host}: {progress_of(r.run_dir)})")
-                    elapsed.append(time.time() - c.claimed_at)
-            lines = [line for s in states.values() if s for line in s]
-            queued = sum(1 for line in lines if "PENDING" in line)
-            durations = [d for d in (_ok_duration(r.run_dir) for r in runs) if d]
-            mean_run = sum(durations) / len(durations) if durations else None
-            eta = schedule_eta(mean_run, elapsed, max(len(todo) - len(running), 0), max(len(lines), 1))
-            say(
-                f"[compare] {done}/{len(runs)} done, {len(running)} running"
-                + (": " + "; ".join(running) if running else "")
-                + (f", {queued} task(s) queued" if queued else "")
-                + f" | elapsed {fmt_duration(time.time() - t_start)}, ~{fmt_duration(eta)} left"
-            )
+        if time.time() - last > progress_every:
+            last = time.time()
+            left = [r for r in runs if RunRecord.read(r.run_dir) is None]
+            running = [f"{r.name}: {progress_of(r.run_dir)}" for r in left if (r.run_dir / "spec.json").is_file()]
+            queued = sum(1 for s in states if "PENDING" in s)
+            say(f"[compare] {len(runs) - len(left)}/{len(runs)} recorded, {queued} task(s) queued"
+                + (", running: " + "; ".join(running) if running else "")
+                + f" | elapsed {fmt_duration(time.time() - t_start)}")  # fmt: skip
         time.sleep(poll_s)
-    todo = _unfinished(out, settings, initial)
-    if not todo:
-        return True
-    if report is not None:
-        report(False)
-    say(
-        f"[compare] the Slurm job(s) {', '.join(alive)} ended with {len(todo)} run(s) not finished "
-        f"({', '.join(r.name for r in todo)}): a task was cancelled, failed, pre-empted or timed out. They are "
-        f"resumable: run the same command again. Task logs: {out / 'slurm'}"
-    )
-    return False
+    left = [r for r in runs if RunRecord.read(r.run_dir) is None]
+    if left:
+        say(
+            f"[compare] the Slurm job(s) {', '.join(ids)} ended with {len(left)} run(s) not finished "
+            f"({', '.join(r.name for r in left)}): a task was cancelled, failed, pre-empted or timed out. They are "
+            f"resumable: run the same command again. Task logs: {out / 'slurm'}"
+        )
+    return not left

@@ -29,6 +29,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from yolo_attn.compare.models import ModelSpec
@@ -129,8 +130,9 @@ def speed_targets(out: Path, settings: SweepSettings) -> list[tuple[ModelSpec, R
     targets = []
     for spec in settings.models:
         for seed in settings.seeds:
-            rec = RunRecord.read(out / "runs" / spec.label / f"seed{seed}")
-            if rec is None or not rec.ok or not rec.weights or not Path(rec.weights).is_file():
+            run_dir = out / "runs" / spec.label / f"seed{seed}"
+            rec = RunRecord.read(run_dir)
+            if rec is None or not rec.ok or not rec.weights or not rec.weights_path(run_dir).is_file():
                 continue
             if spec.file and rec.yaml_sha256 and file_sha256(spec.file) not in ("", rec.yaml_sha256):
                 continue  # stale: its numbers belong to the old file
@@ -156,19 +158,24 @@ def _gpu_device(wanted: str):
     return dev if dev.index is None or dev.index < n else torch.device("cuda:0")
 
 
-def _time_device(
-    models: dict,
-    dev,
-    imgsz: int,
-    rounds: int,
-    warmup: int,
-    threads: int | None,
-    baseline: str,
-    say,
-    wrap: Callable[[str, Callable], Callable] | None,
-    threshold: float,
-) -> SpeedDevice:
+@dataclass(frozen=True)
+class _Timing:
+    """How `_time_device` times: input size, rounds, threads (CPU), the ratios' baseline, the noisy threshold."""
+
+    imgsz: int
+    rounds: int
+    warmup: int
+    threads: int | None
+    baseline: str
+    threshold: float
+    say: Callable[[str], None]
+    wrap: Callable[[str, Callable], Callable] | None = None
+
+
+def _time_device(models: dict, dev, t: _Timing) -> SpeedDevice:
     """Time the models (label -> loaded DetectionModel, baseline first) interleaved on ``dev``."""
+    imgsz, rounds, warmup, baseline, threshold, wrap = t.imgsz, t.rounds, t.warmup, t.baseline, t.threshold, t.wrap
+    threads, say = t.threads, t.say
     import torch
 
     from yolo_attn.bench.models import _eval_model, _torch_eval_call
@@ -227,7 +234,6 @@ def measure_speed(
     rounds: int | None = None,
     warmup: int | None = None,
     cpu_threads: int | None = None,
-    gpu: bool = True,
     say=None,
     wrap: Callable[[str, Callable], Callable] | None = None,
     threshold: float = NOISY_REL_HALF_WIDTH,
@@ -240,7 +246,6 @@ def measure_speed(
         rounds, warmup: Timed and warm-up rounds (default the sweep's ``latency_repeats`` / ``latency_warmup``; on
             CUDA at least 100 and 10, the calls are short).
         cpu_threads: torch threads on CPU (default the sweep's ``cpu_threads``, else 1).
-        gpu: Also time on CUDA when the runs trained there and this process has CUDA.
         say: Progress lines (None: silent).
         wrap: ``wrap(label, call) -> call`` around every model's forward call (tests record the call order).
         threshold: Noisy threshold (`NOISY_REL_HALF_WIDTH`).
@@ -274,11 +279,20 @@ def measure_speed(
 
     models = {}
     for spec, rec in targets:
-        models[spec.label] = YOLO(rec.weights).model.float().cpu().eval()
+        models[spec.label] = YOLO(str(out / rec.run_dir / rec.weights)).model.float().cpu().eval()
     imgsz = int(settings.fingerprint.imgsz)
     record = SpeedRecord(
         imgsz=imgsz,
-        runs=[SpeedRun(s.label, rec.seed, rec.run_id, rec.weights, rec.weights_sha256) for s, rec in targets],
+        runs=[
+            SpeedRun(
+                label=s.label,
+                seed=rec.seed,
+                run_id=rec.run_id,
+                weights=f"{rec.run_dir}/{rec.weights}",
+                weights_sha256=rec.weights_sha256,
+            )  # fmt: skip
+            for s, rec in targets
+        ],
         noisy_threshold=threshold,
         versions=versions(),
     )
@@ -289,16 +303,15 @@ def measure_speed(
             f"[compare] speed: timing {len(models)} model(s) interleaved on CPU ({threads} thread"
             f"{'s' if threads > 1 else ''}, batch 1 at {imgsz}, {rounds} rounds after {warmup} warm-up)"
         )
-        record.cpu = _time_device(
-            models, torch.device("cpu"), imgsz, rounds, warmup, threads, baseline, say, wrap, threshold
-        )
+        timing = _Timing(imgsz, rounds, warmup, threads, baseline, threshold, say, wrap)
+        record.cpu = _time_device(models, torch.device("cpu"), timing)
         wanted = _cuda_wanted(targets)
-        if wanted and gpu:
+        if wanted:
             if torch.cuda.is_available():
                 dev = _gpu_device(wanted)
                 r, w = max(rounds, 100), max(warmup, 10)
                 say(f"[compare] speed: timing on {dev} (fp16, {r} rounds after {w} warm-up)")
-                record.gpu = _time_device(models, dev, imgsz, r, w, None, baseline, say, wrap, threshold)
+                record.gpu = _time_device(models, dev, replace(timing, rounds=r, warmup=w, threads=None))
             else:
                 record.gpu_note = (
                     f"the runs trained on {wanted}, but the process that timed them had no CUDA GPU: GPU latency not "

@@ -5,10 +5,10 @@ by one or many processes, locally or on a Slurm cluster.
 
 1. **planning** (``plan.py``): check every input and the compare folder, resolve the models, settle the settings and
    the runs; bad input raises before anything is written (exit status 2);
-2. **running** (``executors.py``, ``slurm.py``): worker processes train the runs, claimed one by one
-   (``claims.py``), on the ``devices`` slots of this machine or as a Slurm job array;
-3. **timing** (``speed.py``): once every run is finished, the process that finishes the sweep times all its trained
-   models interleaved in one process (rounds of A, B, C, ..., reversed every other round) into ``speed.json``;
+2. **running** (``executors.py``, ``slurm.py``): worker processes train the runs, on the ``devices`` slots of this
+   machine (a thread pool) or as a Slurm job array (one array task per run);
+3. **timing** (``speed.py``): once every run is finished, all trained models are timed interleaved in one process
+   (locally this process; on Slurm a job that depends on the array, on a compute node) (rounds of A, B, C, ..., reversed every other round) into ``speed.json``;
    never per run (``compare --remeasure`` redoes only this step);
 4. **reporting** (``report.py``): results.csv, per_class.csv, summary.md and plots from the records alone.
 
@@ -25,23 +25,25 @@ its completion record ``run.json`` exists (written last, atomically, by the work
 - the settings that change results (data, split, epochs, imgsz, batch, scored weights, training hyperparameters)
   must match ``sweep.json``; another device, more seeds or more models are fine.
 
-Any number of calls may work on the same ``out`` at once (several terminals, several hosts sharing the folder, Slurm
-array tasks): each run is claimed by one of them, trained exactly once, and taken over when its holder dies.
+One ``compare`` process works on an ``out`` at a time (a second one is refused: ``.compare.lock``). Several hosts
+sharing one folder without Slurm is not supported; on a cluster, ``executor="slurm"`` gives each run to one array
+task, and Slurm requeues it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from yolo_attn.compare.executors import parse_devices, run_slots
-from yolo_attn.compare.plan import RESERVED_TRAIN_ARGS, commit_plan, parse_seeds, plan_sweep
+from yolo_attn.compare.config import RESERVED_TRAIN_ARGS, SlurmOptions, SweepConfig, parse_seeds
+from yolo_attn.compare.executors import folder_lock, parse_devices, run_local
+from yolo_attn.compare.plan import commit_plan, plan_sweep
 from yolo_attn.compare.records import SPEED_RECORD, SWEEP_RECORD, SweepSettings, fmt_duration
 from yolo_attn.compare.report import report_only, write_reports
 from yolo_attn.compare.speed import ensure_speed, measure_speed, speed_lock, speed_targets
 
-__all__ = ["RESERVED_TRAIN_ARGS", "compare", "parse_seeds", "remeasure", "report_only", "sweep_status"]
+__all__ = ["RESERVED_TRAIN_ARGS", "SweepConfig", "compare", "parse_seeds", "remeasure", "report_only", "sweep_status"]
 
 
 def sweep_status(out: str | Path) -> dict[str, int]:
@@ -59,183 +61,109 @@ def sweep_status(out: str | Path) -> dict[str, int]:
 
 
 def compare(
-    models: str | Sequence[str],
-    data: str | Path,
-    epochs: int | None = None,
-    imgsz: int | None = None,
-    batch: int | None = None,
-    seeds: int | str | Iterable[int] = (0,),
-    device: str | int | None = None,
-    out: str | Path = "runs/compare/exp",
-    baseline: str | None = None,
-    workers: int = 0,
-    preset: str | None = None,
-    metric: str = "voc07_map50",
-    weights: str = "last",
-    split: str | None = None,
-    val: bool | None = None,
-    train_args: dict | None = None,
-    latency_repeats: int = 50,
-    latency_warmup: int = 3,
-    cpu_threads: int | None = None,
-    retry_failed: bool = True,
-    resume_runs: bool = True,
-    plots: bool = True,
-    devices: str | Sequence[str] | None = None,
-    executor: str = "local",
-    slurm: dict | None = None,
-    wait: bool = True,
-    rerun_changed: bool = False,
-    progress_every: float = 30.0,
+    models: str | Sequence[str] | None = None,
+    data: str | Path | None = None,
+    config: SweepConfig | None = None,
+    *,
     log=print,
+    **settings,
 ) -> Path:
     """Train and score every model under the same settings and seeds; write results.csv, summary.md and plots.
 
     Args:
         models: Model YAML paths, globs and named sets (``may``, ``may-demo``, ``mobilenet-neck``, ``yolov8s``, ...).
         data: Dataset YAML (e.g. the ``data.yaml`` written by ``yolo-attn voc prepare``).
-        epochs, imgsz, batch: Training settings (default: the preset's, else Ultralytics' 100 / 640 / 16).
-        seeds: One training run per model and seed (``"0,1,2"``, ``"0-2"`` or a list).
-        device: Ultralytics device of the one slot (``cpu``, ``0``, ``0,1`` for DDP, ...); default Ultralytics'
-            choice (the first GPU if any). Not with ``devices``.
-        out: The compare folder (resumable: rerun the same call to continue an interrupted sweep).
-        baseline: Model the summary's Δ columns refer to (label, file name or path); default the ``*-none`` model,
-            else a stock Ultralytics model, else the first model.
-        workers: Dataloader workers per run (0 loads in the training process).
-        preset: ``"demo"`` or ``"may-paper"`` (see ``yolo_attn.compare.presets``); explicit arguments override it.
-        metric: The primary metric, ranked on (a key of ``yolo_attn.metrics.METRICS``); default ``voc07_map50``.
-        weights: Checkpoint scored, ``"last"`` (default: no selection on the evaluation split) or ``"best"``.
-        split: Split scored; default ``test`` when the dataset has one, else ``val``.
-        val: Validate after every epoch (Ultralytics' ``val``; default True, the demo preset turns it off).
-        train_args: Further Ultralytics train arguments, the same for every run (e.g. ``{"optimizer": "SGD"}``).
-        latency_repeats, latency_warmup: Timed and warm-up rounds of the speed step (each round times every model
-            once, interleaved; ``speed.py``).
-        cpu_threads: torch threads for CPU training (default: Ultralytics' choice, the number of cores minus one;
-            with several CPU slots set it so that slots x threads fits the cores) and the CPU latency (default 1).
-        retry_failed: Retry runs recorded as failed by an earlier call (default True).
-        resume_runs: Resume a run interrupted mid-training from its last epoch checkpoint (default True); False
-            trains it again from scratch.
-        plots: Write the PNG plots.
-        devices: Run several trainings at once, one per slot: ``"0,1,2,3"`` (GPUs), ``"cpu,cpu"``, ``"0,0"`` (two
-            on GPU 0). Each worker sees only its GPU (``CUDA_VISIBLE_DEVICES``). Results equal the sequential sweep's.
-        executor: ``"local"`` (this machine) or ``"slurm"`` (a job array through submitit; see ``slurm``).
-        slurm: Options of the Slurm executor: ``partition``, ``gpus_per_run`` (1), ``cpus_per_run``, ``time``
-            (``"24:00:00"``), ``args`` (further sbatch options, ``{"account": "x"}``), ``max_tasks``.
-        wait: Slurm: wait for the job and report (default); False returns after submitting (the job id is printed
-            and kept in ``<out>/slurm/jobs.json``; a later call or ``report_only`` gathers).
-        rerun_changed: Train again finished runs whose model YAML was edited since (default: refuse them).
-        progress_every: Seconds between the status lines listing every active run.
+        config: A `SweepConfig` holding every setting (``models``/``data``/``settings`` then override its fields).
         log: Where progress lines go (``print``; None for silence).
+        **settings: `SweepConfig` fields:
+
+            - ``out``: the compare folder (resumable: the same call again continues an interrupted sweep);
+            - ``epochs``, ``imgsz``, ``batch``: training settings (default: the preset's, else 100 / 640 / 16);
+            - ``seeds``: one run per model and seed (``"0,1,2"``, ``"0-2"`` or a list);
+            - ``device``: Ultralytics device of the one slot (``cpu``, ``0``, ``0,1`` for DDP); ``devices``: several
+              trainings at once, one per slot (``"0,1,2,3"``, ``"cpu,cpu"``, ``"0,0"``), each worker seeing only its
+              GPU; results equal the sequential sweep's;
+            - ``baseline``: the model the Δ columns refer to; ``workers``: dataloader workers per run;
+            - ``preset``: ``"demo"`` or ``"may-paper"`` (explicit settings override it); ``metric``: the primary
+              metric (a key of ``yolo_attn.metrics.METRICS``); ``weights``: ``"last"`` or ``"best"``; ``split``;
+              ``val``; ``train_args``: further Ultralytics train arguments for every run;
+            - ``latency_repeats``, ``latency_warmup``: rounds of the speed step; ``cpu_threads``: torch threads for
+              CPU training and the CPU latency (default 1 there);
+            - ``retry_failed``, ``resume_runs``, ``rerun_changed``, ``plots``, ``progress_every``;
+            - ``executor``: ``"local"`` or ``"slurm"``; ``slurm``: a dict of `SlurmOptions` (``partition``,
+              ``gpus_per_run``, ``cpus_per_run``, ``time``, ``args``, ``max_tasks``); ``wait``: Slurm: False returns
+              after submitting (the job ids are printed and kept in ``<out>/slurm/jobs.json``).
 
     Returns:
         (Path): The compare folder. ``sweep_status(out)`` counts its ok / failed / pending runs.
 
     Raises:
-        ValueError, FileNotFoundError: Bad arguments or input, found before anything is written or trained.
+        ValueError, FileNotFoundError: Bad arguments or input, found before anything is written or trained;
+            FileExistsError: another compare process works on ``out``.
         KeyboardInterrupt: Ctrl-C or SIGTERM; every run stays resumable.
         OSError: The disk filled up or another system error while working (runs finished so far are kept).
     """
+    given = {k: v for k, v in (("models", models), ("data", data)) if v is not None}
+    base = config.model_dump(exclude_unset=True) if config is not None else {}
+    cfg = SweepConfig.build(**{**base, **given, **settings})
     say = log or (lambda *a, **k: None)
     t_start = time.time()
-    if executor not in ("local", "slurm"):
-        raise ValueError(f"unknown executor {executor!r}; valid: local, slurm")
-    if executor == "slurm":
-        if devices is not None or device is not None:
-            raise ValueError("--devices/--device are for the local executor; on Slurm use --slurm-gpus-per-run")
-        from yolo_attn.compare.slurm import SlurmOptions
-
-        slurm_opts = SlurmOptions.from_dict(slurm or {})
-        slurm_opts.check()  # Slurm and submitit present, the partition exists: before anything is written
-        slots = None
-    else:
-        if slurm:
-            raise ValueError("slurm options given, but the executor is local; add --executor slurm")
-        slots = parse_devices(devices, device)
-    plan = plan_sweep(
-        models,
-        data,
-        out,
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        seeds=seeds,
-        device=device,
-        devices=[s.name for s in slots] if slots and devices is not None else None,
-        baseline=baseline,
-        workers=workers,
-        preset=preset,
-        metric=metric,
-        weights=weights,
-        split=split,
-        val=val,
-        train_args=train_args,
-        latency_repeats=latency_repeats,
-        latency_warmup=latency_warmup,
-        cpu_threads=cpu_threads,
-        retry_failed=retry_failed,
-        resume_runs=resume_runs,
-        plots=plots,
-        rerun_changed=rerun_changed,
-    )
-    settings = commit_plan(plan)
-    out = plan.out
-    n_models, n_seeds = len(settings.models), len(settings.seeds)
-    say(f"[compare] {len(plan.runs)} run(s): {n_models} model(s) x {n_seeds} seed(s) -> {out}")
-
-    def report(final: bool, quiet: bool = True) -> None:
-        write_reports(out, SweepSettings.read(out) or settings, final=final, say=None if quiet else say)
-
-    if executor == "slurm":
-        from yolo_attn.compare.slurm import run_on_slurm
-
-        finished = run_on_slurm(
-            out,
-            settings,
-            slurm_opts,
-            say=say,
-            wait=wait,
-            rerun_changed=rerun_changed,
-            t_start=t_start,
-            report=report,
-            progress_every=progress_every,
+    slurm_opts = (cfg.slurm or SlurmOptions()).check() if cfg.executor == "slurm" else None  # before any write
+    slots = parse_devices(cfg.devices, cfg.device) if cfg.executor == "local" else None
+    plan = plan_sweep(cfg)
+    with folder_lock(plan.out):  # one compare process per --out (FileExistsError, exit 2, for a second one)
+        settings = commit_plan(plan)
+        out = plan.out
+        say(
+            f"[compare] {len(plan.runs)} run(s): {len(settings.models)} model(s) x {len(settings.seeds)} seed(s) -> {out}"
         )
-        if finished:
+
+        def report(final: bool, quiet: bool = True) -> None:
+            write_reports(out, SweepSettings.read(out) or settings, final=final, say=None if quiet else say)
+
+        if cfg.executor == "slurm":
+            from yolo_attn.compare.slurm import run_on_slurm
+
+            finished = run_on_slurm(out, settings, slurm_opts, say=say, wait=cfg.wait, rerun_changed=cfg.rerun_changed,
+                                    progress_every=cfg.progress_every)  # fmt: skip
+            if cfg.wait:
+                report(finished, quiet=False)
+            return out
+        if len(slots) > 1:
+            say(f"[compare] {len(slots)} slots: {', '.join(s.name for s in slots)} (one run each at a time)")
+        counts = run_local(out, settings, slots, say=say, rerun_changed=cfg.rerun_changed,
+                           progress_every=cfg.progress_every, report=report)  # fmt: skip
+        if counts["pending"] == 0:  # every run finished: time all models together, once (not per run)
             ensure_speed(out, SweepSettings.read(out) or settings, say=say)
-            report(True, quiet=False)
-            say(f"[compare] done in {fmt_duration(time.time() - t_start)}: {out}")
-        return out
-    if len(slots) > 1:
-        say(f"[compare] {len(slots)} slots: {', '.join(s.name for s in slots)} (one run each at a time)")
-    counts = run_slots(
-        out,
-        settings,
-        slots,
-        say=say,
-        wait_for_others=True,
-        rerun_changed=rerun_changed,
-        progress_every=progress_every,
-        t_start=t_start,
-        report=lambda final: report(final),
-    )
-    if counts["pending"] == 0:  # every run finished: time all models together, once (not per run)
-        ensure_speed(out, SweepSettings.read(out) or settings, say=say)
-    report(counts["pending"] == 0, quiet=False)
+        report(counts["pending"] == 0, quiet=False)
     say(f"[compare] done in {fmt_duration(time.time() - t_start)}: {out}")
     return out
 
 
-def remeasure(out: str | Path, say=print, latency_repeats: int | None = None, cpu_threads: int | None = None) -> Path:
+def remeasure(out: str | Path, say=print, **given) -> Path:
     """``compare --remeasure``: time the finished runs of ``out`` again and rewrite the reports; trains nothing.
+
+    ``given`` may hold ``latency_repeats`` and ``cpu_threads`` (used) and any other `SweepConfig` setting, which must
+    then equal the sweep's (a remeasure times the sweep as it was trained).
 
     Raises:
         FileNotFoundError: ``out`` holds no sweep (no ``sweep.json``).
-        ValueError: It holds no finished run to time.
+        ValueError: A setting differs from the sweep's, or no finished run to time.
         RecordError: A malformed record.
     """
     out = Path(out).expanduser().resolve()
     settings = SweepSettings.read(out)
     if settings is None:
         raise FileNotFoundError(f"no compare sweep in {out} ({SWEEP_RECORD} not found); run compare first")
+    given = {k: v for k, v in given.items() if v is not None}
+    cfg = SweepConfig.build(**{k: v for k, v in given.items() if k in ("latency_repeats", "cpu_threads")})
+    diff = _differences(given, settings)
+    if diff:
+        raise ValueError(
+            f"--remeasure times the sweep in {out} as it was trained, but these settings differ from its "
+            f"{SWEEP_RECORD}:\n" + "\n".join(diff) + "\nleave them out (--remeasure takes --out, --latency-repeats "
+            "and --cpu-threads), or use another --out"
+        )
     if not speed_targets(out, settings):
         raise ValueError(
             f"no finished run in {out} to time (none has an ok record with its checkpoint); --remeasure times "
@@ -243,8 +171,27 @@ def remeasure(out: str | Path, say=print, latency_repeats: int | None = None, cp
         )
     say = say or (lambda s: None)
     with speed_lock(out):
-        rec = measure_speed(out, settings, rounds=latency_repeats, cpu_threads=cpu_threads, say=say)
+        rounds = cfg.latency_repeats if "latency_repeats" in given else None
+        rec = measure_speed(out, settings, rounds=rounds, cpu_threads=cfg.cpu_threads, say=say)
         rec.write(out)
     say(f"[compare] speed: {out / SPEED_RECORD}")
     write_reports(out, settings, final=True, say=say)
     return out
+
+
+def _differences(given: dict, settings: SweepSettings) -> list[str]:
+    """Lines ``  key: sweep X, given Y`` for every setting given that differs from the sweep's."""
+    fp = settings.fingerprint
+    have = {"epochs": fp.epochs, "imgsz": fp.imgsz, "batch": fp.batch, "split": fp.split, "preset": settings.preset}
+    diff = [f"  {k}: sweep {have[k]!r}, given {given[k]!r}" for k in have if k in given and given[k] != have[k]]
+    if "data" in given and Path(given["data"]).expanduser().resolve() != Path(fp.data).expanduser().resolve():
+        diff.append(f"  data: sweep {fp.data!r}, given {given['data']!r}")
+    if "seeds" in given and parse_seeds(given["seeds"]) != list(settings.seeds):
+        diff.append(f"  seeds: sweep {settings.seeds}, given {parse_seeds(given['seeds'])}")
+    if given.get("models"):
+        from yolo_attn.compare.models import resolve_models
+
+        labels, had = [m.label for m in resolve_models(given["models"])], [m.label for m in settings.models]
+        if labels != had:
+            diff.append(f"  models: sweep {had}, given {labels}")
+    return diff

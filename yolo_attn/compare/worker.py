@@ -10,9 +10,8 @@ or an out-of-memory kill of one variant cannot take down the sweep. The worker:
    COCO and Ultralytics' val). Latency is not measured here: a run's own timing right after its training depends on
    what the machine does at that moment; the sweep times all its models interleaved at the end (``speed.py``);
 4. writes ``<run_dir>/run.json`` (a `RunRecord`) LAST, atomically: ``status`` "ok" (the completion record) or
-   "failed" with the error and traceback, unless its claim was taken over meanwhile (another process trains the run
-   now). Exit status 0 for ok, 1 for failed, 3 for a lost claim; a worker stopped by SIGINT writes nothing (the run
-   resumes).
+   "failed" with the error and traceback. Exit status 0 for ok, 1 for failed; a worker stopped by SIGINT writes
+   nothing (the run resumes).
 
 It writes ``progress.json`` (training epoch k of n, then scoring) for the sweep's status lines.
 """
@@ -32,7 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
-from yolo_attn.compare.claims import Claims
+from yolo_attn._io import json_safe, write_bytes, write_json
 from yolo_attn.compare.records import (
     PROGRESS,
     TRAINED_RECORD,
@@ -42,7 +41,6 @@ from yolo_attn.compare.records import (
     fmt_duration,
     now_iso,
     read_json,
-    write_json,
 )
 
 __all__ = ["run_worker"]
@@ -223,6 +221,94 @@ class _Progress:
         return self.images * len(times) / sum(times) if times and sum(times) > 0 else math.nan
 
 
+class _TrainState:
+    """What Ultralytics' checkpoint does not keep, so that a resumed run ends with an uninterrupted run's weights.
+
+    ``last.pt`` holds the model, EMA and optimizer in float16 and no random state, so a training resumed from it
+    starts from rounded weights and draws other data orders and augmentations. After every epoch's ``last.pt`` this
+    writes ``train/weights/state.pt``: the float32 model, EMA and optimizer, Python's, NumPy's and torch's random
+    states, the data loader's generator (the data order) and the mosaic buffer; a resumed training restores them
+    (``resumed_state`` in the record). Exact (tested on CPU) with ``workers=0`` (the sweep's default; loader worker
+    processes keep random states of their own) and one optimizer step per batch (``nbs`` <= ``batch``; Ultralytics'
+    gradient accumulation across epochs is not restorable); otherwise the run is marked resumed.
+    """
+
+    def __init__(self, weights_dir: Path):
+        self.path = weights_dir / "state.pt"
+        self.restored = False
+        self._close_mosaic = None
+
+    def on_model_save(self, trainer) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        loader, ema = trainer.train_loader, trainer.ema
+        state = {
+            "epoch": trainer.epoch,
+            "model": trainer.model.state_dict(),
+            "ema": ema.ema.state_dict(),
+            "updates": ema.updates,
+            "optimizer": trainer.optimizer.state_dict(),
+            "random": (random.getstate(), np.random.get_state(), torch.get_rng_state()),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "loader": loader.generator.get_state() if loader.generator is not None else None,
+            "buffer": list(getattr(loader.dataset, "buffer", [])),
+        }
+        write_bytes(self.path, lambda f: torch.save(state, f))
+
+    def on_train_start(self, trainer) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        if not self.path.is_file() or not getattr(trainer, "start_epoch", 0):
+            return
+        state = torch.load(self.path, map_location=trainer.device, weights_only=False)
+        if state["epoch"] != trainer.start_epoch - 1:
+            print(f"[compare] {self.path} is of epoch {state['epoch'] + 1}, not {trainer.start_epoch}: not used")
+            return
+        loader, close = trainer.train_loader, trainer.args.close_mosaic
+        if close and trainer.start_epoch - 1 >= trainer.epochs - close:  # closed before the stop: close it now,
+            trainer._close_dataloader_mosaic()  # before the data order is restored, and not again in the loop
+            loader.reset()
+            self._close_mosaic, trainer.args.close_mosaic = close, 0
+        if loader.iterator is None:  # the uninterrupted run's loader iterates since its first epoch
+            loader.iterator = loader._get_iterator()
+        trainer.model.load_state_dict(state["model"])
+        trainer.ema.ema.load_state_dict(state["ema"])
+        trainer.ema.updates = state["updates"]
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        py, npy, cpu = state["random"]
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(cpu.cpu())
+        if state["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+        if state["loader"] is not None and loader.generator is not None:
+            loader.generator.set_state(state["loader"].cpu())
+            n, bs = len(loader.dataset), loader.batch_size
+            if loader.drop_last or n % bs == 0:  # the uninterrupted run's shuffle ends its last pass with one more
+                torch.randperm(n, generator=loader.generator)  # draw at the next epoch's start (torch RandomSampler)
+        if hasattr(loader.dataset, "buffer"):
+            loader.dataset.buffer[:] = state["buffer"]
+        # exact only when every batch steps the optimizer (the step cadence across epochs is not restorable) and the
+        # data is loaded in this process
+        self.restored = trainer.accumulate == 1 and loader.num_workers == 0
+        how = "exactly" if self.restored else "(not exactly: accumulate > 1 or loader workers)"
+        print(f"[compare] restored the float32 weights and random state after epoch {trainer.start_epoch} {how}")
+
+    def on_train_epoch_start(self, trainer) -> None:
+        if self._close_mosaic is not None:  # the loop has read it: the record keeps the setting as given
+            trainer.args.close_mosaic, self._close_mosaic = self._close_mosaic, None
+
+    def attach(self, model) -> None:
+        for event in ("on_model_save", "on_train_start", "on_train_epoch_start"):
+            model.add_callback(event, getattr(self, event))
+
+
 def _amp_default(device) -> bool | str:
     """Mixed precision for training: bf16 on CUDA GPUs that support it (Ultralytics then skips its AMP self-check,
     which would download a model), off elsewhere."""
@@ -246,14 +332,17 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
     args = dict(spec.train_args)
     args.setdefault("amp", _amp_default(args.get("device")))
     resumed = False
+    state = _TrainState(train_dir / "weights")
     t0 = time.time()
     if spec.resume_run and last.is_file():
         try:
             model = YOLO(str(last))
             for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
                 model.add_callback(event, getattr(progress, event))
+            state.attach(model)
             print(f"[compare] resuming the interrupted training from {last}", flush=True)
             keep = {k: args[k] for k in ("device", "workers", "plots", "val", "batch", "imgsz") if k in args}
+            keep["save_dir"] = str(train_dir)  # a moved folder resumes into itself (the checkpoint names the old one)
             model.train(resume=str(last), data=args["data"], **keep)
             resumed = True
         except Exception as e:  # finished or unusable checkpoint: train again from the start
@@ -264,6 +353,8 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
         model = YOLO(spec.model, task="detect")
         for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
             model.add_callback(event, getattr(progress, event))
+        state = _TrainState(train_dir / "weights")
+        state.attach(model)
         t0 = time.time()
         model.train(**args)
     trainer = model.trainer
@@ -271,6 +362,7 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
     record = {
         "train_time_s": time.time() - t0,
         "resumed": resumed,
+        "resumed_state": resumed and state.restored,
         "epochs_timed": len(progress.epoch_times),
         "epoch_times_s": progress.epoch_times,
         "train_images": progress.images,
@@ -283,8 +375,7 @@ def _train(spec: RunSpec, run_dir: Path, progress: _Progress) -> dict:
 
 
 def _train_stats(trained: dict) -> TrainStats:
-    keys = TrainStats.__dataclass_fields__
-    return TrainStats(**{k: v for k, v in trained.items() if k in keys})
+    return TrainStats.model_validate(json_safe(trained))
 
 
 def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunRecord) -> None:
@@ -304,7 +395,7 @@ def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunR
     if not weights.is_file():
         raise FileNotFoundError(f"training wrote no checkpoint in {weights_dir}")
     imgsz = int(spec.train_args["imgsz"])
-    record.weights = str(weights)
+    record.weights = str(weights.relative_to(run_dir))
     record.weights_sha256 = weights_sha256(weights)
 
     yolo = YOLO(str(weights))
@@ -353,7 +444,7 @@ def run_worker(spec_path: str | Path) -> int:
         file=spec.file,
         yaml_sha256=_sha256(spec.file or spec.model),
         seed=spec.seed,
-        run_dir=str(run_dir),
+        run_dir=f"runs/{spec.label}/seed{spec.seed}",
         fingerprint=spec.fingerprint,
         slot=spec.slot,
         slurm_job=spec.slurm_job,
@@ -387,8 +478,5 @@ def run_worker(spec_path: str | Path) -> int:
     record.duration_s = record.finished_at - t0
     sys.stdout.flush()
     sys.stderr.flush()
-    if spec.claim and not Claims.still_mine(spec.claim, spec.claim_token):
-        print("[compare] this run's claim was taken over by another process: not writing its record", flush=True)
-        return 3
     record.write(run_dir)  # the completion record, written last
     return 0 if record.ok else 1

@@ -3,7 +3,6 @@
 - ``parser``: registration into Ultralytics' model-YAML parser (names, channel injection, row checks, self-test);
 - ``internals``: every other Ultralytics internal the package uses (checkpoints, model dicts, dataset checks, the
   ``yolo`` entry point), behind a small API;
-- ``layers``: the Ultralytics layers yolo_attn's own blocks are built from (``Conv`` units, which ``fuse()`` folds);
 - ``errors``: the integration's exceptions.
 
 When a new Ultralytics release breaks something, these files are where to look. Importing this package imports no

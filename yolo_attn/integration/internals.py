@@ -15,6 +15,7 @@ from pathlib import Path
 
 __all__ = [
     "check_dataset",
+    "cpu_name",
     "default_cfg_keys",
     "detection_model",
     "image_suffixes",
@@ -37,6 +38,13 @@ def ultralytics_version() -> str:
         return metadata.version("ultralytics")
     except metadata.PackageNotFoundError:
         return ""
+
+
+def cpu_name() -> str:
+    """The CPU model, cleaned up (e.g. "AMD EPYC"), from Ultralytics' ``get_cpu_info`` (cached there)."""
+    from ultralytics.utils.torch_utils import get_cpu_info
+
+    return get_cpu_info()
 
 
 def stock_models_dir() -> Path | None:
@@ -141,6 +149,17 @@ def default_cfg_keys() -> frozenset[str]:
     from ultralytics.utils import DEFAULT_CFG_KEYS
 
     return frozenset(DEFAULT_CFG_KEYS)
+
+
+def check_train_values(args: dict) -> None:
+    """Check train argument values with Ultralytics' own ``check_cfg`` (types, fractions in [0, 1]); ``ValueError``
+    with its message (e.g. ``'lr0=abc' is of invalid type str``)."""
+    from ultralytics.cfg import check_cfg
+
+    try:
+        check_cfg(dict(args), hard=True)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--train-arg: {e}") from None
 
 
 def ultralytics_logger():

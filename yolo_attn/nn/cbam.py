@@ -43,6 +43,7 @@ from ._common import (
     reduced_width,
     subgraph_grads,
 )
+from .registry import AttentionSpec, ZooVariant, register
 
 __all__ = ["CBAM"]
 
@@ -228,3 +229,28 @@ class _CBAMGates(torch.autograd.Function):
             for gc, gs in zip(g_params_channel, g_params_spatial, strict=True)
         ]
         return (grad_x, None, *grad_params)
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "CBAM",
+        CBAM,
+        paper='Woo, Park, Lee, Kweon, "CBAM: Convolutional Block Attention Module", ECCV 2018',
+        official="github.com/Jongchan/attention-module (MODELS/cbam.py)",
+        tag="cbam",
+        passes=(6, 0),
+        variants=(
+            ZooVariant(
+                "paper-cbam",
+                ("may",),
+                (7, 16, False, "mean-max", False),
+                "CBAM (MAY paper)",
+                "the CBAM of the MLCA paper's MAY code (github.com/wandahangFY/MLCA, models/common.py: CBAM in "
+                "MblNetV3_BlkCBAM): reduction 16, bias-free 1x1-conv channel MLP, spatial gate over [mean, max] "
+                "-> 7x7 conv without bias -> sigmoid, no BatchNorm. The network of the paper's CBAM row.",
+            ),
+        ),
+        order=40,
+    )
+)

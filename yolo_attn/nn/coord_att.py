@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from ._common import check_bool, check_int, folded_conv, is_channels_last, outer_hw, strip_means
+from .registry import AttentionSpec, ZooVariant, register
 
 __all__ = ["CoordAtt"]
 
@@ -79,3 +80,29 @@ class CoordAtt(nn.Module):
         ``fold_batchnorms``): ``conv1`` gains (or updates) its bias and ``bn1`` becomes an ``Identity``."""
         if isinstance(self.bn1, nn.BatchNorm2d):
             self.conv1, self.bn1 = folded_conv(self.conv1, self.bn1), nn.Identity()
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "CoordAtt",
+        CoordAtt,
+        paper='Hou, Zhou, Feng, "Coordinate Attention for Efficient Mobile Network Design", CVPR 2021',
+        official="github.com/houqb/CoordAttention (coordatt.py)",
+        tag="coordatt",
+        aliases=("CA",),
+        passes=(4, 0),
+        variants=(
+            ZooVariant(
+                "paper-ca",
+                ("may",),
+                (16, False),
+                "CA (MAY paper)",
+                "the CA of the MLCA paper's MAY code (github.com/wandahangFY/MLCA, models/common.py: "
+                "CA(hidden, hidden, 16) in MblNetV3_BlkCA): CoordAtt with reduction 16 and all three 1x1 convs "
+                "bias-free. The network of the paper's CA row.",
+            ),
+        ),
+        order=50,
+    )
+)

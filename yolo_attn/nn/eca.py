@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._common import check_int, exporting
+from .registry import AttentionSpec, register
 
 __all__ = ["ECA", "channel_conv1d", "eca_kernel_size"]
 
@@ -187,3 +188,16 @@ class ECA(nn.Module):
         """
         y = channel_conv1d(self.conv, x.mean((2, 3)).unsqueeze(1))  # (B, 1, C)
         return x * y.transpose(1, 2).unsqueeze(-1).sigmoid().to(x.dtype)
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "ECA",
+        ECA,
+        paper='Wang et al., "ECA-Net: Efficient Channel Attention for Deep CNNs", CVPR 2020',
+        official="github.com/BangguWu/ECANet (models/eca_module.py)",
+        tag="eca",
+        order=30,
+    )
+)

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from ._common import check_int, exporting, is_channels_last, outer_hw, strip_means
+from .registry import AttentionSpec, register
 
 __all__ = ["ELA"]
 
@@ -88,3 +89,32 @@ class ELA(nn.Module):
     def extra_repr(self) -> str:
         """Show the variant in ``print(model)``."""
         return f"phi={self.phi!r}"
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "ELA",
+        ELA,
+        paper='Xu, Wan, "ELA: Efficient Local Attention for Deep Convolutional Neural Networks", 2024',
+        official="no official repository; the paper's listing",
+        tag="ela",
+        # The ELA paper's guidance (as transcribed in secondary sources): T/B for lightweight or shallow
+        # networks, B/S for deeper ones, L for large ones. One file serves every scale of a family (the scale
+        # letter only rescales widths and depths), so the choice is per family.
+        hyperparameters={"may": ("B",), "mobilenet-yolo": ("B",), "*": ("S",)},
+        notes={
+            "may": "ELA-B: the ELA paper recommends T or B for lightweight networks, and MAY's backbone is "
+            "MobileNetV3-Small; T would leave 5 of the 9 SE slots empty (it needs C % 32), B fits 8 of 9.",
+            "mobilenet-yolo": "ELA-B: the ELA paper recommends T or B for lightweight networks; this is MAY's "
+            "lightweight network (MobileNetV3-Small backbone, small C3 neck), and B is also MAY's choice, so the "
+            "backbone-slot and neck-output placements differ in nothing else.",
+            "*": "ELA-S: the ELA paper recommends B or S for deeper networks and L for large ones. This file "
+            "serves every scale (n to x) with one row, so it takes S, the middle of that guidance; for the l "
+            "and x scales the guidance is L: copy the file and write [L] in the ELA rows.",
+        },
+        label="ELA-{0}",
+        passes=(4, 0),
+        order=60,
+    )
+)

@@ -37,6 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._common import check_int, is_channels_last, outer_hw, traced
+from .registry import AttentionSpec, register
 
 __all__ = ["EMA"]
 
@@ -168,3 +169,25 @@ class EMA(nn.Module):
     def extra_repr(self) -> str:
         """Show the number of groups in ``print(model)``."""
         return f"factor={self.groups}"
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "EMA",
+        EMA,
+        paper='Ouyang et al., "Efficient Multi-Scale Attention Module with Cross-Spatial Learning", ICASSP 2023',
+        official="github.com/YOLOonMe/EMA-attention-module (EMA_attention_module; timm/models/layers/ema.py)",
+        tag="ema",
+        # factor = the number of channel groups G, which must divide C. The official default 32 (used by the
+        # official YOLOv5s config) divides every neck width of the other families at every scale. MAY's SE slots
+        # are 16 to 576 wide and 32 divides only 4 of them; 8 (their greatest common divisor) is the largest group
+        # count that fills all 9 slots, so may-ema compares like for like with the other modules.
+        hyperparameters={"may": (8,), "*": (32,)},
+        label="EMA G={0}",
+        # strip means 2, gating x 1, GroupNorm 2, the x21-weighted channel sum 1, output gate 1, and the folded
+        # 3x3 conv (cg -> 1 channel per group, called functionally so no hook counts it) 9 per input element
+        passes=(16, 0),
+        order=90,
+    )
+)

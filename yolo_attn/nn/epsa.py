@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from ._common import check_int, exporting
+from .registry import AttentionSpec, register
 
 __all__ = ["EPSA"]
 
@@ -132,3 +133,20 @@ def _multiples(unit: int, minimum: int) -> str:
     """Return the first valid values, e.g. '64, 128, 192, ...'."""
     first = -(-minimum // unit) * unit
     return ", ".join(str(first + i * unit) for i in range(3)) + ", ..."
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "EPSA",
+        EPSA,
+        paper='Zhang et al., "EPSANet: An Efficient Pyramid Squeeze Attention Block", ACCV 2022',
+        official="github.com/murufeng/EPSANet (models/epsanet.py: PSAModule, SEWeightModule)",
+        tag="epsa",
+        aliases=("PSA",),
+        changes_channels=True,
+        gate=False,
+        passes=(0, 2),
+        order=80,
+    )
+)

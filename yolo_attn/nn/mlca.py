@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from ._common import check_int, exporting, hand_backward, is_channels_last, subgraph_grads, traced
 from .eca import channel_conv1d, eca_kernel_size
+from .registry import AttentionSpec, register
 
 __all__ = ["MLCA", "bin_average_matrix"]
 
@@ -285,3 +286,17 @@ class _MLCABlocks(torch.autograd.Function):
         grad_x = torch.addcmul((pooled * scale).to(grad.dtype), g5, rows.detach().unsqueeze(axis))
         grad_x = grad_x.reshape(b, h, w, c).permute(0, 3, 1, 2) if cl else grad_x.reshape(b, c, h, w)
         return (grad_x, None, *grad_params)
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "MLCA",
+        MLCA,
+        paper='Wan et al., "Mixed local channel attention for object detection", EAAI 2023',
+        official="github.com/wandahangFY/MLCA (MLCA.py, after the Dec-2023 global-branch fix)",
+        tag="mlca",
+        passes=(3, 0),
+        order=70,
+    )
+)

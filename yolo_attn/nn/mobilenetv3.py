@@ -12,7 +12,7 @@ gate's slot. These blocks reproduce the paper's official code (docs/design.md §
 The attention is built on the ``hidden`` channels (the depthwise output) from the modules of ``yolo_attn.nn``.
 
 Every convolution + BatchNorm (+ activation) pair is one Ultralytics ``Conv`` unit (reached through
-``yolo_attn.integration.layers.conv_bn_act``), so ``model.fuse()`` folds their BatchNorms exactly as it folds its
+``yolo_attn.nn.layers.conv_bn_act``), so ``model.fuse()`` folds their BatchNorms exactly as it folds its
 own layers (it selects ``Conv`` by type), and ``is_fused()`` sees them. Building a block therefore imports
 Ultralytics; importing this module does not.
 
@@ -107,7 +107,7 @@ def _positive_int(value, what: str, owner: str) -> int:
 
 def _conv_bn(c1: int, c2: int, k: int, s: int = 1, groups: int = 1, act: nn.Module | None = None) -> nn.Module:
     """Return one Ultralytics ``Conv`` unit (bias-free conv, padding k // 2 -> BN -> act), which ``fuse()`` folds."""
-    from yolo_attn.integration.layers import conv_bn_act
+    from yolo_attn.nn.layers import conv_bn_act
 
     return conv_bn_act(c1, c2, k, s, groups, act)
 

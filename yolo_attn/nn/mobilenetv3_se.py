@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._common import check_int, reduced_width
+from .registry import AttentionSpec, register
 
 __all__ = ["MobileNetV3SE"]
 
@@ -57,3 +58,18 @@ class MobileNetV3SE(nn.Module):
         """
         s = self.fc2(self.act(self.fc1(x.mean((2, 3)))))  # (B, C)
         return x * (F.relu6(s + 3.0) / 6.0).to(x.dtype)[..., None, None]
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "MobileNetV3SE",
+        MobileNetV3SE,
+        paper='Howard et al., "Searching for MobileNetV3", ICCV 2019 (its squeeze-and-excitation block)',
+        official="MobileNetV3's SE as used by the MLCA paper's MAY code (github.com/wandahangFY/MLCA)",
+        tag="mbse",
+        label="MobileNetV3 SE",
+        families=("may",),
+        order=10,
+    )
+)

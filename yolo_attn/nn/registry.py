@@ -2,8 +2,9 @@
 
 The Ultralytics integration (YAML names), the MobileNetV3 attention slot, the model zoo (file tags, hyperparameters per
 family), the benchmark, compare (named sets, attention maps), the weight transfer and the tests all read
-``ATTENTION``. Adding a module is one file in ``yolo_attn/nn/``, one entry here and its literal transcription in
-``yolo_attn/nn/reference.py``; YAMLs, README tables, bench rows, compare sets and parametrised tests follow by
+``ATTENTION``. Each module file registers itself (``SPEC = register(AttentionSpec(...))`` at its end) and
+``yolo_attn.nn`` imports every module file, so adding a module is one file in ``yolo_attn/nn/`` and its literal
+transcription in ``yolo_attn/nn/reference.py``; YAMLs, README tables, bench rows, compare sets and parametrised tests follow by
 regeneration. Whether a module fits a slot is decided by building it (its own constructor's validation, see
 ``AttentionSpec.fits``), never by a second copy of its rules.
 """
@@ -16,17 +17,6 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from .cbam import CBAM
-from .coord_att import CoordAtt
-from .eca import ECA
-from .ela import ELA
-from .ema import EMA
-from .epsa import EPSA
-from .mlca import MLCA
-from .mobilenetv3_se import MobileNetV3SE
-from .se import SE
-from .simam import SimAM
-
 __all__ = [
     "ATTENTION",
     "FAMILIES",
@@ -34,6 +24,7 @@ __all__ = [
     "ZooVariant",
     "attention_classes",
     "find_attention",
+    "register",
     "valid_names",
 ]
 
@@ -87,6 +78,7 @@ class AttentionSpec:
         notes (Mapping[str, str]): Why ``hyperparameters`` were chosen, per family (``"*"`` for the rest); the zoo
             writes it into the YAML headers.
         variants (tuple[ZooVariant, ...]): Further zoo variants with other hyperparameters and their own file tags.
+        order (int): Place in ``ATTENTION`` (the zoo's order, baselines first): entries are sorted by it.
     """
 
     name: str
@@ -103,6 +95,7 @@ class AttentionSpec:
     passes: tuple[int, int] = (2, 0)
     notes: Mapping[str, str] = field(default_factory=dict)
     variants: tuple[ZooVariant, ...] = ()
+    order: int = 0
 
     def hp(self, family: str = "*") -> tuple:
         """Return the zoo hyperparameters for ``family``."""
@@ -135,145 +128,27 @@ class AttentionSpec:
         return self.families is None or family in self.families
 
 
-#: Every attention module, in the zoo's order (baselines first). Keyed by ``AttentionSpec.name``.
-ATTENTION: dict[str, AttentionSpec] = {
-    s.name: s
-    for s in (
-        AttentionSpec(
-            "MobileNetV3SE",
-            MobileNetV3SE,
-            paper='Howard et al., "Searching for MobileNetV3", ICCV 2019 (its squeeze-and-excitation block)',
-            official="MobileNetV3's SE as used by the MLCA paper's MAY code (github.com/wandahangFY/MLCA)",
-            tag="mbse",
-            label="MobileNetV3 SE",
-            families=("may",),
-        ),
-        AttentionSpec(
-            "SE",
-            SE,
-            paper='Hu, Shen, Sun, "Squeeze-and-Excitation Networks", CVPR 2018',
-            official="github.com/hujie-frank/SENet (SE block as in its PyTorch ports)",
-            tag="se",
-        ),
-        AttentionSpec(
-            "ECA",
-            ECA,
-            paper='Wang et al., "ECA-Net: Efficient Channel Attention for Deep CNNs", CVPR 2020',
-            official="github.com/BangguWu/ECANet (models/eca_module.py)",
-            tag="eca",
-        ),
-        AttentionSpec(
-            "CBAM",
-            CBAM,
-            paper='Woo, Park, Lee, Kweon, "CBAM: Convolutional Block Attention Module", ECCV 2018',
-            official="github.com/Jongchan/attention-module (MODELS/cbam.py)",
-            tag="cbam",
-            passes=(6, 0),
-            variants=(
-                ZooVariant(
-                    "paper-cbam",
-                    ("may",),
-                    (7, 16, False, "mean-max", False),
-                    "CBAM (MAY paper)",
-                    "the CBAM of the MLCA paper's MAY code (github.com/wandahangFY/MLCA, models/common.py: CBAM in "
-                    "MblNetV3_BlkCBAM): reduction 16, bias-free 1x1-conv channel MLP, spatial gate over [mean, max] "
-                    "-> 7x7 conv without bias -> sigmoid, no BatchNorm. The network of the paper's CBAM row.",
-                ),
-            ),
-        ),
-        AttentionSpec(
-            "CoordAtt",
-            CoordAtt,
-            paper='Hou, Zhou, Feng, "Coordinate Attention for Efficient Mobile Network Design", CVPR 2021',
-            official="github.com/houqb/CoordAttention (coordatt.py)",
-            tag="coordatt",
-            aliases=("CA",),
-            passes=(4, 0),
-            variants=(
-                ZooVariant(
-                    "paper-ca",
-                    ("may",),
-                    (16, False),
-                    "CA (MAY paper)",
-                    "the CA of the MLCA paper's MAY code (github.com/wandahangFY/MLCA, models/common.py: "
-                    "CA(hidden, hidden, 16) in MblNetV3_BlkCA): CoordAtt with reduction 16 and all three 1x1 convs "
-                    "bias-free. The network of the paper's CA row.",
-                ),
-            ),
-        ),
-        AttentionSpec(
-            "ELA",
-            ELA,
-            paper='Xu, Wan, "ELA: Efficient Local Attention for Deep Convolutional Neural Networks", 2024',
-            official="no official repository; the paper's listing",
-            tag="ela",
-            # The ELA paper's guidance (as transcribed in secondary sources): T/B for lightweight or shallow
-            # networks, B/S for deeper ones, L for large ones. One file serves every scale of a family (the scale
-            # letter only rescales widths and depths), so the choice is per family.
-            hyperparameters={"may": ("B",), "mobilenet-yolo": ("B",), "*": ("S",)},
-            notes={
-                "may": "ELA-B: the ELA paper recommends T or B for lightweight networks, and MAY's backbone is "
-                "MobileNetV3-Small; T would leave 5 of the 9 SE slots empty (it needs C % 32), B fits 8 of 9.",
-                "mobilenet-yolo": "ELA-B: the ELA paper recommends T or B for lightweight networks; this is MAY's "
-                "lightweight network (MobileNetV3-Small backbone, small C3 neck), and B is also MAY's choice, so the "
-                "backbone-slot and neck-output placements differ in nothing else.",
-                "*": "ELA-S: the ELA paper recommends B or S for deeper networks and L for large ones. This file "
-                "serves every scale (n to x) with one row, so it takes S, the middle of that guidance; for the l "
-                "and x scales the guidance is L: copy the file and write [L] in the ELA rows.",
-            },
-            label="ELA-{0}",
-            passes=(4, 0),
-        ),
-        AttentionSpec(
-            "MLCA",
-            MLCA,
-            paper='Wan et al., "Mixed local channel attention for object detection", EAAI 2023',
-            official="github.com/wandahangFY/MLCA (MLCA.py, after the Dec-2023 global-branch fix)",
-            tag="mlca",
-            passes=(3, 0),
-        ),
-        AttentionSpec(
-            "EPSA",
-            EPSA,
-            paper='Zhang et al., "EPSANet: An Efficient Pyramid Squeeze Attention Block", ACCV 2022',
-            official="github.com/murufeng/EPSANet (models/epsanet.py: PSAModule, SEWeightModule)",
-            tag="epsa",
-            aliases=("PSA",),
-            changes_channels=True,
-            gate=False,
-            passes=(0, 2),
-        ),
-        AttentionSpec(
-            "EMA",
-            EMA,
-            paper='Ouyang et al., "Efficient Multi-Scale Attention Module with Cross-Spatial Learning", ICASSP 2023',
-            official="github.com/YOLOonMe/EMA-attention-module (EMA_attention_module; timm/models/layers/ema.py)",
-            tag="ema",
-            # factor = the number of channel groups G, which must divide C. The official default 32 (used by the
-            # official YOLOv5s config) divides every neck width of the other families at every scale. MAY's SE slots
-            # are 16 to 576 wide and 32 divides only 4 of them; 8 (their greatest common divisor) is the largest group
-            # count that fills all 9 slots, so may-ema compares like for like with the other modules.
-            hyperparameters={"may": (8,), "*": (32,)},
-            label="EMA G={0}",
-            # strip means 2, gating x 1, GroupNorm 2, the x21-weighted channel sum 1, output gate 1, and the folded
-            # 3x3 conv (cg -> 1 channel per group, called functionally so no hook counts it) 9 per input element
-            passes=(16, 0),
-        ),
-        AttentionSpec(
-            "SimAM",
-            SimAM,
-            paper='Yang, Zhang, Li, Xie, "SimAM: A Simple, Parameter-Free Attention Module for CNNs", ICML 2021',
-            official="github.com/ZjjConan/SimAM (networks/attentions/simam_module.py)",
-            tag="simam",
-            # lambda: the official module's default 1e-4 is its CIFAR setting; its ImageNet runs (README, logs
-            # "imagenet-*-simam-param0.1") and its COCO detection configs (mmdetection/configs/_base_/models/
-            # *_r50simam_fpn.py: attention_param=0.1) use 0.1. The zoo's models are detectors: 0.1 in every family.
-            hyperparameters={"*": (0.1,)},
-            label="SimAM lambda={0:g}",
-            passes=(5, 0),  # mean, (x - mean)^2, mean of d, the energy, the gate
-        ),
-    )
-}
+#: Every attention module, in the zoo's order (``AttentionSpec.order``, baselines first). Keyed by
+#: ``AttentionSpec.name``; filled by the module files themselves (`register`) when ``yolo_attn.nn`` is imported.
+ATTENTION: dict[str, AttentionSpec] = {}
+
+
+def register(spec: AttentionSpec) -> AttentionSpec:
+    """Add ``spec`` to ``ATTENTION`` (each module file calls this for itself) and keep ``ATTENTION`` in ``order``.
+
+    Raises:
+        ValueError: Another entry already has the name, an alias or the tag.
+    """
+    taken = {n.lower(): s.name for s in ATTENTION.values() for n in (s.name, *s.aliases)}
+    for n in (spec.name, *spec.aliases):
+        if n.lower() in taken:
+            raise ValueError(f"attention name {n!r} of {spec.cls.__qualname__} is taken by {taken[n.lower()]}")
+    if any(s.tag == spec.tag for s in ATTENTION.values()):
+        raise ValueError(f"attention tag {spec.tag!r} of {spec.name} is taken")
+    specs = sorted([*ATTENTION.values(), spec], key=lambda s: s.order)
+    ATTENTION.clear()
+    ATTENTION.update((s.name, s) for s in specs)
+    return spec
 
 
 def attention_classes() -> tuple[type[nn.Module], ...]:

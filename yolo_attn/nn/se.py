@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from ._common import check_int, reduced_width
+from .registry import AttentionSpec, register
 
 __all__ = ["SE"]
 
@@ -53,3 +54,16 @@ class SE(nn.Module):
         """
         s = self.fc2(self.act(self.fc1(x.mean((2, 3)))))  # (B, C)
         return x * s.sigmoid().to(x.dtype)[..., None, None]
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "SE",
+        SE,
+        paper='Hu, Shen, Sun, "Squeeze-and-Excitation Networks", CVPR 2018',
+        official="github.com/hujie-frank/SENet (SE block as in its PyTorch ports)",
+        tag="se",
+        order=20,
+    )
+)

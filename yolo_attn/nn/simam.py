@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from ._common import check_int, exporting
+from .registry import AttentionSpec, register
 
 __all__ = ["SimAM"]
 
@@ -86,3 +87,22 @@ class SimAM(nn.Module):
     def extra_repr(self) -> str:
         """Show lambda in ``print(model)``."""
         return f"e_lambda={self.e_lambda:g}"
+
+
+#: This module's registry entry (`yolo_attn.nn.registry`): how the rest of the package knows it.
+SPEC = register(
+    AttentionSpec(
+        "SimAM",
+        SimAM,
+        paper='Yang, Zhang, Li, Xie, "SimAM: A Simple, Parameter-Free Attention Module for CNNs", ICML 2021',
+        official="github.com/ZjjConan/SimAM (networks/attentions/simam_module.py)",
+        tag="simam",
+        # lambda: the official module's default 1e-4 is its CIFAR setting; its ImageNet runs (README, logs
+        # "imagenet-*-simam-param0.1") and its COCO detection configs (mmdetection/configs/_base_/models/
+        # *_r50simam_fpn.py: attention_param=0.1) use 0.1. The zoo's models are detectors: 0.1 in every family.
+        hyperparameters={"*": (0.1,)},
+        label="SimAM lambda={0:g}",
+        passes=(5, 0),  # mean, (x - mean)^2, mean of d, the energy, the gate
+        order=100,
+    )
+)

@@ -1,8 +1,9 @@
 """Ultralytics layers that yolo_attn's own blocks are built from (the MobileNetV3 stem and blocks).
 
-Kept apart from ``internals`` because ``yolo_attn.nn`` imports it: ``internals`` reaches the parser registration,
-which imports ``yolo_attn.nn``, and the package has no import cycles. Like ``internals``, it imports Ultralytics
-only when a function is called.
+It lives in ``nn/`` (not ``integration/``) so that the modules never import upward: ``integration`` reaches the
+parser registration, which imports ``yolo_attn.nn``. ``Conv`` is the building block every Ultralytics model YAML
+names (public API in ``tests/test_package.py``); it is imported only when a function is called, so ``import
+yolo_attn.nn`` imports no Ultralytics.
 """
 
 from __future__ import annotations
