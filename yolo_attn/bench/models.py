@@ -204,9 +204,9 @@ def _torch_eval_call(model: nn.Module, x: torch.Tensor, dtype) -> Callable[[], N
 
 def _compiled(model: nn.Module, dev: torch.device) -> nn.Module:
     """``model`` through Ultralytics' own ``attempt_compile`` (what the ``compile=True`` argument runs)."""
-    from ultralytics.utils.torch_utils import attempt_compile
+    from yolo_attn.integration.internals import attempt_compile
 
-    compiled = attempt_compile(model, device=dev, mode=True)
+    compiled = attempt_compile(model, dev)
     if compiled is model:
         raise ValueError("--compile: torch.compile is unavailable here (Ultralytics' attempt_compile declined)")
     return compiled

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 __all__ = [
+    "attempt_compile",
     "check_dataset",
     "cpu_name",
     "default_cfg_keys",
@@ -45,6 +46,14 @@ def cpu_name() -> str:
     from ultralytics.utils.torch_utils import get_cpu_info
 
     return get_cpu_info()
+
+
+def attempt_compile(model, device):
+    """``model`` through Ultralytics' ``attempt_compile`` (what its ``compile=True`` train argument runs), or the
+    same model when Ultralytics declines; raises AttributeError on releases without it (before 8.3.x)."""
+    from ultralytics.utils import torch_utils
+
+    return torch_utils.attempt_compile(model, device=device, mode=True)
 
 
 def stock_models_dir() -> Path | None:
