@@ -250,3 +250,45 @@ def test_replacing_every_c3k2_is_refused_instead_of_a_silent_yolov8_head():
             r[2], r[3] = "C3k2With", [*r[3], "ECA"]
     with pytest.raises(YamlModuleError, match="every C3k2 row is a C3k2With.*Keep at least one stock C3k2 row"):
         tasks.DetectionModel({**d, "scale": "n"}, verbose=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Weight transfer into host variants
+
+
+def test_transfer_into_host_blocks_moves_every_stock_tensor(tmp_path):
+    """A stock YOLO11n checkpoint (made here, distinct random values) into YOLO11n with every neck C3k2 a C3k2With
+    and C2PSA a C2PSAWith: every stock tensor lands at its key, the attention starts fresh, and only C2PSA's
+    replaced self-attention is dropped."""
+    from ultralytics import YOLO
+
+    from yolo_attn.transfer import transfer_weights
+
+    stock = YOLO("yolo11n.yaml")
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in stock.model.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(
+                    torch.rand(t.shape, generator=g) + 0.5
+                    if name.endswith("running_var")
+                    else torch.randn(t.shape, generator=g)
+                )
+    pt = tmp_path / "yolo11n.pt"
+    stock.save(pt)
+    variant = tmp_path / "yolo11n-hosts.yaml"
+    variant.write_text(yaml.safe_dump(_with_hosts(_stock_yaml("11/yolo11.yaml"), ["ELA", "S"])), encoding="utf-8")
+    report = transfer_weights(pt, variant, tmp_path / "init.pt", verbose=False)
+
+    src = torch.load(pt, weights_only=False)["model"].float().state_dict()
+    dst = torch.load(tmp_path / "init.pt", weights_only=False)["model"].float().state_dict()
+    psa = re.compile(r"model\.10\.m\.\d+\.attn\.")
+    assert report.dropped_tensors and all(psa.match(k) for k in report.dropped_tensors)
+    assert report.moved + len(report.dropped_tensors) == len(src)
+    assert report.moved + len(report.fresh_tensors) == len(dst)
+    assert set(report.fresh_tensors) == {k for k in dst if ".attention." in k or psa.match(k)}
+    for k, v in src.items():
+        if not psa.match(k):
+            assert torch.equal(dst[k], v), k  # same key: no layer was inserted, hosts keep the stock layout
+    assert report.layer_map == {i: i for i in range(len(stock.model.model))}
+    assert "Dropped" in report.summary()
