@@ -37,7 +37,16 @@ from ultralytics.nn.modules.block import C2PSA, C3, Bottleneck, C2f, C3k2, PSABl
 
 from yolo_attn.nn.mobilenetv3 import _attention
 
-__all__ = ["HOSTS", "BottleneckWith", "C2PSAWith", "C2fWith", "C3With", "C3k2With", "insert_attention"]
+__all__ = [
+    "HOSTS",
+    "BottleneckWith",
+    "C2PSAWith",
+    "C2fWith",
+    "C3With",
+    "C3k2With",
+    "attention_parts",
+    "insert_attention",
+]
 
 
 class BottleneckWith(Bottleneck):
@@ -209,3 +218,12 @@ HOSTS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "C3k2With": (C3k2With, C3k2),
     "C2PSAWith": (C2PSAWith, C2PSA),
 }
+
+
+def attention_parts(host: nn.Module) -> list[tuple[nn.Module, int]]:
+    """The attention modules of a host block with their channel counts, one per distinct channel count."""
+    if isinstance(host, C2PSAWith):
+        found = [(b.attn, host.c) for b in host.m]
+    else:
+        found = [(b.attention, b.cv2.conv.out_channels) for b in host.modules() if isinstance(b, BottleneckWith)]
+    return list({c: (m, c) for m, c in reversed(found)}.values())

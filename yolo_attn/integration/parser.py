@@ -143,27 +143,36 @@ class _Largest:
         return self._mode.__exit__(*exc)
 
 
-def _bounded_build(build, c1: int, display: str, loc: dict, args) -> nn.Module:
-    """``build()`` once on the meta device (constructor checks, parameter count, the largest tensor of a forward on
-    a 1 x c1 x 64 x 64 probe), then for real. A row whose module would exceed ``SIZE_LIMIT`` elements fails here,
-    naming the layer and the limit, instead of in the allocator; constructor errors name the layer too."""
+def _size(module: nn.Module, c1: int) -> int:
+    """Elements of the largest parameter set or tensor ``module`` (on the meta device) holds or computes on a
+    1 x c1 x 64 x 64 input."""
+    size = sum(t.numel() for t in (*module.parameters(), *module.buffers()))
+    if size <= SIZE_LIMIT:
+        try:
+            with _Largest() as largest, torch.no_grad():
+                module.eval()(torch.empty(1, c1, _PROBE_HW, _PROBE_HW, device="meta"))
+            size = max(size, largest.numel)
+        except Exception:  # an op without a meta kernel: the real dry forward after the build reports problems
+            pass
+    return size
+
+
+def _bounded_build(build, c1: int, display: str, loc: dict, args, parts=None) -> nn.Module:
+    """``build()`` once on the meta device (constructor checks, then the size of the yolo_attn module, or of each
+    ``parts(module)`` -> [(attention module, its channels)] of a host block), then for real. A row whose module would
+    exceed ``SIZE_LIMIT`` elements fails here, naming the layer and the limit, instead of in the allocator;
+    constructor errors name the layer too."""
     try:
         with torch.device("meta"):
             probe = build()
-        size = sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
-        if size <= SIZE_LIMIT:
-            try:
-                with _Largest() as largest, torch.no_grad():
-                    probe.eval()(torch.empty(1, c1, _PROBE_HW, _PROBE_HW, device="meta"))
-                size = max(size, largest.numel)
-            except Exception:  # an op without a meta kernel: the real dry forward after the build reports problems
-                pass
-        if size > SIZE_LIMIT:
-            raise ValueError(
-                f"the module would hold or compute a tensor of {size:,} elements (on a 1x{c1}x{_PROBE_HW}x{_PROBE_HW} "
-                f"input); the limit is {SIZE_LIMIT:,} (2**26) elements per yolo_attn layer: a hyperparameter is far "
-                "too large"
-            )
+        for module, c in parts(probe) if parts else [(probe, c1)]:
+            size = _size(module, c)
+            if size > SIZE_LIMIT:
+                raise ValueError(
+                    f"the module would hold or compute a tensor of {size:,} elements (on a 1x{c}x{_PROBE_HW}x"
+                    f"{_PROBE_HW} input); the limit is {SIZE_LIMIT:,} (2**26) elements per yolo_attn module: a "
+                    "hyperparameter is far too large"
+                )
         return build()
     except (ValueError, TypeError) as e:
         raise _row_error(display, loc, args, e) from e
@@ -263,7 +272,7 @@ def _host_entry(spec: YamlModule, host: type, display: str) -> type:
 
     The parser's ``m is C3k2`` rule (``c3k=True`` at scales m/l/x) does not see the entry, so it is applied here.
     """
-    from yolo_attn.integration.hosts import C3k2With
+    from yolo_attn.integration.hosts import C3k2With, attention_parts
 
     def __new__(entry, c1, c2, n, *rest):
         loc = _parser_locals(display)
@@ -271,7 +280,12 @@ def _host_entry(spec: YamlModule, host: type, display: str) -> type:
         if host is C3k2With and loc.get("scale") in ("m", "l", "x"):
             stock[0:1] = [True]
         return _bounded_build(
-            lambda: host(c1, c2, n, *stock, attention=attention), c1, display, loc, [c2, *stock, attention]
+            lambda: host(c1, c2, n, *stock, attention=attention),
+            c1,
+            display,
+            loc,
+            [c2, *stock, attention],
+            attention_parts,
         )
 
     namespace = {**_entry_namespace(host, __new__, display), "yolo_attn_stock": spec.stock}
