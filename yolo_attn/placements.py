@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+import yaml
+
 from yolo_attn.zoo import _STOCK, Attention, ZooEntry, _renumber, _stock, _stock_families, _wrap, family_attentions
 
 __all__ = ["PLACES", "place_of", "placement_entries", "placement_set"]
@@ -206,3 +208,40 @@ def placement_set(module: str, family: str = "yolo11", scale: str = "n") -> list
     return [f"{family}{scale}.yaml", f"{family}{scale}-{spec.tag}.yaml"] + [
         f"{family}{scale}-{spec.tag}-{p}.yaml" for p in places
     ]
+
+
+def render_placement_table(module: str = "MLCA", scale: str = "n", imgsz: int = 640) -> str:
+    """The README's cost-per-place table: for each family, the stock model and the module in every place, with
+    parameters, GFLOPs (``profile_model``: thop on the full-size input), their deltas and how many module instances
+    the forward calls (an in-block file calls the module once per bottleneck: ``n`` per C2f block, ``2n`` per
+    C3k2 block with C3k).
+    """
+    from yolo_attn.integration import register
+    from yolo_attn.integration.internals import detection_model
+    from yolo_attn.nn import find_attention
+    from yolo_attn.nn.registry import attention_classes
+    from yolo_attn.zoo import _stock_path, _yolo_entry, profile_model
+
+    register()
+    spec = find_attention(module)
+    lines = [
+        f"| model ({scale}, {imgsz}x{imgsz}) | place | params | Δ params | GFLOPs | Δ GFLOPs | module calls |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for prefix in _stock_families():
+        if prefix == "yolo12":
+            continue
+        rel = _STOCK[prefix][1]
+        stock = {**yaml.safe_load(_stock_path(rel).read_text(encoding="utf-8")), "scale": scale}
+        base_p, base_g = profile_model(detection_model(stock), imgsz)
+        lines.append(f"| {prefix}{scale}.yaml | none | {base_p:,} | | {base_g:.2f} | | 0 |")
+        att = family_attentions(prefix)[spec.tag]
+        for e in [_yolo_entry(prefix, att)] + [e for p in _FAMILY_PLACES[prefix] if (e := _entry(prefix, att, p))]:
+            model = detection_model({**e.data, "scale": scale})
+            p, g = profile_model(model, imgsz)
+            calls = sum(isinstance(m, attention_classes()) for m in model.modules())
+            name = e.file.replace("-", f"{scale}-", 1)
+            lines.append(
+                f"| {name} | {place_of(e.file)} | {p:,} | {p - base_p:+,} | {g:.2f} | {g - base_g:+.2f} | {calls} |"
+            )
+    return "\n".join(lines) + "\n"
