@@ -19,6 +19,8 @@ import re
 import pytest
 import torch
 import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import yolo_attn
@@ -292,3 +294,40 @@ def test_transfer_into_host_blocks_moves_every_stock_tensor(tmp_path):
             assert torch.equal(dst[k], v), k  # same key: no layer was inserted, hosts keep the stock layout
     assert report.layer_map == {i: i for i in range(len(stock.model.model))}
     assert "Dropped" in report.summary()
+
+
+HOST_NAMES = ["C2fWith", "C3With", "C3k2With", "C2PSAWith", "yolo_attn.C2fWith"]
+attention_args = st.one_of(
+    st.sampled_from([*ATTENTION, "CA", "Nope", "none", ""]),
+    st.lists(
+        st.one_of(st.sampled_from([*ATTENTION, "ELA"]), st.sampled_from(["T", "S", 3, 0, -1, 1e9, None])), max_size=3
+    ),
+    st.integers(-2, 5),
+)
+host_rows = st.tuples(
+    st.sampled_from([-1, 0, [-1], 2]),
+    st.integers(-1, 3),
+    st.sampled_from(HOST_NAMES),
+    st.tuples(
+        st.one_of(st.sampled_from([32, 64, 96, 128, 256]), st.integers(-8, 8), st.floats(allow_nan=True, width=16)),
+        st.lists(st.one_of(st.booleans(), st.sampled_from([0.25, 0.5, 1, 0])), max_size=3),
+        attention_args,
+    ).map(lambda t: [t[0], *t[1], t[2]]),
+).map(list)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(row=host_rows)
+def test_any_host_row_builds_with_its_channels_or_is_refused_naming_the_layer(row):
+    """Property: a host row builds a block whose output has the width-scaled c2 channels, or is refused naming the
+    layer (YamlModuleError / UnknownModuleError); never another exception."""
+    try:
+        model = parse(row, c=64)
+    except (YamlModuleError, UnknownModuleError) as e:
+        assert "model YAML layer 1" in str(e), str(e)
+        event("refused, naming the layer")
+        return
+    event("built")
+    with torch.no_grad():
+        y = model.eval()(torch.zeros(1, 3, 32, 32))
+    assert y.shape[1] == -(-row[3][0] // 8) * 8 and y.shape[-2:] == (16, 16)  # c2 made divisible by 8

@@ -152,6 +152,8 @@ def _size(module: nn.Module, c1: int) -> int:
             with _Largest() as largest, torch.no_grad():
                 module.eval()(torch.empty(1, c1, _PROBE_HW, _PROBE_HW, device="meta"))
             size = max(size, largest.numel)
+        except (TypeError, ValueError):  # bad arguments that only a forward reveals (e.g. groups=True)
+            raise
         except Exception:  # an op without a meta kernel: the real dry forward after the build reports problems
             pass
     return size
@@ -174,8 +176,8 @@ def _bounded_build(build, c1: int, display: str, loc: dict, args, parts=None) ->
                     "hyperparameter is far too large"
                 )
         return build()
-    except (ValueError, TypeError) as e:
-        raise _row_error(display, loc, args, e) from e
+    except (ValueError, TypeError, AssertionError) as e:  # Ultralytics' blocks assert (C2PSA: c1 == c2)
+        raise _row_error(display, loc, args, e if str(e) else type(e)(f"{type(e).__name__} in the constructor")) from e
 
 
 class _Verbatim:
