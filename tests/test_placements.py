@@ -137,6 +137,20 @@ def test_named_set_placement():
             placement_set(bad)
 
 
+def test_compare_resolves_the_placement_set(tmp_path):
+    """`compare --models placement:mlca` = the stock model, then MLCA in every place; `yolo11-all` stays head-in."""
+    from yolo_attn.compare.models import check_models, resolve_models
+    from yolo_attn.zoo import zoo_entries
+
+    for e in [*zoo_entries(), *ENTRIES.values()]:
+        (tmp_path / e.file).write_text(_text(e), encoding="utf-8")
+    labels = [s.label for s in resolve_models(["placement:mlca"], models_dir=tmp_path)]
+    assert labels == ["yolo11n", "yolo11n-mlca", "yolo11n-mlca-backbone", "yolo11n-mlca-c3k2", "yolo11n-mlca-psa"]
+    assert all(place_of(s.label) == "head-in" for s in resolve_models(["yolo11-all"], models_dir=tmp_path))
+    with pytest.raises(ValueError, match="placement:nope: unknown attention module 'nope'; valid: .*'MLCA'"):
+        check_models(["placement:nope"], models_dir=tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Slow: ONNX and the stock command, one file per place
 

@@ -199,7 +199,11 @@ def placement_set(module: str, family: str = "yolo11", scale: str = "n") -> list
         if not m or m.group(1) not in _STOCK:
             raise ValueError(f"placement:{module}@{where}: give a family and scale such as yolo11n or yolov8s")
         family, scale = m.groups()
-    spec = {s.tag: s for s in ATTENTION.values()}.get(module.strip().lower()) or find_attention(module)
+    spec = {s.tag: s for s in ATTENTION.values()}.get(module.strip().lower())
+    try:
+        spec = spec or find_attention(module)
+    except ValueError as e:
+        raise ValueError(f"placement:{module}: {e}") from None
     att = family_attentions(family).get(spec.tag)
     if att is None or att.kind != "gate":
         valid = [a.tag for a in family_attentions(family).values() if a.kind == "gate"]
