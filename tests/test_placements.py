@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from copy import deepcopy
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,8 +18,8 @@ import yaml
 from helpers import offline_env, randomize_batchnorm, yolo
 
 from yolo_attn.nn.registry import attention_classes
-from yolo_attn.placements import PLACES, place_of, placement_entries, placement_set
-from yolo_attn.zoo import _STOCK, _text
+from yolo_attn.zoo import PLACES, place_of, placement_entries, placement_set
+from yolo_attn.zoo.template import _STOCK, _text
 
 ENTRIES = {e.file: e for e in placement_entries()}
 # Fast tier: every file at scale n and the MLCA files at every scale; the rest of the product is marked slow.
@@ -217,3 +218,24 @@ def test_transferred_checkpoint_reloads_in_the_stock_yolo_command(key, tmp_path,
         env=offline_env(tmp_path / "cfg"),
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("key", sorted(ONE_PER_PLACE), ids=lambda k: "-".join(k))
+def test_name_lookup_takes_the_scale_letter(key):
+    """`model=yolo11s-mlca-c3k2.yaml` finds the shipped file by bare name and takes scale s (Ultralytics' lookup)."""
+    from ultralytics.nn.tasks import yaml_model_load
+
+    import yolo_attn
+
+    yolo_attn.register()
+    file = ONE_PER_PLACE[key]
+    d = yaml_model_load(file.replace("-", "s-", 1))
+    assert d["scale"] == "s" and d["head"] == yaml.safe_load(_text(ENTRIES[file]))["head"]
+
+
+def test_shipped_placement_files_equal_the_template():
+    from yolo_attn.zoo import check
+
+    models = Path(__file__).resolve().parents[1] / "cfg" / "models"
+    assert all((models / f).is_file() for f in ENTRIES)
+    assert not check(models)

@@ -134,7 +134,7 @@ def family_specs(family: str) -> list[ModelSpec]:
 
 def _select(specs: list[ModelSpec], variants: Sequence[str] | None) -> list[ModelSpec]:
     """The baseline and the variants named in ``variants`` (attention tag, name or model name; case-insensitive)."""
-    from yolo_attn.placements import place_of
+    from yolo_attn.zoo import place_of
 
     if not variants:  # the placement files (yolo11n-mlca-c3k2, ...) only when named
         return [s for s in specs if place_of(s.name) == "head-in"]

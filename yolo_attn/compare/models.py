@@ -252,7 +252,7 @@ def _tag_key(path: Path) -> tuple[int, str]:
 
 def _named_set(name: str, models_dir: Path) -> list[str]:
     """Return the entries of a named set (paths, and a stock name for the YOLO families)."""
-    from yolo_attn.placements import place_of, placement_set
+    from yolo_attn.zoo import place_of, placement_set
 
     if name.startswith("placement:"):
         stock, *variants = placement_set(name.removeprefix("placement:"))
