@@ -239,3 +239,15 @@ def test_shipped_placement_files_equal_the_template():
     models = Path(__file__).resolve().parents[1] / "cfg" / "models"
     assert all((models / f).is_file() for f in ENTRIES)
     assert not check(models)
+
+
+def test_bench_family_takes_placement_files_only_when_named():
+    """`bench models --family yolo11n` measures the head-in files; `--variants mlca-c3k2` picks a placement file and
+    a bare `mlca` still means the head-in file."""
+    from yolo_attn.bench import models as bench
+
+    specs = bench.family_specs("yolo11n")
+    default = [s.name for s in bench._select(specs, None)]
+    assert "yolo11n-mlca" in default and not any(place_of(n) != "head-in" for n in default)
+    picked = [s.name for s in bench._select(specs, ["mlca", "mlca-c3k2", "mlca-psa"])]
+    assert picked == ["yolo11n", "yolo11n-mlca", "yolo11n-mlca-c3k2", "yolo11n-mlca-psa"]
