@@ -251,3 +251,19 @@ def test_bench_family_takes_placement_files_only_when_named():
     assert "yolo11n-mlca" in default and not any(place_of(n) != "head-in" for n in default)
     picked = [s.name for s in bench._select(specs, ["mlca", "mlca-c3k2", "mlca-psa"])]
     assert picked == ["yolo11n", "yolo11n-mlca", "yolo11n-mlca-c3k2", "yolo11n-mlca-psa"]
+
+
+@pytest.mark.slow
+def test_readme_placement_table_is_the_codes():
+    """The README's cost-per-place block is `yolo-attn models table cfg/models --placement MLCA`, pasted."""
+    import re
+
+    from yolo_attn.zoo import render_placement_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    m = re.search(
+        r"<!-- generated: yolo-attn models table cfg/models --placement MLCA -->\n(.*?)<!-- end generated -->",
+        readme,
+        re.S,
+    )
+    assert m and m.group(1) == render_placement_table("MLCA", "n", 640)
