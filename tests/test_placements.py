@@ -267,3 +267,14 @@ def test_readme_placement_table_is_the_codes():
         re.S,
     )
     assert m and m.group(1) == render_placement_table("MLCA", "n", 640)
+
+
+@pytest.mark.parametrize("key", sorted(ONE_PER_PLACE), ids=lambda k: "-".join(k))
+def test_model_names_round_trip_through_compare(key):
+    """A placement model name with a scale letter resolves to its shipped file, and its label is the name again."""
+    from yolo_attn.compare.models import resolve_models
+
+    name = ONE_PER_PLACE[key].removesuffix(".yaml").replace("-", "s-", 1)  # yolo11s-mlca-c3k2
+    (spec,) = resolve_models([name], Path(__file__).resolve().parents[1] / "cfg" / "models")
+    assert spec.label == name and Path(spec.file).name == ONE_PER_PLACE[key]
+    assert resolve_models([spec.label], Path(spec.file).parent)[0] == spec
