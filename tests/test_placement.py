@@ -331,3 +331,27 @@ def test_any_host_row_builds_with_its_channels_or_is_refused_naming_the_layer(ro
     with torch.no_grad():
         y = model.eval()(torch.zeros(1, 3, 32, 32))
     assert y.shape[1] == -(-row[3][0] // 8) * 8 and y.shape[-2:] == (16, 16)  # c2 made divisible by 8
+
+
+@pytest.mark.slow
+def test_hosts_without_yolo11_blocks_leave_c2f_and_c3(tmp_path):
+    """Ultralytics 8.1/8.2 have no C3k2, C2PSA or PSABlock: the integration still imports and registers C2fWith and
+    C3With (simulated in a fresh process by removing the three names before the hosts module is imported)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import ultralytics.nn.tasks as t, ultralytics.nn.modules.block as b\n"
+        "del b.C3k2, b.C2PSA, b.PSABlock\n"
+        "import yolo_attn.integration.hosts as h\n"
+        "assert set(h.HOSTS) == {'C2fWith', 'C3With'}, h.HOSTS\n"
+        "import yolo_attn; yolo_attn.register()\n"
+        "assert 'C2fWith' in vars(t) and 'C3k2With' not in vars(t)\n"
+        "m, _ = t.parse_model({'nc': 2, 'backbone': [[-1, 1, 'Conv', [32, 3, 2]], [-1, 1, 'C2fWith', [32, True, 'ECA']]],"
+        " 'head': []}, ch=3, verbose=False)\n"
+        "print(type(m[1]).__name__)\n"
+    )
+    env = {**os.environ, "YOLO_ATTN_AUTOLOAD": "0", "YOLO_CONFIG_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("C2fWith"), r.stderr[-3000:]

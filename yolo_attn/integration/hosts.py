@@ -33,7 +33,12 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from ultralytics.nn.modules.block import C2PSA, C3, Bottleneck, C2f, C3k2, PSABlock
+from ultralytics.nn.modules.block import C3, Bottleneck, C2f
+
+try:
+    from ultralytics.nn.modules.block import C2PSA, C3k2, PSABlock
+except ImportError:  # Ultralytics < 8.3.0 (YOLO11's blocks came with 8.3.0): C2fWith and C3With only
+    C2PSA = C3k2 = PSABlock = None
 
 from yolo_attn.nn.mobilenetv3 import _attention
 
@@ -153,7 +158,7 @@ class C3With(C3):
         insert_attention(self, attention, type(self).__name__)
 
 
-class C3k2With(C3k2):
+class C3k2With(C3k2 or nn.Module):
     """Ultralytics' ``C3k2`` with ``attention`` inside every bottleneck it holds (see :class:`BottleneckWith`).
 
     ``c3k=False``: ``n`` bottlenecks, ``n`` modules. ``c3k=True``: ``n`` ``C3k`` blocks of two bottlenecks each,
@@ -184,11 +189,11 @@ class C3k2With(C3k2):
         shortcut: bool = True,
         attention=None,
     ):
-        super().__init__(c1, c2, n, c3k, e, attn, g, shortcut)
+        super().__init__(c1, c2, n, c3k, e, attn, g, shortcut)  # TypeError on Ultralytics < 8.3.0: no C3k2
         insert_attention(self, attention, type(self).__name__)
 
 
-class C2PSAWith(C2PSA):
+class C2PSAWith(C2PSA or nn.Module):
     """YOLO11's ``C2PSA`` with the self-attention of each ``PSABlock`` replaced by ``attention``.
 
     Each PSABlock computes ``x = x + attn(x)`` then ``x = x + ffn(x)``; here ``attn`` is the registered module on
@@ -215,8 +220,7 @@ class C2PSAWith(C2PSA):
 HOSTS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "C2fWith": (C2fWith, C2f),
     "C3With": (C3With, C3),
-    "C3k2With": (C3k2With, C3k2),
-    "C2PSAWith": (C2PSAWith, C2PSA),
+    **({"C3k2With": (C3k2With, C3k2), "C2PSAWith": (C2PSAWith, C2PSA)} if C3k2 is not None else {}),
 }
 
 

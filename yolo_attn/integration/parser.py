@@ -39,7 +39,7 @@ from yolo_attn.integration.lookup import uninstall as uninstall_lookup
 LOGGER = logging.getLogger("yolo_attn")
 
 QUALIFIED_PREFIX = "yolo_attn."
-_PARSER_LOCALS = ("ch", "f", "i", "n", "width", "max_channels", "scale")  # parse_model locals the entries read
+_PARSER_LOCALS = ("ch", "f", "i", "n", "width", "max_channels")  # parse_model locals the entries read
 
 
 @dataclass(frozen=True)
