@@ -154,6 +154,7 @@ def test_any_row_builds_or_is_refused_naming_the_layer(row):
     with torch.no_grad():
         y = model.eval()[:2](torch.zeros(1, 3, 32, 32))
     assert y.ndim == 4 and y.shape[0] == 1, (row, tuple(y.shape))
-    parts = list(layer) if isinstance(layer, torch.nn.Sequential) else [layer]  # repeats n > 1: Sequential of n
-    assert len(parts) == (row[1] if isinstance(row[1], int) and row[1] > 1 else 1), (row, layer)
-    assert all(type(p).__module__.startswith("yolo_attn.nn") for p in parts), (row, layer)
+    host = type(layer).__module__ == "yolo_attn.integration.hosts"  # a host block takes n itself, like C2f
+    parts = list(layer) if isinstance(layer, torch.nn.Sequential) and not host else [layer]  # n > 1: Sequential of n
+    assert len(parts) == (row[1] if isinstance(row[1], int) and row[1] > 1 and not host else 1), (row, layer)
+    assert all(type(p).__module__.startswith(("yolo_attn.nn", "yolo_attn.integration.hosts")) for p in parts), row

@@ -125,7 +125,8 @@ def test_zoo_contents():
     # the two unscaled baselines; no two entries share a file name
     scaled = tuple(zoo._stock_families())  # the families derived from the installed Ultralytics YAMLs
     n = {f: len(zoo.family_attentions(f)) for f in ("may", "mobilenet-yolo", *scaled)}
-    assert len(names) == (1 + n["may"]) + (1 + n["mobilenet-yolo"]) + sum(n[f] for f in scaled)
+    placed = len(zoo.placement_entries())  # the placement files (tests/test_placements.py)
+    assert len(names) == (1 + n["may"]) + (1 + n["mobilenet-yolo"]) + sum(n[f] for f in scaled) + placed
     assert len(names) == len(zoo.zoo_entries())
     kinds = {f: e.attention.kind for f, e in ENTRIES.items()}
     assert {f for f, k in kinds.items() if k == "replace"} == {f"{p}-epsa.yaml" for p in ("mobilenet-yolo", *yolos)}
@@ -161,7 +162,8 @@ def test_derived_from_stock(prefix, stock):
     ref = yaml.safe_load(zoo._stock_path(stock).read_text())
     *ref_head, ref_detect = ref["head"]
     n = len(ref["backbone"]) + len(ref["head"]) - 1
-    for file in (f for f, e in ENTRIES.items() if f.startswith(prefix + "-") and e.attention.kind != "replace"):
+    files = (f for f, e in ENTRIES.items() if f.startswith(prefix + "-") and e.attention.kind != "replace")
+    for file in (f for f in files if zoo.place_of(f) == "head-in"):
         d = yaml.safe_load((MODELS / file).read_text())
         assert d["backbone"] == ref["backbone"] and d["scales"] == ref["scales"] and d["nc"] == ref["nc"]
         assert d["head"][: len(ref_head)] == ref_head
@@ -177,6 +179,8 @@ def test_attention_rows_carry_no_channels(file):
     att = ENTRIES[file].attention
     d = yaml.safe_load((MODELS / file).read_text())
     rows = [(f, m, args) for f, _, m, args in d["backbone"] + d["head"] if m in GATING]
+    hosts = [args[-1] for _, _, m, args in d["backbone"] + d["head"] if m.endswith("With")]
+    assert all(a == _normalize(att.name if not att.hp else [att.name, *att.hp]) for a in hosts), hosts
     for f, m, args in rows:
         if att.kind == "replace":
             assert m == att.name and len(args) == 2 and args[1] == 2 and args[0] in (128, 256, 512), args
@@ -186,7 +190,7 @@ def test_attention_rows_carry_no_channels(file):
     slots = [r[3][4] for r in d["backbone"] if r[2] == "MobileNetV3Block" and r[3][4] != "None"]
     for slot in slots:
         assert slot == (att.name if not att.hp else [att.name, *att.hp]), slot
-    assert len(rows) + len(slots) > 0 or att.name is None
+    assert len(rows) + len(slots) + len(hosts) > 0 or att.name is None
 
 
 @pytest.mark.parametrize("file", sorted(ENTRIES))
@@ -249,7 +253,8 @@ def _load(file: str, scale: str = "") -> dict:
 # Real build + forward: every unscaled file and every scaled file at scale n through DetectionModel (strides probed),
 # plus the largest configuration of the paper's module; every scale of every scaled file is built and run for shapes
 # in test_yolo_scales (meta-device build, zero-filled storage), which keeps the 2-core budget.
-REAL_CASES = [(f, "n" if e.scales != ("",) else "") for f, e in ENTRIES.items()] + [
+# (the placement files are built and run in tests/test_placements.py)
+REAL_CASES = [(f, "n" if e.scales != ("",) else "") for f, e in ENTRIES.items() if zoo.place_of(f) == "head-in"] + [
     ("yolov8-mlca.yaml", "x"),
 ]
 

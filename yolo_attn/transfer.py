@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import re
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,8 +48,11 @@ class TransferReport:
         layer_map (dict[int, int]): Source layer index -> variant layer index.
         fresh_layers (list[int]): Variant layers left at their initialization (the inserted attention layers).
         fresh_types (list[str]): Class names of the fresh layers.
-        fresh_tensors (list[str]): State-dict keys left at their initialization.
+        fresh_tensors (list[str]): State-dict keys left at their initialization (inserted layers, and the attention
+            inside host blocks such as ``C2fWith``).
         nc (int): Number of classes (taken from the source, so the head transfers).
+        dropped_tensors (list[str]): Source keys with no place in the variant: the self-attention of C2PSA that
+            ``C2PSAWith`` replaces by the module (nothing else is ever dropped).
     """
 
     weights: str
@@ -63,6 +67,7 @@ class TransferReport:
     fresh_types: list[str] = field(default_factory=list)
     fresh_tensors: list[str] = field(default_factory=list)
     nc: int = 0
+    dropped_tensors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """Return a few lines saying what moved and what stayed fresh."""
@@ -75,6 +80,8 @@ class TransferReport:
             + (", ".join(f"{s}->{v}" for s, v in shifted.items()) or "none"),
             f"Fresh layers (initialized, not transferred): {fresh}; {len(self.fresh_tensors)} tensors.",
         ]
+        if self.dropped_tensors:
+            lines.append(f"Dropped: {len(self.dropped_tensors)} tensors of C2PSA's self-attention (replaced).")
         if self.out:
             lines.append(f"Saved {self.out}: use `yolo train model={self.out} data=...` (or pretrained={self.out}).")
         return "\n".join(lines)
@@ -93,12 +100,22 @@ def _attention_types() -> tuple[type, ...]:
     return attention_classes()
 
 
+def _hosts() -> dict[type, type]:
+    """Host block -> the stock block it extends (``C2fWith`` -> ``C2f``): the stock layer's counterpart."""
+    from yolo_attn.integration.hosts import HOSTS
+
+    return dict(HOSTS.values())
+
+
+_REPLACED = re.compile(r"^m\.\d+\.attn\.")  # C2PSA's PSABlock self-attention, which C2PSAWith replaces
+
+
 def _align(src, dst, att_types) -> tuple[dict[int, int], list[int]]:
     """Map source layers to destination layers, skipping destination attention layers that the source lacks."""
-    mapping, inserted = {}, []
+    mapping, inserted, hosts = {}, [], _hosts()
     i = 0
     for j, m in enumerate(dst.model):
-        if i < len(src.model) and type(src.model[i]) is type(m):
+        if i < len(src.model) and type(src.model[i]) in (type(m), hosts.get(type(m))):
             mapping[i] = j
             i += 1
         elif isinstance(m, att_types):
@@ -202,13 +219,25 @@ def transfer_weights(
         cfg["scale"] = src.yaml["scale"]  # a YAML named without a scale letter takes the source's scale
     dst = type(src)(cfg, ch=ch, nc=nc, verbose=False)
 
+    from yolo_attn.integration.hosts import C2PSAWith
+
     mapping, inserted = _align(src, dst, _attention_types())
     _check_wiring(src, dst, mapping, inserted)
 
     moved = numel = 0
+    fresh_tensors = [f"model.{j}.{k}" for j in inserted for k in dst.model[j].state_dict()]
+    dropped = []
     with torch.no_grad():
         for i, j in mapping.items():
             s_sd, d_sd = src.model[i].state_dict(), dst.model[j].state_dict()
+            if type(src.model[i]) is not type(dst.model[j]):  # a host block: its attention starts fresh
+                replaced = isinstance(dst.model[j], C2PSAWith)  # its m.<i>.attn is the module, not the stock one
+                gone = [k for k in s_sd if replaced and _REPLACED.match(k)]
+                new = [k for k in d_sd if ".attention." in k or (replaced and _REPLACED.match(k))]
+                fresh_tensors += [f"model.{j}.{k}" for k in new]
+                dropped += [f"model.{i}.{k}" for k in gone]
+                s_sd = {k: v for k, v in s_sd.items() if k not in gone}
+                d_sd = {k: v for k, v in d_sd.items() if k not in new}
             if s_sd.keys() != d_sd.keys():
                 raise ValueError(
                     f"transfer: layer {i} -> {j} ({type(src.model[i]).__name__}) has different tensors: "
@@ -229,7 +258,6 @@ def transfer_weights(
         raise ValueError(f"transfer: strides differ: source {src.stride.tolist()}, variant {dst.stride.tolist()}")
     dst.names = dict(getattr(src, "names", {}) or dst.names)
 
-    fresh_tensors = [f"model.{j}.{k}" for j in inserted for k in dst.model[j].state_dict()]
     report = TransferReport(
         weights=str(weights),
         model=str(model_yaml),
@@ -243,8 +271,9 @@ def transfer_weights(
         fresh_types=[type(dst.model[j]).__name__ for j in inserted],
         fresh_tensors=fresh_tensors,
         nc=nc,
+        dropped_tensors=dropped,
     )
-    if moved != report.source_total or moved + len(fresh_tensors) != report.total:
+    if moved + len(dropped) != report.source_total or moved + len(fresh_tensors) != report.total:
         raise ValueError(f"transfer: internal count mismatch ({moved=}, {report.source_total=}, {report.total=})")
 
     if out is not None:

@@ -134,15 +134,18 @@ def family_specs(family: str) -> list[ModelSpec]:
 
 def _select(specs: list[ModelSpec], variants: Sequence[str] | None) -> list[ModelSpec]:
     """The baseline and the variants named in ``variants`` (attention tag, name or model name; case-insensitive)."""
-    if not variants:
-        return specs
+    from yolo_attn.zoo import place_of
+
+    if not variants:  # the placement files (yolo11n-mlca-c3k2, ...) only when named
+        return [s for s in specs if place_of(s.name) == "head-in"]
     wanted = {v.strip().lower() for chunk in variants for v in str(chunk).split(",") if v.strip()}
     prefix = specs[0].name.removesuffix("-none") + "-"
     suffixes = [s.name.removeprefix(prefix) for s in specs[1:]]  # cbam, paper-cbam, epsa, epsa-add, ...
     keys = {}
     for s, suffix in zip(specs[1:], suffixes, strict=True):
-        for k in (s.name, suffix, s.attention):
+        for k in (s.name, suffix):
             keys[k.lower()] = s
+        keys.setdefault(s.attention.lower(), s)  # MLCA: the first file with it, not a placement file
     from yolo_attn.nn.registry import ATTENTION
 
     tags = {spec.tag for spec in ATTENTION.values()}

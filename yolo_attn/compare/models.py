@@ -57,6 +57,8 @@ NAMED_SETS: dict[str, str] = {
     "yolov8[nslmx]-all": "Ultralytics' yolov8<scale>.yaml, then yolov8<scale>-<module>.yaml for every module (scale n "
     "when omitted; `yolov8s` alone is the stock model)",
     "yolo11[nslmx]-all": "as yolov8-all, for YOLO11 (likewise yolo12-all, yolo26-all where the zoo has them)",
+    "placement:<module>[@<family><scale>]": "the stock model, then the module in every place the zoo has (head-in, "
+    "backbone, c2f/c3k2, psa); YOLO11 n unless named, e.g. placement:mlca, placement:ema@yolov8s",
 }
 #: The demo's variants (file stems in cfg/models): the two baselines of the MLCA paper, MLCA and two more.
 DEMO_MODELS: tuple[str, ...] = ("may-none", "may-mbse", "may-mlca", "may-eca", "may-ela")
@@ -250,6 +252,11 @@ def _tag_key(path: Path) -> tuple[int, str]:
 
 def _named_set(name: str, models_dir: Path) -> list[str]:
     """Return the entries of a named set (paths, and a stock name for the YOLO families)."""
+    from yolo_attn.zoo import place_of, placement_set
+
+    if name.startswith("placement:"):
+        stock, *variants = placement_set(name.removeprefix("placement:"))
+        return [stock] + [str(models_dir / v) for v in variants]
     if name == "may":
         files = sorted(models_dir.glob("may-*.yaml"), key=_tag_key)
     elif name == "may-demo":
@@ -262,7 +269,9 @@ def _named_set(name: str, models_dir: Path) -> list[str]:
         m = _SCALED_SET.match(name)
         assert m, name
         family, scale = m.group(1), m.group(2) or "n"
-        variants = sorted(models_dir.glob(f"{family}-*.yaml"), key=_tag_key)
+        variants = sorted(
+            (v for v in models_dir.glob(f"{family}-*.yaml") if place_of(v.name) == "head-in"), key=_tag_key
+        )
         return [f"{family}{scale}.yaml"] + [
             str(v.with_name(f"{family}{scale}-{v.stem.split('-', 1)[1]}.yaml")) for v in variants
         ]
@@ -273,7 +282,7 @@ def _named_set(name: str, models_dir: Path) -> list[str]:
 
 def is_named_set(entry: str) -> bool:
     """True when ``entry`` names a set rather than a model, file or glob."""
-    return entry in _PLAIN_SETS or bool(_SCALED_SET.match(entry))
+    return entry in _PLAIN_SETS or bool(_SCALED_SET.match(entry)) or entry.startswith("placement:")
 
 
 def _split(entries: list[str] | tuple[str, ...] | str) -> list[str]:

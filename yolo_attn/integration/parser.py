@@ -55,6 +55,8 @@ class YamlModule:
         aliases (tuple[str, ...]): further YAML names for the same class.
         keep_without_args (bool): A channel-changing attention module whose ``[]`` row keeps its input channels
             (EPSA: ``[-1, 1, EPSA, []]``); such rows are built like a gating module.
+        stock (type | None): For a host block (``yolo_attn.integration.hosts``): the Ultralytics block whose parser
+            treatment it gets (``C2f``, ``C3``, ``C3k2``, ``C2PSA``); its rows are the stock row plus the attention.
     """
 
     name: str
@@ -63,6 +65,7 @@ class YamlModule:
     scaled_args: tuple[int, ...] = ()
     aliases: tuple[str, ...] = ()
     keep_without_args: bool = False
+    stock: type | None = None
 
     @property
     def keep_name(self) -> str:
@@ -109,6 +112,74 @@ def _row_error(name: str, loc: dict, args, err: Exception) -> YamlModuleError:
     return YamlModuleError(f"model YAML layer {loc.get('i')} ({name}, args {_plain(args)}): {err}")
 
 
+#: Largest tensor (elements) a yolo_attn row may hold or compute on a 1 x c1 x 64 x 64 probe input: 2**26, i.e.
+#: 256 MiB in float32, far above any real layer (YOLOv8x's largest weight has 2.4 M elements, its largest P3 map at
+#: 64 x 64 1.3 M) and far below what an absurd hyperparameter asks (ECA k_size 1e9, MLCA local_size 1e5).
+SIZE_LIMIT = 2**26
+_PROBE_HW = 64
+
+
+class _Largest:
+    """Records the largest tensor any aten op returns (used on the meta device, where nothing is allocated)."""
+
+    def __enter__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        largest = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for t in torch.utils._pytree.tree_leaves(out):
+                    if isinstance(t, torch.Tensor):
+                        largest.numel = max(largest.numel, t.numel())
+                return out
+
+        self.numel, self._mode = 0, Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._mode.__exit__(*exc)
+
+
+def _size(module: nn.Module, c1: int) -> int:
+    """Elements of the largest parameter set or tensor ``module`` (on the meta device) holds or computes on a
+    1 x c1 x 64 x 64 input."""
+    size = sum(t.numel() for t in (*module.parameters(), *module.buffers()))
+    if size <= SIZE_LIMIT:
+        try:
+            with _Largest() as largest, torch.no_grad():
+                module.eval()(torch.empty(1, c1, _PROBE_HW, _PROBE_HW, device="meta"))
+            size = max(size, largest.numel)
+        except (TypeError, ValueError):  # bad arguments that only a forward reveals (e.g. groups=True)
+            raise
+        except Exception:  # an op without a meta kernel: the real dry forward after the build reports problems
+            pass
+    return size
+
+
+def _bounded_build(build, c1: int, display: str, loc: dict, args, parts=None) -> nn.Module:
+    """``build()`` once on the meta device (constructor checks, then the size of the yolo_attn module, or of each
+    ``parts(module)`` -> [(attention module, its channels)] of a host block), then for real. A row whose module would
+    exceed ``SIZE_LIMIT`` elements fails here, naming the layer and the limit, instead of in the allocator;
+    constructor errors name the layer too."""
+    try:
+        with torch.device("meta"):
+            probe = build()
+        for module, c in parts(probe) if parts else [(probe, c1)]:
+            size = _size(module, c)
+            if size > SIZE_LIMIT:
+                raise ValueError(
+                    f"the module would hold or compute a tensor of {size:,} elements (on a 1x{c}x{_PROBE_HW}x"
+                    f"{_PROBE_HW} input); the limit is {SIZE_LIMIT:,} (2**26) elements per yolo_attn module: a "
+                    "hyperparameter is far too large"
+                )
+        return build()
+    except (ValueError, TypeError, AssertionError) as e:  # Ultralytics' blocks assert (C2PSA: c1 == c2)
+        raise _row_error(display, loc, args, e if str(e) else type(e)(f"{type(e).__name__} in the constructor")) from e
+
+
 class _Verbatim:
     """A string hyperparameter of a yolo_attn row, shielded from ``parse_model``'s own string handling.
 
@@ -142,6 +213,21 @@ def _plain(args) -> list:
     return [a.text if isinstance(a, _Verbatim) else a for a in args]
 
 
+class _HostMeta(type):
+    """Metaclass of host-block entries: equal to (and hashing like) the stock block the host extends.
+
+    As for ``_ConvFamilyMeta``: ``m in base_modules`` and ``m in repeat_modules`` then hold, so the parser injects
+    ``c1``, width-scales ``c2`` and passes the depth-scaled ``n`` as the block's third argument, exactly as for the
+    stock block. Identity tests (``m is C3k2``) do not hold; the entry repeats what they do (see ``_host_entry``).
+    """
+
+    def __eq__(cls, other):
+        return other is cls or other is cls.yolo_attn_stock
+
+    def __hash__(cls):
+        return hash(cls.yolo_attn_stock)
+
+
 class _ConvFamilyMeta(type):
     """Metaclass of channel-changing YAML entries: equal to (and hashing like) Ultralytics' ``Conv``.
 
@@ -162,10 +248,8 @@ class _ConvFamilyMeta(type):
 def _gate_entry(spec: YamlModule, module_cls: type, display: str) -> type:
     def __new__(entry, *args):
         loc = _parser_locals(display)
-        try:
-            return module_cls(loc["ch"][loc["f"]], *_unwrap(args))
-        except (ValueError, TypeError) as e:
-            raise _row_error(display, loc, args, e) from e
+        c1, hp = loc["ch"][loc["f"]], _unwrap(args)
+        return _bounded_build(lambda: module_cls(c1, *hp), c1, display, loc, args)
 
     return type(module_cls.__name__, (nn.Module,), _entry_namespace(module_cls, __new__, display))
 
@@ -176,16 +260,38 @@ def _conv_entry(spec: YamlModule, module_cls: type, display: str) -> type:
     def __new__(entry, c1, c2, *rest):
         loc = _parser_locals(display)
         rest = _unwrap(rest)
-        try:
-            for pos in spec.scaled_args:  # scale further widths exactly like c2
-                j = pos - 2
-                if j < len(rest) and isinstance(rest[j], (int, float)):
-                    rest[j] = make_divisible(min(rest[j], loc["max_channels"]) * loc["width"], 8)
-            return module_cls(c1, c2, *rest)
-        except (ValueError, TypeError) as e:
-            raise _row_error(display, loc, [c2, *rest], e) from e
+        for pos in spec.scaled_args:  # scale further widths exactly like c2
+            j = pos - 2
+            if j < len(rest) and isinstance(rest[j], (int, float)):
+                rest[j] = make_divisible(min(rest[j], loc["max_channels"]) * loc["width"], 8)
+        return _bounded_build(lambda: module_cls(c1, c2, *rest), c1, display, loc, [c2, *rest])
 
     return _ConvFamilyMeta(module_cls.__name__, (nn.Module,), _entry_namespace(module_cls, __new__, display))
+
+
+def _host_entry(spec: YamlModule, host: type, display: str) -> type:
+    """Entry of a host block (``C2fWith`` ...): built like its stock block, plus the attention (the last argument).
+
+    The parser's ``m is C3k2`` rule (``c3k=True`` at scales m/l/x) does not see the entry, so it is applied here.
+    """
+    from yolo_attn.integration.hosts import C3k2With, attention_parts
+
+    def __new__(entry, c1, c2, n, *rest):
+        loc = _parser_locals(display)
+        *stock, attention = _unwrap(rest)
+        if host is C3k2With and loc.get("scale") in ("m", "l", "x"):
+            stock[0:1] = [True]
+        return _bounded_build(
+            lambda: host(c1, c2, n, *stock, attention=attention),
+            c1,
+            display,
+            loc,
+            [c2, *stock, attention],
+            attention_parts,
+        )
+
+    namespace = {**_entry_namespace(host, __new__, display), "yolo_attn_stock": spec.stock}
+    return _HostMeta(host.__name__, (nn.Module,), namespace)
 
 
 def _entry_namespace(module_cls: type, new, display: str) -> dict:
@@ -333,6 +439,8 @@ def _check_row(tasks, i: int, f, n, name: str, args):
     spec = _state["names"].get(name)
     if spec is None or name == spec.keep_name:
         return [f, n, name, args]
+    if spec.stock is not None:
+        return _check_host_row(i, f, n, name, args)
     if not isinstance(args, list):
         raise YamlModuleError(
             f"model YAML layer {i} ({name}): args must be a list of hyperparameters such as [] or ['L'], got {args!r}"
@@ -366,6 +474,58 @@ def _check_row(tasks, i: int, f, n, name: str, args):
     return [f, n, name, args]
 
 
+def _check_host_row(i: int, f, n, name: str, args):
+    """A host row is the stock block's row plus the attention as its last argument: a registered name or
+    ``[name, *hyperparameters]``. Unknown modules fail here, naming the layer; channel fit fails at build."""
+    from yolo_attn.nn import find_attention
+
+    example = f"[-1, 2, {name}, {_HOST_EXAMPLES.get(name.removeprefix(QUALIFIED_PREFIX), '[256, MLCA]')}]"
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise YamlModuleError(f"model YAML layer {i} ({name}): repeats must be an integer >= 1, got {n!r}")
+    _check_from(i, f, name, single=True)
+    c2 = args[0] if isinstance(args, list) and len(args) >= 2 else None
+    if isinstance(c2, bool) or not isinstance(c2, (int, float)) or not 0 < c2 < float("inf"):
+        raise YamlModuleError(
+            f"model YAML layer {i} ({name}, args {args!r}): args are the stock block's arguments (c2 first, a "
+            f"positive number) followed by the attention module, e.g. {example}"
+        )
+    att = args[-1]
+    att_name = att if isinstance(att, str) else att[0] if isinstance(att, list) and att else None
+    if not isinstance(att_name, str):
+        raise YamlModuleError(
+            f"model YAML layer {i} ({name}, args {args!r}): the last argument names the attention module, "
+            f"got {att!r}; e.g. {example}"
+        )
+    try:
+        find_attention(att_name)
+    except ValueError as e:
+        raise UnknownModuleError(f"model YAML layer {i} ({name}): {e}") from None
+    return [f, n, name, [*args[:-1], _Verbatim(att) if isinstance(att, str) else att]]
+
+
+_HOST_EXAMPLES = {
+    "C2fWith": "[256, True, MLCA]",
+    "C3With": "[256, False, [ELA, S]]",
+    "C3k2With": "[512, False, 0.25, MLCA]",
+    "C2PSAWith": "[1024, EMA]",
+}
+_LEGACY_OFF = {"C3k2", "A2C2f", "C2fCIB"}  # stock rows that make parse_model build the non-legacy (YOLO11+) heads
+_LEGACY_HEADS = {"Detect", "Segment", "Pose", "OBB", "YOLOEDetect", "YOLOESegment"}  # heads that read it
+
+
+def _check_legacy(d: dict) -> None:
+    """``parse_model`` builds Detect's YOLO11 form only after a row whose module *is* ``C3k2`` (``A2C2f``,
+    ``C2fCIB``); a YAML whose every C3k2 is a ``C3k2With`` would silently get the YOLOv8 head. Refuse it."""
+    names = {r[2] for part in ("backbone", "head") for r in d.get(part) or [] if isinstance(r, (list, tuple))}
+    names = {str(x).removeprefix(QUALIFIED_PREFIX) for x in names}
+    heads = {x.removesuffix("26") for x in names}
+    if "C3k2With" in names and heads & _LEGACY_HEADS and not names & _LEGACY_OFF:
+        raise YamlModuleError(
+            "model YAML: every C3k2 row is a C3k2With; Ultralytics then builds the YOLOv8 (legacy) form of the head, "
+            "not the YOLO11 one. Keep at least one stock C3k2 row (e.g. put the attention in the neck blocks only)"
+        )
+
+
 def _make_wrapper(original):
     import functools
 
@@ -375,7 +535,9 @@ def _make_wrapper(original):
     def parse_model(d, ch, verbose=True):
         psa = _state["names"].get("PSA")
         check_model_dict(d, psa_is_ours=psa is not None and psa.name != "PSA")
-        return original(_rewrite(d, tasks), ch, verbose)
+        rows = _rewrite(d, tasks)
+        _check_legacy(rows)
+        return original(rows, ch, verbose)
 
     parse_model.__yolo_attn__ = True
     return parse_model
@@ -480,6 +642,16 @@ def register() -> list[str]:
                     continue
                 setattr(tasks, name, factory(spec, cls, name))
                 names[name] = spec
+        from yolo_attn.integration.hosts import HOSTS
+
+        for name, (host, stock) in HOSTS.items():
+            spec = YamlModule(name, host, stock=stock)
+            classes.append(host)
+            for yaml_name in (QUALIFIED_PREFIX + name, name):
+                if yaml_name == name and name in vars(tasks):  # never shadow an Ultralytics name
+                    continue
+                setattr(tasks, yaml_name, _host_entry(spec, host, yaml_name))
+                names[yaml_name] = spec
         for spec in YAML_MODULES:
             if spec.keep_without_args:
                 setattr(tasks, spec.keep_name, _gate_entry(spec, spec.cls, spec.name))

@@ -25,7 +25,7 @@ Command line:
 
 from yolo_attn.zoo.cli import main
 from yolo_attn.zoo.profile import build_model, head_cost, profile_model, yolov5_head_cost
-from yolo_attn.zoo.tables import render_list, render_table
+from yolo_attn.zoo.tables import render_list, render_placement_table, render_table
 from yolo_attn.zoo.template import (
     _STOCK,  # noqa: F401 (private; tests/test_zoo.py reads it)
     ATTENTIONS,
@@ -35,6 +35,7 @@ from yolo_attn.zoo.template import (
     MAY_HEADS,
     MAY_PAPER,
     NO_ATTENTION,
+    PLACES,
     Attention,
     ZooEntry,
     _mobilenet_net,  # noqa: F401 (private; tests/test_zoo.py reads it)
@@ -44,6 +45,9 @@ from yolo_attn.zoo.template import (
     check,
     family_attentions,
     generate,
+    place_of,
+    placement_entries,
+    placement_set,
     write,
     zoo_entries,
 )
@@ -56,6 +60,7 @@ __all__ = (
     "MAY_HEADS",
     "MAY_PAPER",
     "NO_ATTENTION",
+    "PLACES",
     "MAY_BLOCKS",
     "ZooEntry",
     "attention_fits",
@@ -66,7 +71,11 @@ __all__ = (
     "profile_model",
     "head_cost",
     "main",
+    "place_of",
+    "placement_entries",
+    "placement_set",
     "render_list",
+    "render_placement_table",
     "render_table",
     "yolov5_head_cost",
     "write",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from yolo_attn.zoo.tables import render_list, render_table
+from yolo_attn.zoo.tables import render_list, render_placement_table, render_table
 from yolo_attn.zoo.template import MAY_HEADS, check, write
 
 _DESCRIPTION = (
@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "table":
             p.add_argument("--scales", default="nsmlx", help="scales of YOLOv8/YOLO11 to profile (default nsmlx)")
             p.add_argument("--imgsz", type=int, default=640)
+            p.add_argument(
+                "--placement",
+                metavar="MODULE",
+                help="print the cost-per-place table of MODULE instead (stock model and every place, scale n)",
+            )
     a = parser.parse_args(argv)
     if a.cmd == "list":
         print(render_list(), end="")
@@ -65,5 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     bad = set(a.scales) - set("nsmlx")
     if bad:
         parser.error(f"--scales takes letters of nsmlx, got {''.join(sorted(bad))!r}")
+    if a.placement:
+        print(render_placement_table(a.placement, "n", a.imgsz), end="")
+        return 0
     print(render_table(a.dir, a.scales, a.imgsz), end="")
     return 0

@@ -5,16 +5,24 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from yolo_attn._io import markdown_table
 from yolo_attn.zoo.profile import _fmt_params, build_model, head_cost, profile_model, yolov5_head_cost
 from yolo_attn.zoo.template import (
+    _FAMILY_PLACES,
     _STOCK,
     MAY_PAPER,
     NO_ATTENTION,
+    PLACES,
     _may_entry,
+    _placement_entry,
     _stock_families,
     _stock_path,
     _text,
+    _yolo_entry,
+    family_attentions,
+    place_of,
     zoo_entries,
 )
 
@@ -181,7 +189,15 @@ def render_list() -> str:
         note = f"needs ultralytics>={needs[1]}" if needs else "available"
         head = f"{family}: {note}" + (f"; add a scale letter {'/'.join(letters)} ({family}s-...)" if letters else "")
         out.append(head)
-        out += [f"  {n}" for n in names]
+        by_place: dict[str, list[str]] = {}
+        for n in names:
+            by_place.setdefault(place_of(n), []).append(n)
+        if not scaled or len(by_place) == 1:
+            out += [f"  {n}" for n in names]
+            continue
+        for place in (p for p in PLACES if p in by_place):  # the placement sweep: compare --models placement:<tag>
+            out.append(f"  {place}: {PLACES[place]}")
+            out += [f"    {n}" for n in by_place[place]]
     out += ["", f"Dataset YAMLs ({lookup.cfg_dir('datasets')}); use them by name, e.g. `data=NAME`:"]
     out += [f"  {p.name}" for p in lookup.available_datasets()]
     return "\n".join(out) + "\n"
@@ -198,3 +214,41 @@ def _head_option_file(head: str) -> Path:
     path = folder / "may-none.yaml"
     path.write_text(_text(_may_entry(NO_ATTENTION, head)), encoding="utf-8")
     return path
+
+
+def render_placement_table(module: str = "MLCA", scale: str = "n", imgsz: int = 640) -> str:
+    """The README's cost-per-place table: for each family, the stock model and the module in every place, with
+    parameters, GFLOPs (``profile_model``: thop on the full-size input), their deltas and how many module instances
+    the forward calls (an in-block file calls the module once per bottleneck: ``n`` per C2f block, ``2n`` per
+    C3k2 block with C3k).
+    """
+    from yolo_attn.integration import register
+    from yolo_attn.integration.internals import detection_model
+    from yolo_attn.nn import find_attention
+    from yolo_attn.nn.registry import attention_classes
+
+    register()
+    spec = find_attention(module)
+    lines = [
+        f"| model ({scale}, {imgsz}x{imgsz}) | place | params | Δ params | GFLOPs | Δ GFLOPs | module calls |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for prefix in _stock_families():
+        if prefix == "yolo12":
+            continue
+        rel = _STOCK[prefix][1]
+        stock = {**yaml.safe_load(_stock_path(rel).read_text(encoding="utf-8")), "scale": scale}
+        base_p, base_g = profile_model(detection_model(stock), imgsz)
+        lines.append(f"| {prefix}{scale}.yaml | none | {base_p:,} | | {base_g:.2f} | | 0 |")
+        att = family_attentions(prefix)[spec.tag]
+        for e in [_yolo_entry(prefix, att)] + [
+            e for p in _FAMILY_PLACES[prefix] if (e := _placement_entry(prefix, att, p))
+        ]:
+            model = detection_model({**e.data, "scale": scale})
+            p, g = profile_model(model, imgsz)
+            calls = sum(isinstance(m, attention_classes()) for m in model.modules())
+            name = e.file.replace("-", f"{scale}-", 1)
+            lines.append(
+                f"| {name} | {place_of(e.file)} | {p:,} | {p - base_p:+,} | {g:.2f} | {g - base_g:+.2f} | {calls} |"
+            )
+    return "\n".join(lines) + "\n"
