@@ -31,6 +31,7 @@ from yolo_attn.exits import (  # noqa: E402, F401  (re-exported: yolo_attn.cli.e
     EXIT_INTERRUPTED,
     EXIT_OK,
     exit_status,
+    number,
     report_error,
 )
 
@@ -44,17 +45,18 @@ def _bool(value: str) -> bool:
 
 _bool.__name__ = "bool (True or False)"
 
+
 # `yolo-attn score key=value ...`: the keys it takes and their types (shared ones spelled as in `yolo val`).
 # `yolo-attn val` is Ultralytics' own val, unchanged; our scorer has its own verb so no argument can clash.
 SCORE_KEYS = {
     "model": str,
     "data": str,
     "split": str,
-    "imgsz": int,
-    "batch": int,
-    "conf": float,
-    "iou": float,
-    "max_det": int,
+    "imgsz": number(int),
+    "batch": number(int),
+    "conf": number(float, 0, 1),
+    "iou": number(float, 0, 1, lo_open=True),
+    "max_det": number(int),
     "device": str,
     "ultralytics_val": _bool,
     "out": str,
@@ -62,22 +64,6 @@ SCORE_KEYS = {
     **dict.fromkeys(("baseline", "variant", "metric"), str),  # the paired bootstrap (yolo_attn.metrics.evidence)
     **dict.fromkeys(("resamples", "seed"), int),
 }
-
-
-def _int_in(lo: int, hi: int | None):
-    """An argparse type: an integer from lo to hi (None: no upper bound), with a message naming the range."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < lo or (hi is not None and value > hi):
-            valid = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer {valid}")
-        return value
-
-    return parse
 
 
 def _torch_build() -> str:
@@ -142,7 +128,7 @@ def parse_key_values(items: list[str], keys: dict[str, type], command: str) -> d
             raise ValueError(f"unknown argument {item!r}; valid: {', '.join(f'{k}=...' for k in keys)}")
         try:
             out[key] = keys[key](value)
-        except ValueError:
+        except (ValueError, argparse.ArgumentTypeError):
             raise ValueError(f"{key}={value!r} is not a valid {keys[key].__name__}") from None
     return out
 
@@ -200,12 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("sample", help="write the generated VOC-format sample dataset (VOCdevkit layout)")
     p.add_argument("--out", required=True, help="folder; the devkit is written to OUT/VOCdevkit")
-    p.add_argument("--images", type=_int_in(4, 100_000), default=300, help="number of images, 4-100000 (default 300)")
     p.add_argument(
-        "--seed", type=_int_in(0, None), default=0, help="random seed >= 0; same seed, same bytes (default 0)"
+        "--images", type=number(int, 4, 100_000), default=300, help="number of images, 4-100000 (default 300)"
     )
+    p.add_argument("--seed", type=number(int, 0), default=0, help="random seed >= 0; same seed, same bytes (default 0)")
     p.add_argument(
-        "--imgsz", type=_int_in(32, 4096), default=160, help="long image side in pixels, 32-4096 (default 160)"
+        "--imgsz", type=number(int, 32, 4096), default=160, help="long image side in pixels, 32-4096 (default 160)"
     )
     p.set_defaults(func=_cmd_data_sample)
 

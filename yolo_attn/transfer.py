@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import tempfile
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,6 +141,24 @@ def _check_wiring(src, dst, mapping: dict[int, int], inserted: list[int]) -> Non
             )
 
 
+def _check_arguments(model_yaml: str | Path, out: str | Path | None, overwrite: bool) -> None:
+    """Refuse bad paths before any work: a checkpoint given as the variant, an ``out`` that is a folder, exists, or
+    lies in a folder nobody can write into (tried with a temporary file: read-only mounts count too)."""
+    if Path(model_yaml).suffix.lower() not in (".yaml", ".yml"):
+        raise ValueError(f"--model {model_yaml}: give the variant's YAML (e.g. yolov8s-mlca.yaml), not a checkpoint")
+    if out is None:
+        return
+    if Path(out).is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the path of the .pt file to write")
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite to replace it")
+    folder = next(p for p in Path(out).absolute().parents if p.exists())  # the folder the output goes into
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise PermissionError(f"--out {out}: cannot write into {folder} ({e.strerror}); choose another --out") from None
+
+
 def transfer_weights(
     weights: str | Path,
     model_yaml: str | Path,
@@ -185,10 +204,7 @@ def transfer_weights(
         yaml_model_load,
     )
 
-    if out is not None and Path(out).is_dir():
-        raise IsADirectoryError(f"--out {out} is a folder; give the path of the .pt file to write")
-    if out is not None and Path(out).exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite to replace it")
+    _check_arguments(model_yaml, out, overwrite)
     register()
 
     src, ckpt = load_checkpoint(weights)  # FP32, eval mode, EMA preferred

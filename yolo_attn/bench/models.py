@@ -65,6 +65,7 @@ import torch.nn as nn
 from yolo_attn._io import markdown_table, write_text
 from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, median_ci
 from yolo_attn.env import device_name, package_version
+from yolo_attn.exits import number
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
@@ -611,18 +612,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "interleaved time ratio to the no-attention baseline with a bootstrap interval and an A/A control.",
     )
     parser.add_argument("--family", default="may", help=f"model family: {FAMILY_HELP} (default may)")
-    parser.add_argument("--imgsz", type=int, help="square input size (default 640; 320 with --train)")
-    parser.add_argument("--batch", type=int, help="batch size (default 1; 8 with --train)")
+    parser.add_argument("--imgsz", type=number(), help="square input size (default 640; 320 with --train)")
+    parser.add_argument("--batch", type=number(), help="batch size (default 1; 8 with --train)")
     parser.add_argument("--runtime", default="torch", help="torch or onnxruntime (default torch)")
     parser.add_argument("--train", action="store_true", help="time forward + loss + backward instead of inference")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch / ONNX Runtime (default 1)")
-    parser.add_argument("--rounds", type=int, default=30, help="timed rounds, each running every model (default 30)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
+    parser.add_argument("--threads", type=number(), default=1, help="CPU threads for torch / ONNX Runtime (default 1)")
+    parser.add_argument(
+        "--rounds", type=number(), default=30, help="timed rounds, each running every model (default 30)"
+    )
+    parser.add_argument("--warmup", type=number(int, 0), default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--variants", nargs="+", help="subset of variants by attention tag, e.g. mlca cbam")
     parser.add_argument("--dtype", help="fp32, bf16 or fp16 autocast for torch (default fp32 CPU, bf16 CUDA)")
-    parser.add_argument("--share-passes", type=int, default=5, help="passes for the attention share (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights, inputs and bootstrap (default 0)")
+    parser.add_argument("--share-passes", type=number(), default=5, help="passes for the attention share (default 5)")
+    parser.add_argument(
+        "--seed", type=number(int, 0), default=0, help="seed of weights, inputs and bootstrap (default 0)"
+    )
     parser.add_argument("--json", help="also write the result (meta and rows) to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)

@@ -45,6 +45,7 @@ import torch.nn as nn
 from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import cuda_sync
 from yolo_attn.env import device_name
+from yolo_attn.exits import number
 from yolo_attn.nn._common import plain_ops
 from yolo_attn.nn.registry import ATTENTION
 
@@ -367,11 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--dtype", choices=list(DTYPES), help="fp32, or bf16/fp16 autocast (default fp32 CPU, bf16 CUDA)"
     )
-    parser.add_argument("--repeats", type=int, help="timed calls per measurement (default 10 CPU, 50 CUDA)")
-    parser.add_argument("--warmup", type=int, help="untimed calls first (default 1 CPU, 10 CUDA)")
-    parser.add_argument("--threads", type=int, help="CPU intra-op threads (default: torch's default)")
+    parser.add_argument("--repeats", type=number(), help="timed calls per measurement (default 10 CPU, 50 CUDA)")
+    parser.add_argument("--warmup", type=number(int, 0), help="untimed calls first (default 1 CPU, 10 CUDA)")
+    parser.add_argument("--threads", type=number(), help="CPU intra-op threads (default: torch's default)")
     parser.add_argument(
-        "--budget", type=float, help="seconds per measurement before repeats stop (default 1 CPU, 5 CUDA)"
+        "--budget",
+        type=number(float, 0, lo_open=True),
+        help="seconds per measurement before repeats stop (default 1 CPU, 5 CUDA)",
     )
     parser.add_argument("--modules", nargs="+", help=f"subset of: {' '.join(ATTENTION)} (commas also work)")
     parser.add_argument(

@@ -22,6 +22,7 @@ import torch
 
 from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import interleaved_rounds
+from yolo_attn.exits import number
 
 __all__ = ["main", "measure_passes", "slot_shapes"]
 
@@ -145,11 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="yolo-attn bench passes", description=__doc__.splitlines()[0])
     parser.add_argument("--family", default="may", help="model family as in `yolo-attn bench models` (default may)")
     parser.add_argument("--mode", nargs="+", default=list(MODES), choices=list(MODES), help="eval and/or train")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--calls", type=int, default=20, help="timed calls per measurement (default 20)")
+    parser.add_argument("--threads", type=number(), default=1, help="torch threads (default 1)")
+    parser.add_argument("--calls", type=number(), default=20, help="timed calls per measurement (default 20)")
     a = parser.parse_args(argv)
-    if a.threads < 1 or a.calls < 1:
-        parser.error(f"--threads and --calls must be >= 1, got {a.threads}, {a.calls}")
     torch.set_num_threads(a.threads)
     for mode in a.mode:
         print(format_passes(measure_passes(a.family, mode, a.calls)))
