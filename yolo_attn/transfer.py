@@ -19,7 +19,6 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -292,24 +291,3 @@ def transfer_weights(
     if verbose:
         ultralytics_logger().info(report.summary())
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m yolo_attn.transfer --weights yolov8s.pt --model cfg/models/yolov8s-mlca.yaml --out init.pt``."""
-    parser = argparse.ArgumentParser(
-        prog="yolo-attn transfer",
-        description="Copy a stock Ultralytics checkpoint into a variant with inserted attention layers.",
-    )
-    parser.add_argument("--weights", required=True, help="stock checkpoint, e.g. yolov8s.pt")
-    parser.add_argument("--model", required=True, help="variant YAML, e.g. cfg/models/yolov8s-mlca.yaml")
-    parser.add_argument("--out", required=True, help="checkpoint to write, e.g. init.pt")
-    parser.add_argument("--fp32", action="store_true", help="save FP32 instead of Ultralytics' FP16")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out when it exists (default: refuse)")
-    a = parser.parse_args(argv)
-    report = transfer_weights(a.weights, a.model, a.out, half=not a.fp32, verbose=False, overwrite=a.overwrite)
-    print(report.summary())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
