@@ -15,17 +15,8 @@ from pathlib import Path
 OWN_COMMANDS = ("bench", "models", "transfer", "data", "voc", "score", "compare", "demo")
 BENCHMARKS = ("modules", "models", "passes", "bootstrap")  # `yolo-attn bench` without one of them runs `modules`
 
-# The exit statuses and their mapping from exception types live in yolo_attn/exits.py (compare's CLI uses them too).
-from yolo_attn.exits import (  # noqa: E402, F401  (re-exported: yolo_attn.cli.exit_status, ...)
-    BAD_INPUT_ERRORS,
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    exit_status,
-    number,
-    report_error,
-)
+# The exit statuses, their mapping from exception types and the numeric validator live in yolo_attn/exits.py.
+from yolo_attn.exits import BAD_INPUT_ERRORS, exit_status, number, report_error  # noqa: E402, F401
 
 
 def _bool(value: str) -> bool:
