@@ -13,6 +13,7 @@ import json
 import pytest
 import torch
 
+from yolo_attn import cli
 from yolo_attn.bench import models as bench
 from yolo_attn.bench.timing import median_ci
 from yolo_attn.nn import MLCA
@@ -124,7 +125,7 @@ def test_onnxruntime_rows_and_share_from_node_names():
 def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "may.json"
     argv = ["--imgsz", "64", "--rounds", "3", "--warmup", "0", "--variants", "eca", "--share-passes", "1"]
-    assert bench.main([*argv, "--json", str(out), "--quiet"]) == 0
+    assert cli.main(["bench", "models", *argv, "--json", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "may-eca" in printed and "Noise: the A/A control" in printed
     data = json.loads(out.read_text())
@@ -147,7 +148,7 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     ],
 )
 def test_bad_arguments_exit_2_naming_the_value(argv, needles, capsys):
-    assert bench.main([*argv, "--quiet"]) == 2
+    assert cli.main(["bench", "models", *argv, "--quiet"]) == 2
     err = capsys.readouterr().err
     for needle in needles:
         assert needle in err, (needle, err)

@@ -56,7 +56,9 @@ def test_help_shows_yolo_attn_as_the_program(argv, prog, capsys):
 
 
 def test_bench_help_lists_benchmarks_under_yolo_attn(capsys):
-    assert main(["bench", "--help"]) == 0
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--help"])
+    assert e.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: yolo-attn bench ") and "yolo-attn bench modules --help" in out
 

@@ -396,9 +396,9 @@ def test_cli_train_val_export_reload_by_name(tiny_data, tmp_path):
 
 
 def test_models_list_names_every_shipped_yaml_and_what_this_release_builds(capsys):
-    from yolo_attn.zoo import main
+    from yolo_attn.cli import main
 
-    assert main(["list"]) == 0
+    assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     for p in lookup.available_models() + lookup.available_datasets():
         assert f"  {p.name}\n" in out

@@ -13,27 +13,11 @@ import sys
 from pathlib import Path
 
 # Subcommands implemented here; anything else is handed to Ultralytics' `yolo` entry point unchanged.
-OWN_COMMANDS = ("data", "voc", "score", "compare", "demo")
-# Subcommands whose module has its own `main(argv)`: `yolo-attn bench --help` shows their options.
-DELEGATED = {
-    "bench": (
-        "yolo_attn.bench",
-        "benchmarks: attention modules vs their literal forms (modules), variants vs baseline (models)",
-    ),
-    "transfer": ("yolo_attn.transfer", "copy a stock checkpoint into a variant with inserted attention layers"),
-    "models": ("yolo_attn.zoo", "write / check / profile the model YAMLs of cfg/models"),
-}
+OWN_COMMANDS = ("bench", "models", "transfer", "data", "voc", "score", "compare", "demo")
+BENCHMARKS = ("modules", "models", "passes", "bootstrap", "gpu")  # `yolo-attn bench` without one of them runs `modules`
 
-# The exit statuses and their mapping from exception types live in yolo_attn/exits.py (compare's CLI uses them too).
-from yolo_attn.exits import (  # noqa: E402, F401  (re-exported: yolo_attn.cli.exit_status, ...)
-    BAD_INPUT_ERRORS,
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    exit_status,
-    report_error,
-)
+# The exit statuses, their mapping from exception types and the numeric validator live in yolo_attn/exits.py.
+from yolo_attn.exits import BAD_INPUT_ERRORS, EXIT_FAILED, EXIT_OK, exit_status, number, report_error  # noqa: E402, F401
 
 
 def _bool(value: str) -> bool:
@@ -45,17 +29,18 @@ def _bool(value: str) -> bool:
 
 _bool.__name__ = "bool (True or False)"
 
+
 # `yolo-attn score key=value ...`: the keys it takes and their types (shared ones spelled as in `yolo val`).
 # `yolo-attn val` is Ultralytics' own val, unchanged; our scorer has its own verb so no argument can clash.
 SCORE_KEYS = {
     "model": str,
     "data": str,
     "split": str,
-    "imgsz": int,
-    "batch": int,
-    "conf": float,
-    "iou": float,
-    "max_det": int,
+    "imgsz": number(int),
+    "batch": number(int),
+    "conf": number(float, 0, 1),
+    "iou": number(float, 0, 1, lo_open=True),
+    "max_det": number(int),
     "device": str,
     "ultralytics_val": _bool,
     "out": str,
@@ -63,22 +48,6 @@ SCORE_KEYS = {
     **dict.fromkeys(("baseline", "variant", "metric"), str),  # the paired bootstrap (yolo_attn.metrics.evidence)
     **dict.fromkeys(("resamples", "seed"), int),
 }
-
-
-def _int_in(lo: int, hi: int | None):
-    """An argparse type: an integer from lo to hi (None: no upper bound), with a message naming the range."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < lo or (hi is not None and value > hi):
-            valid = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer {valid}")
-        return value
-
-    return parse
 
 
 def _torch_build() -> str:
@@ -143,7 +112,7 @@ def parse_key_values(items: list[str], keys: dict[str, type], command: str) -> d
             raise ValueError(f"unknown argument {item!r}; valid: {', '.join(f'{k}=...' for k in keys)}")
         try:
             out[key] = keys[key](value)
-        except ValueError:
+        except (ValueError, argparse.ArgumentTypeError):
             raise ValueError(f"{key}={value!r} is not a valid {keys[key].__name__}") from None
     return out
 
@@ -411,6 +380,273 @@ def _demo(args: argparse.Namespace) -> int:
     return _sweep_exit(out, "demo")
 
 
+def _cmd_bench_modules(a: argparse.Namespace) -> int:
+    from yolo_attn.bench.modules import format_table, run_benchmark
+
+    modules = [m for chunk in a.modules for m in chunk.split(",") if m] if a.modules else None
+    reference = None if str(a.reference).lower() == "none" else a.reference
+    try:
+        rows = run_benchmark(
+            a.device, a.shape, a.dtype, a.repeats, modules, reference, a.warmup, budget_s=a.budget, threads=a.threads
+        )
+    except (RuntimeError, AttributeError) as e:  # no such device, a reference without the module: bad input
+        raise ValueError(str(e)) from None
+    print(format_table(rows) + "\n")
+    print(
+        "MMACs: analytic, of our module (conv/linear MACs at this input + one per element per pooling/gating pass "
+        "and per functional conv MAC, AttentionSpec.passes); thop MMACs: what Ultralytics' model.info() counts (leaf "
+        "layers only)."
+    )
+    return 0
+
+
+def _cmd_bench_models(a: argparse.Namespace) -> int:
+    import json
+
+    from yolo_attn._io import write_text
+    from yolo_attn.bench.models import format_table, run_benchmark
+
+    if a.json and Path(a.json).is_dir():
+        raise IsADirectoryError(f"--json {a.json!r} is a folder")
+    progress = None if a.quiet else (lambda s: print(f"[bench models] {s}", file=sys.stderr, flush=True))
+    result = run_benchmark(
+        a.family, a.imgsz, a.batch, a.runtime, a.train, a.device, a.threads, a.rounds,
+        a.warmup, a.variants, a.dtype, a.share_passes, a.seed, progress, a.compile,
+    )  # fmt: skip
+    print(format_table(result))
+    if a.json:
+        write_text(a.json, json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _cmd_bench_passes(a: argparse.Namespace) -> int:
+    import torch
+
+    from yolo_attn.bench.passes import format_passes, measure_passes
+
+    torch.set_num_threads(a.threads)
+    for mode in a.mode:
+        print(format_passes(measure_passes(a.family, mode, a.calls)))
+    return 0
+
+
+def _cmd_bench_bootstrap(a: argparse.Namespace) -> int:
+    import statistics
+
+    import numpy as np
+
+    from yolo_attn.bench.bootstrap import METRICS, synthetic_results, time_bootstrap
+
+    rng = np.random.default_rng(0)
+    runs = [synthetic_results(rng, a.images, detections=a.detections) for _ in range(2)]
+    print(
+        f"paired bootstrap, {a.resamples} resamples x 2 models, {a.images} images, 20 classes, "
+        f"{a.detections} detections per model, {' + '.join(METRICS)}:"
+    )
+    times = []
+    for i in range(a.rounds):
+        cpu, wall = time_bootstrap(runs, a.resamples, seed=i)
+        times.append(wall)
+        print(f"  round {i + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    print(f"median {statistics.median(times):.2f} s wall (min {min(times):.2f}, max {max(times):.2f})")
+    return 0
+
+
+def _cmd_bench_gpu(a: argparse.Namespace) -> int:
+    from yolo_attn.bench.gpu import run_gpu
+
+    return run_gpu(a.out, build_parser().parse_args, a.dry_run)
+
+
+def _cmd_models(a: argparse.Namespace) -> int:
+    from yolo_attn.zoo import check, render_list, render_table, write
+    from yolo_attn.zoo.tables import render_placement_table
+
+    if a.models_command == "list":
+        print(render_list(), end="")
+    elif a.models_command == "write":
+        print(*write(a.dir, a.may_head), sep="\n")
+    elif a.models_command == "check":
+        problems = check(a.dir, a.may_head)
+        if problems:
+            head = f" --may-head {a.may_head}" if a.may_head != "detect" else ""
+            print(*problems, f"run `yolo-attn models write {a.dir}{head}` to regenerate", sep="\n", file=sys.stderr)
+            return 1
+    else:
+        if a.imgsz % 32:
+            raise ValueError(f"--imgsz must be a positive multiple of 32, got {a.imgsz}")
+        if set(a.scales) - set("nsmlx"):
+            raise ValueError(f"--scales takes letters of nsmlx, got {a.scales!r}")
+        print(
+            render_placement_table(a.placement, "n", a.imgsz)
+            if a.placement
+            else render_table(a.dir, a.scales, a.imgsz),
+            end="",
+        )
+    return 0
+
+
+def _cmd_transfer(a: argparse.Namespace) -> int:
+    from yolo_attn.transfer import transfer_weights
+
+    print(transfer_weights(a.weights, a.model, a.out, half=not a.fp32, verbose=False, overwrite=a.overwrite).summary())
+    return 0
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    """``--shape B,C,H,W``: four positive integers."""
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"shape must be four positive integers B,C,H,W like 8,64,40,40, got {text!r}")
+    return shape
+
+
+def _add_bench(sub) -> None:
+    from yolo_attn.bench.models import FAMILY_HELP
+    from yolo_attn.bench.modules import _PACKAGE, DTYPES
+    from yolo_attn.bench.passes import MODES
+    from yolo_attn.nn.registry import ATTENTION
+
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks: attention modules vs their literal forms (modules), variants vs baseline (models)",
+        description="Benchmarks that print numbers. Without a subcommand, modules runs; options of each: "
+        "yolo-attn bench modules --help, yolo-attn bench models --help, yolo-attn bench passes --help.",
+    ).add_subparsers(dest="bench_command", required=True)
+    p = bench.add_parser(
+        "modules",
+        help="each attention module vs its literal transcription",
+        description="Params, MACs and forward / forward+backward time of each attention module vs its literal form.",
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--shape", type=_shape, help="B,C,H,W (default 8,64,40,40 on CPU, 32,256,80,80 on CUDA)")
+    p.add_argument("--dtype", choices=list(DTYPES), help="fp32, or bf16/fp16 autocast (default fp32 CPU, bf16 CUDA)")
+    p.add_argument("--repeats", type=number(), help="timed calls per measurement (default 10 CPU, 50 CUDA)")
+    p.add_argument("--warmup", type=number(int, 0), help="untimed calls first (default 1 CPU, 10 CUDA)")
+    p.add_argument("--threads", type=number(), help="CPU intra-op threads (default: torch's default)")
+    p.add_argument(
+        "--budget",
+        type=number(float, 0, lo_open=True),
+        help="seconds per measurement before repeats stop (default 1 CPU, 5 CUDA)",
+    )
+    p.add_argument("--modules", nargs="+", help=f"subset of: {' '.join(ATTENTION)} (commas also work)")
+    p.add_argument(
+        "--reference",
+        default=_PACKAGE,
+        help="'package' (default: yolo_attn.nn.reference), the path of another reference.py, or 'none' to skip",
+    )
+    p.set_defaults(func=_cmd_bench_modules)
+
+    p = bench.add_parser(
+        "models",
+        help="each attention variant of a model family vs its no-attention baseline",
+        description="What each attention variant adds to a whole detector: params, GFLOPs, attention share, and the "
+        "interleaved time ratio to the no-attention baseline with a bootstrap interval and an A/A control.",
+    )
+    p.add_argument("--family", default="may", help=f"model family: {FAMILY_HELP} (default may)")
+    p.add_argument("--imgsz", type=number(), help="square input size (default 640; 320 with --train)")
+    p.add_argument("--batch", type=number(), help="batch size (default 1; 8 with --train)")
+    p.add_argument("--runtime", default="torch", help="torch or onnxruntime (default torch)")
+    p.add_argument("--train", action="store_true", help="time forward + loss + backward instead of inference")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--threads", type=number(), default=1, help="CPU threads for torch / ONNX Runtime (default 1)")
+    p.add_argument("--rounds", type=number(), default=30, help="timed rounds, each running every model (default 30)")
+    p.add_argument("--warmup", type=number(int, 0), default=2, help="untimed rounds first (default 2)")
+    p.add_argument("--variants", nargs="+", help="subset of variants by attention tag, e.g. mlca cbam")
+    p.add_argument("--dtype", help="fp32, bf16 or fp16 autocast for torch (default fp32 CPU, bf16 CUDA)")
+    p.add_argument("--share-passes", type=number(), default=5, help="passes for the attention share (default 5)")
+    p.add_argument("--seed", type=number(int, 0), default=0, help="seed of weights, inputs and bootstrap (default 0)")
+    p.add_argument("--json", help="also write the result (meta and rows) to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--compile", action="store_true", help="torch.compile every model as Ultralytics' compile=True does")
+    p.set_defaults(func=_cmd_bench_models)
+
+    p = bench.add_parser(
+        "passes",
+        help="each gate's time in elementwise memory passes over a family's slot tensors",
+        description="Each gate's cost in memory passes: how close a module is to the floor of what gating costs.",
+    )
+    p.add_argument("--family", default="may", help="model family as in `yolo-attn bench models` (default may)")
+    p.add_argument("--mode", nargs="+", default=list(MODES), choices=list(MODES), help="eval and/or train")
+    p.add_argument("--threads", type=number(), default=1, help="torch threads (default 1)")
+    p.add_argument("--calls", type=number(), default=20, help="timed calls per measurement (default 20)")
+    p.set_defaults(func=_cmd_bench_passes)
+
+    p = bench.add_parser(
+        "bootstrap",
+        help="the paired bootstrap of yolo_attn.metrics.evidence on a VOC07-test-sized problem",
+        description="Time the paired bootstrap of yolo_attn.metrics.evidence on synthetic VOC07-test-sized results.",
+    )
+    p.add_argument("--resamples", type=number(), default=1000, help="paired resamples (default 1000)")
+    p.add_argument("--rounds", type=number(), default=3, help="timed rounds (default 3)")
+    p.add_argument("--images", type=number(), default=4952, help="test images (default 4952, VOC2007 test)")
+    p.add_argument("--detections", type=number(), default=100_000, help="detections per model (default 100000)")
+    p.set_defaults(func=_cmd_bench_bootstrap)
+
+    p = bench.add_parser(
+        "gpu",
+        help="the prepared GPU run: module bench at bf16, MAY train step, tiny compare (OUT)",
+        description="Every GPU number of the README in one run; logs, summary.txt and device.txt go to OUT.",
+    )
+    p.add_argument("out", type=Path, help="folder for the logs, the JSON and the compare run (created)")
+    p.add_argument("--dry-run", action="store_true", help="print and check the commands, run nothing")
+    p.set_defaults(func=_cmd_bench_gpu)
+
+
+def _add_models(sub) -> None:
+    from yolo_attn.zoo.template import MAY_HEADS
+
+    models = sub.add_parser(
+        "models",
+        help="write / check / profile the model YAMLs of cfg/models",
+        description="Model zoo: the one template that writes every model YAML in cfg/models, and the profiler for "
+        "its table.",
+    ).add_subparsers(dest="models_command", required=True)
+    p = models.add_parser("list", help="print the model and dataset YAMLs shipped with yolo_attn, usable by name")
+    p.set_defaults(func=_cmd_models)
+    for cmd, help_ in (
+        ("write", "write every model YAML into DIR (never over a file it did not write)"),
+        ("check", "compare DIR with the template; exit 1 on a difference"),
+        ("table", "profile every model YAML in DIR and print the README's Markdown tables"),
+    ):
+        p = models.add_parser(cmd, help=help_)
+        p.set_defaults(func=_cmd_models)
+        p.add_argument("dir", nargs="?", default="cfg/models")
+        if cmd in ("write", "check"):
+            p.add_argument(
+                "--may-head",
+                choices=MAY_HEADS,
+                default="detect",
+                help="head of the MAY and MobileNet-YOLO files: Ultralytics' Detect (default, the shipped files) or "
+                "no-dfl (reg_max: 1, a narrower box branch; write it into a folder of its own)",
+            )
+        else:
+            p.add_argument("--scales", default="nsmlx", help="scales of YOLOv8/YOLO11 to profile (default nsmlx)")
+            p.add_argument("--imgsz", type=number(int, 32), default=640, help="a multiple of 32 (default 640)")
+            p.add_argument(
+                "--placement",
+                metavar="MODULE",
+                help="print the cost-per-place table of MODULE instead (stock model and every place, scale n)",
+            )
+
+
+def _add_transfer(sub) -> None:
+    p = sub.add_parser(
+        "transfer",
+        help="copy a stock checkpoint into a variant with inserted attention layers",
+        description="Copy a stock Ultralytics checkpoint into a variant with inserted attention layers.",
+    )
+    p.add_argument("--weights", required=True, help="stock checkpoint, e.g. yolov8s.pt")
+    p.add_argument("--model", required=True, help="variant YAML, e.g. cfg/models/yolov8s-mlca.yaml")
+    p.add_argument("--out", required=True, help="checkpoint to write, e.g. init.pt")
+    p.add_argument("--fp32", action="store_true", help="save FP32 instead of Ultralytics' FP16")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists (default: refuse)")
+    p.set_defaults(func=_cmd_transfer)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of yolo_attn's own subcommands."""
     parser = argparse.ArgumentParser(
@@ -426,18 +662,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the versions of yolo-attn, Ultralytics, torch, torchvision and Python, and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_) in DELEGATED.items():
-        sub.add_parser(name, help=help_, add_help=False)
+    _add_bench(sub)
+    _add_models(sub)
+    _add_transfer(sub)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("sample", help="write the generated VOC-format sample dataset (VOCdevkit layout)")
     p.add_argument("--out", required=True, help="folder; the devkit is written to OUT/VOCdevkit")
-    p.add_argument("--images", type=_int_in(4, 100_000), default=300, help="number of images, 4-100000 (default 300)")
     p.add_argument(
-        "--seed", type=_int_in(0, None), default=0, help="random seed >= 0; same seed, same bytes (default 0)"
+        "--images", type=number(int, 4, 100_000), default=300, help="number of images, 4-100000 (default 300)"
     )
+    p.add_argument("--seed", type=number(int, 0), default=0, help="random seed >= 0; same seed, same bytes (default 0)")
     p.add_argument(
-        "--imgsz", type=_int_in(32, 4096), default=160, help="long image side in pixels, 32-4096 (default 160)"
+        "--imgsz", type=number(int, 32, 4096), default=160, help="long image side in pixels, 32-4096 (default 160)"
     )
     p.set_defaults(func=_cmd_data_sample)
 
@@ -504,13 +741,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in {"-V", "--version"}:
         print(version_text())
         return 0
-    if argv[0] not in OWN_COMMANDS and argv[0] not in DELEGATED:
+    if argv[0] not in OWN_COMMANDS:
         return _ultralytics(argv)
+    if argv[0] == "bench" and (len(argv) == 1 or argv[1] not in (*BENCHMARKS, "-h", "--help")):
+        argv.insert(1, "modules")  # `python -m yolo_attn.bench --device cuda` keeps working
     try:
-        if argv[0] in DELEGATED:
-            import importlib
-
-            return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except (Exception, KeyboardInterrupt) as e:  # a one-line message naming the thing, not a traceback

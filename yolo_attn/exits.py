@@ -1,10 +1,12 @@
-"""Exit statuses of every ``yolo-attn`` command and their mapping from the exception that ended it (stdlib only).
+"""Exit statuses of every ``yolo-attn`` command, their mapping from the exception that ended it, and the one validator
+of numeric options (stdlib only).
 
 Used by ``yolo_attn.cli`` for every command, so all answer alike.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 __all__ = [
@@ -14,6 +16,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "exit_status",
+    "number",
     "report_error",
 ]
 
@@ -51,3 +54,31 @@ def report_error(command: str, exc: BaseException) -> int:
         kind = "" if status == EXIT_BAD_INPUT else f" ({type(exc).__name__})"
         print(f"yolo-attn {command}: error{kind}: {exc}", file=sys.stderr)
     return status
+
+
+def number(kind: type = int, lo: float = 1, hi: float | None = None, lo_open: bool = False):
+    """The one validator of numeric options (argparse ``type=`` and ``score``'s key=value): a ``kind`` (int or float)
+    from ``lo`` to ``hi`` (None: no upper bound; ``lo_open``: ``lo`` itself excluded), refused with a message naming
+    the value and the valid range."""
+    what = "an integer" if kind is int else "a number"
+    if hi is None or lo_open:
+        valid = f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+    else:
+        valid = f"from {lo:g} to {hi:g}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            value = None
+        if (
+            value is None
+            or value != value
+            or (value <= lo if lo_open else value < lo)
+            or (hi is not None and value > hi)
+        ):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} {valid}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} {valid}"
+    return parse

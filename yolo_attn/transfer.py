@@ -19,8 +19,8 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import re
+import tempfile
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -157,6 +157,24 @@ def _check_wiring(src, dst, mapping: dict[int, int], inserted: list[int]) -> Non
             )
 
 
+def _check_arguments(model_yaml: str | Path, out: str | Path | None, overwrite: bool) -> None:
+    """Refuse bad paths before any work: a checkpoint given as the variant, an ``out`` that is a folder, exists, or
+    lies in a folder nobody can write into (tried with a temporary file: read-only mounts count too)."""
+    if Path(model_yaml).suffix.lower() not in (".yaml", ".yml"):
+        raise ValueError(f"--model {model_yaml}: give the variant's YAML (e.g. yolov8s-mlca.yaml), not a checkpoint")
+    if out is None:
+        return
+    if Path(out).is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the path of the .pt file to write")
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite to replace it")
+    folder = next(p for p in Path(out).absolute().parents if p.exists())  # the folder the output goes into
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise PermissionError(f"--out {out}: cannot write into {folder} ({e.strerror}); choose another --out") from None
+
+
 def transfer_weights(
     weights: str | Path,
     model_yaml: str | Path,
@@ -202,10 +220,7 @@ def transfer_weights(
         yaml_model_load,
     )
 
-    if out is not None and Path(out).is_dir():
-        raise IsADirectoryError(f"--out {out} is a folder; give the path of the .pt file to write")
-    if out is not None and Path(out).exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite to replace it")
+    _check_arguments(model_yaml, out, overwrite)
     register()
 
     src, ckpt = load_checkpoint(weights)  # FP32, eval mode, EMA preferred
@@ -305,24 +320,3 @@ def transfer_weights(
     if verbose:
         ultralytics_logger().info(report.summary())
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m yolo_attn.transfer --weights yolov8s.pt --model cfg/models/yolov8s-mlca.yaml --out init.pt``."""
-    parser = argparse.ArgumentParser(
-        prog="yolo-attn transfer",
-        description="Copy a stock Ultralytics checkpoint into a variant with inserted attention layers.",
-    )
-    parser.add_argument("--weights", required=True, help="stock checkpoint, e.g. yolov8s.pt")
-    parser.add_argument("--model", required=True, help="variant YAML, e.g. cfg/models/yolov8s-mlca.yaml")
-    parser.add_argument("--out", required=True, help="checkpoint to write, e.g. init.pt")
-    parser.add_argument("--fp32", action="store_true", help="save FP32 instead of Ultralytics' FP16")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out when it exists (default: refuse)")
-    a = parser.parse_args(argv)
-    report = transfer_weights(a.weights, a.model, a.out, half=not a.fp32, verbose=False, overwrite=a.overwrite)
-    print(report.summary())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

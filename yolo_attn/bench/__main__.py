@@ -1,5 +1,7 @@
-"""``python -m yolo_attn.bench [modules] ...``."""
+"""``python -m yolo_attn.bench [modules|models|passes] ...``: ``yolo-attn bench ...``."""
 
-from yolo_attn.bench import main
+import sys
 
-raise SystemExit(main())
+from yolo_attn.cli import main
+
+raise SystemExit(main(["bench", *sys.argv[1:]]))

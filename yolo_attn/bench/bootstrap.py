@@ -12,8 +12,6 @@ numbers; it is never a timed test.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import time
 from collections.abc import Sequence
 
@@ -21,7 +19,7 @@ import numpy as np
 
 from yolo_attn.metrics.evidence import Outcomes, PerImageResults, resample_weights, resampled_metrics
 
-__all__ = ["main", "synthetic_results", "time_bootstrap"]
+__all__ = ["synthetic_results", "time_bootstrap"]
 
 METRICS = ("voc07_map50", "voc12_map50", "coco_ap50")
 
@@ -66,32 +64,3 @@ def time_bootstrap(runs: Sequence[PerImageResults], resamples: int, seed: int = 
     for r in runs:
         resampled_metrics(r, METRICS, w)
     return time.process_time() - c0, time.perf_counter() - t0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``yolo-attn bench bootstrap [--resamples 1000] [--rounds 3]``."""
-    parser = argparse.ArgumentParser(prog="yolo-attn bench bootstrap", description=__doc__.splitlines()[0])
-    parser.add_argument("--resamples", type=int, default=1000, help="paired resamples (default 1000)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
-    parser.add_argument("--images", type=int, default=4952, help="test images (default 4952, VOC2007 test)")
-    parser.add_argument("--detections", type=int, default=100_000, help="detections per model (default 100000)")
-    a = parser.parse_args(argv)
-    if min(a.resamples, a.rounds, a.images, a.detections) < 1:
-        parser.error("--resamples, --rounds, --images and --detections must be >= 1")
-    rng = np.random.default_rng(0)
-    runs = [synthetic_results(rng, a.images, detections=a.detections) for _ in range(2)]
-    print(
-        f"paired bootstrap, {a.resamples} resamples x 2 models, {a.images} images, 20 classes, "
-        f"{a.detections} detections per model, {' + '.join(METRICS)}:"
-    )
-    times = []
-    for i in range(a.rounds):
-        cpu, wall = time_bootstrap(runs, a.resamples, seed=i)
-        times.append(wall)
-        print(f"  round {i + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU")
-    print(f"median {statistics.median(times):.2f} s wall (min {min(times):.2f}, max {max(times):.2f})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,17 +14,16 @@ that each still parses against the current CLIs (so CI catches rot) without runn
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["main", "steps"]
+__all__ = ["run_gpu", "steps"]
 
 SHAPES = ("32,256,80,80", "32,512,40,40", "32,1024,20,20")
 
@@ -41,55 +40,36 @@ def steps(out: Path) -> list[tuple[str, list[str]]]:
     return run
 
 
-def check(argv: list[str]) -> None:
-    """Raise ValueError when ``yolo-attn argv`` would not parse: bench options are looked up in the subcommand's help,
-    other commands parsed by the CLI's parser (nothing runs)."""
-    if argv[0] == "bench":
-        from yolo_attn.bench import BENCHMARKS
-        from yolo_attn.bench import main as bench_main
-
-        if argv[1] not in BENCHMARKS:
-            raise ValueError(f"bench gpu: no benchmark {argv[1]!r}; known: {', '.join(BENCHMARKS)}")
-        text = io.StringIO()
-        with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
-            bench_main([argv[1], "--help"])
-        missing = [a for a in argv[2:] if a.startswith("--") and a not in text.getvalue()]
-        if missing:
-            raise ValueError(f"bench gpu: `yolo-attn bench {argv[1]}` has no option {', '.join(missing)}")
-        return
-    from yolo_attn.cli import build_parser
-
+def check(argv: list[str], parse: Callable[[list[str]], object]) -> None:
+    """Raise ValueError when ``yolo-attn argv`` would not parse with ``parse`` (the CLI's own ``parse_args``, passed
+    in by the CLI so this module does not import it); nothing runs."""
     with contextlib.redirect_stderr(io.StringIO()) as err:
         try:
-            build_parser().parse_args(argv)
+            parse(argv)
         except SystemExit:
             raise ValueError(f"bench gpu: `yolo-attn {shlex.join(argv)}` does not parse: {err.getvalue()}") from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``yolo-attn bench gpu OUT [--dry-run]``."""
-    parser = argparse.ArgumentParser(prog="yolo-attn bench gpu", description=__doc__.split("\n\n")[1])
-    parser.add_argument("out", type=Path, help="folder for the logs, the JSON and the compare run (created)")
-    parser.add_argument("--dry-run", action="store_true", help="print and check the commands, run nothing")
-    args = parser.parse_args(argv)
-    plan = steps(args.out)
+def run_gpu(out: Path, parse: Callable[[list[str]], object], dry_run: bool = False) -> int:
+    """``yolo-attn bench gpu OUT [--dry-run]`` (its parser is in ``yolo_attn/cli.py``)."""
+    plan = steps(out)
     for name, cmd in plan:
-        check(cmd)
+        check(cmd, parse)
         print(f"{name}: yolo-attn {shlex.join(cmd)}")
-    if args.dry_run:
+    if dry_run:
         return 0
     import torch
 
     if not torch.cuda.is_available():
         print("bench gpu: no CUDA device visible (torch.cuda.is_available() is False)", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "device.txt").write_text(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "device.txt").write_text(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}\n")
     failed = 0
-    with open(args.out / "summary.txt", "w") as summary:
+    with open(out / "summary.txt", "w") as summary:
         for name, cmd in plan:
             start = time.monotonic()
-            with open(args.out / f"{name}.log", "w") as log:
+            with open(out / f"{name}.log", "w") as log:
                 rc = subprocess.call(
                     [sys.executable, "-m", "yolo_attn.cli", *cmd], stdout=log, stderr=subprocess.STDOUT
                 )
@@ -98,7 +78,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary.write(line + "\n")
             failed += rc != 0
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

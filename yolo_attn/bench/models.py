@@ -47,7 +47,6 @@ the nodes exported inside each attention layer (node names carry the module path
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import statistics
@@ -62,11 +61,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from yolo_attn._io import markdown_table, write_text
+from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, median_ci
 from yolo_attn.env import device_name, package_version
 
-__all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
+__all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "run_benchmark"]
 
 FAMILY_HELP = "may, mobilenet-yolo, or yolov8 / yolo11 / yolo12 / yolo26 with a scale letter (yolov8n, yolo11s, ...)"
 RUNTIMES = ("torch", "onnxruntime")
@@ -636,51 +635,3 @@ def format_table(result: dict) -> str:
             + (" (a busy machine: prefer the CPU ratios and rerun when quiet)." if meta["cpu_per_wall"] < 0.9 else ".")
         )
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``yolo-attn bench models`` (``python -m yolo_attn.bench models``)."""
-    parser = argparse.ArgumentParser(
-        prog="yolo-attn bench models",
-        description="What each attention variant adds to a whole detector: params, GFLOPs, attention share, and the "
-        "interleaved time ratio to the no-attention baseline with a bootstrap interval and an A/A control.",
-    )
-    parser.add_argument("--family", default="may", help=f"model family: {FAMILY_HELP} (default may)")
-    parser.add_argument("--imgsz", type=int, help="square input size (default 640; 320 with --train)")
-    parser.add_argument("--batch", type=int, help="batch size (default 1; 8 with --train)")
-    parser.add_argument("--runtime", default="torch", help="torch or onnxruntime (default torch)")
-    parser.add_argument("--train", action="store_true", help="time forward + loss + backward instead of inference")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch / ONNX Runtime (default 1)")
-    parser.add_argument("--rounds", type=int, default=30, help="timed rounds, each running every model (default 30)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
-    parser.add_argument("--variants", nargs="+", help="subset of variants by attention tag, e.g. mlca cbam")
-    parser.add_argument("--dtype", help="fp32, bf16 or fp16 autocast for torch (default fp32 CPU, bf16 CUDA)")
-    parser.add_argument("--share-passes", type=int, default=5, help="passes for the attention share (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights, inputs and bootstrap (default 0)")
-    parser.add_argument("--json", help="also write the result (meta and rows) to this JSON file")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    parser.add_argument(
-        "--compile", action="store_true", help="torch.compile every model as Ultralytics' compile=True does"
-    )
-    args = parser.parse_args(argv)
-    if args.json and Path(args.json).exists() and Path(args.json).is_dir():
-        print(f"yolo-attn bench models: error: --json {args.json!r} is a folder", file=sys.stderr)
-        return 2
-    progress = None if args.quiet else (lambda s: print(f"[bench models] {s}", file=sys.stderr, flush=True))
-    try:
-        result = run_benchmark(
-            args.family, args.imgsz, args.batch, args.runtime, args.train, args.device, args.threads, args.rounds,
-            args.warmup, args.variants, args.dtype, args.share_passes, args.seed, progress, args.compile,
-        )  # fmt: skip
-    except ValueError as e:
-        print(f"yolo-attn bench models: error: {e}", file=sys.stderr)
-        return 2
-    print(format_table(result))
-    if args.json:
-        write_text(args.json, json.dumps(result, indent=2) + "\n")  # never a half-written file under the final name
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

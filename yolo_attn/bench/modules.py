@@ -27,13 +27,11 @@ the tensor ops between layers).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import importlib.util
 import math
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,7 +46,7 @@ from yolo_attn.env import device_name
 from yolo_attn.nn._common import plain_ops
 from yolo_attn.nn.registry import ATTENTION
 
-__all__ = ["format_table", "load_reference", "main", "run_benchmark"]
+__all__ = ["format_table", "load_reference", "run_benchmark"]
 
 DEFAULT_SHAPES = {"cpu": (8, 64, 40, 40), "cuda": (32, 256, 80, 80)}
 DEFAULT_DTYPES = {"cpu": "fp32", "cuda": "bf16"}
@@ -344,61 +342,3 @@ def format_table(rows: list[dict]) -> str:
             cells += [_fmt(r.get("max_abs_diff"), ".1e")]
         table.append(cells)
     return "\n".join(lines + markdown_table(head, table, "l" + "r" * (len(head) - 1)))
-
-
-def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(s) for s in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"shape must look like 8,64,40,40, got {text!r}") from None
-    if len(shape) != 4 or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"shape must be four positive integers B,C,H,W, got {text!r}")
-    return shape
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``yolo-attn bench modules`` (``python -m yolo_attn.bench modules``)."""
-    parser = argparse.ArgumentParser(
-        prog="yolo-attn bench modules",
-        description="Params, MACs and forward / forward+backward time of each attention module vs its literal form.",
-    )
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    parser.add_argument("--shape", type=_parse_shape, help="B,C,H,W (default 8,64,40,40 on CPU, 32,256,80,80 on CUDA)")
-    parser.add_argument(
-        "--dtype", choices=list(DTYPES), help="fp32, or bf16/fp16 autocast (default fp32 CPU, bf16 CUDA)"
-    )
-    parser.add_argument("--repeats", type=int, help="timed calls per measurement (default 10 CPU, 50 CUDA)")
-    parser.add_argument("--warmup", type=int, help="untimed calls first (default 1 CPU, 10 CUDA)")
-    parser.add_argument("--threads", type=int, help="CPU intra-op threads (default: torch's default)")
-    parser.add_argument(
-        "--budget", type=float, help="seconds per measurement before repeats stop (default 1 CPU, 5 CUDA)"
-    )
-    parser.add_argument("--modules", nargs="+", help=f"subset of: {' '.join(ATTENTION)} (commas also work)")
-    parser.add_argument(
-        "--reference",
-        default=_PACKAGE,
-        help="'package' (default: yolo_attn.nn.reference), the path of another reference.py, or 'none' to skip",
-    )
-    args = parser.parse_args(argv)
-    modules = [m for chunk in args.modules for m in chunk.split(",") if m] if args.modules else None
-    reference = None if str(args.reference).lower() == "none" else args.reference
-    try:
-        rows = run_benchmark(
-            args.device, args.shape, args.dtype, args.repeats, modules, reference, args.warmup,
-            budget_s=args.budget, threads=args.threads,
-        )  # fmt: skip
-    except (ValueError, RuntimeError, FileNotFoundError, AttributeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_table(rows))
-    print()
-    print(
-        "MMACs: analytic, of our module (conv/linear MACs at this input + one per element per pooling/gating pass "
-        "and per functional conv MAC, AttentionSpec.passes); thop MMACs: what Ultralytics' model.info() counts (leaf "
-        "layers only)."
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

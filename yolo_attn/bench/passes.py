@@ -14,16 +14,15 @@ traffic (per-call overhead on small maps, extra intermediates), which fusing (``
 
 from __future__ import annotations
 
-import argparse
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 
 from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import interleaved_rounds
 
-__all__ = ["main", "measure_passes", "slot_shapes"]
+__all__ = ["measure_passes", "slot_shapes"]
 
 MODES = {"eval": (1, 640), "train": (8, 320)}  # mode -> (batch, imgsz), as `yolo-attn bench models`
 
@@ -138,23 +137,3 @@ def format_passes(result: dict) -> str:
     rows = [(name, r["slots"], f"{r['ms']:.2f}", f"{r['passes']:.1f}") for name, r in result["modules"].items()]
     lines += markdown_table(["module", "slots", "ms", "passes"], rows, "lrrr")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``yolo-attn bench passes [--family may] [--mode eval train] [--threads 1]``."""
-    parser = argparse.ArgumentParser(prog="yolo-attn bench passes", description=__doc__.splitlines()[0])
-    parser.add_argument("--family", default="may", help="model family as in `yolo-attn bench models` (default may)")
-    parser.add_argument("--mode", nargs="+", default=list(MODES), choices=list(MODES), help="eval and/or train")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--calls", type=int, default=20, help="timed calls per measurement (default 20)")
-    a = parser.parse_args(argv)
-    if a.threads < 1 or a.calls < 1:
-        parser.error(f"--threads and --calls must be >= 1, got {a.threads}, {a.calls}")
-    torch.set_num_threads(a.threads)
-    for mode in a.mode:
-        print(format_passes(measure_passes(a.family, mode, a.calls)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

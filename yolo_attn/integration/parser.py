@@ -585,6 +585,48 @@ def is_registered() -> bool:
     return _state["registered"]
 
 
+def _yaml_names(tasks) -> tuple[list[type], dict[str, object]]:
+    """Set every YAML name of the registry's modules and the host blocks on ``tasks`` (never shadowing an Ultralytics
+    name); returns the classes (for the safe-load allow-list) and the names set."""
+    classes, names = [], {}
+    for spec in YAML_MODULES:
+        cls = spec.cls
+        classes.append(cls)
+        factory = _conv_entry if spec.conv_family else _gate_entry
+        for name in (spec.name, *spec.aliases):
+            qualified = QUALIFIED_PREFIX + name
+            setattr(tasks, qualified, factory(spec, cls, qualified))
+            names[qualified] = spec
+            existing = vars(tasks).get(name)
+            if existing is not None and not getattr(existing, "yolo_attn_target", None):
+                LOGGER.info(
+                    "yolo_attn: '%s' already resolves in ultralytics.nn.tasks to %s; not overriding it. "
+                    "Use '%s' for yolo_attn's %s.",
+                    name,
+                    getattr(existing, "__qualname__", existing),
+                    qualified,
+                    spec.name,
+                )
+                continue
+            setattr(tasks, name, factory(spec, cls, name))
+            names[name] = spec
+    from yolo_attn.integration.hosts import HOSTS
+
+    for name, (host, stock) in HOSTS.items():
+        spec = YamlModule(name, host, stock=stock)
+        classes.append(host)
+        for yaml_name in (QUALIFIED_PREFIX + name, name):
+            if yaml_name == name and name in vars(tasks):  # never shadow an Ultralytics name
+                continue
+            setattr(tasks, yaml_name, _host_entry(spec, host, yaml_name))
+            names[yaml_name] = spec
+    for spec in YAML_MODULES:
+        if spec.keep_without_args:
+            setattr(tasks, spec.keep_name, _gate_entry(spec, spec.cls, spec.name))
+            names[spec.keep_name] = spec
+    return classes, names
+
+
 def register() -> list[str]:
     """Register yolo_attn's modules into Ultralytics' model-YAML parser (idempotent, thread-safe).
 
@@ -620,42 +662,7 @@ def register() -> list[str]:
         _state["original_parse_model"] = original
         _ConvFamilyMeta._conv = tasks.Conv
 
-        classes, names = [], {}
-        for spec in YAML_MODULES:
-            cls = spec.cls
-            classes.append(cls)
-            factory = _conv_entry if spec.conv_family else _gate_entry
-            for name in (spec.name, *spec.aliases):
-                qualified = QUALIFIED_PREFIX + name
-                setattr(tasks, qualified, factory(spec, cls, qualified))
-                names[qualified] = spec
-                existing = vars(tasks).get(name)
-                if existing is not None and not getattr(existing, "yolo_attn_target", None):
-                    LOGGER.info(
-                        "yolo_attn: '%s' already resolves in ultralytics.nn.tasks to %s; not overriding it. "
-                        "Use '%s' for yolo_attn's %s.",
-                        name,
-                        getattr(existing, "__qualname__", existing),
-                        qualified,
-                        spec.name,
-                    )
-                    continue
-                setattr(tasks, name, factory(spec, cls, name))
-                names[name] = spec
-        from yolo_attn.integration.hosts import HOSTS
-
-        for name, (host, stock) in HOSTS.items():
-            spec = YamlModule(name, host, stock=stock)
-            classes.append(host)
-            for yaml_name in (QUALIFIED_PREFIX + name, name):
-                if yaml_name == name and name in vars(tasks):  # never shadow an Ultralytics name
-                    continue
-                setattr(tasks, yaml_name, _host_entry(spec, host, yaml_name))
-                names[yaml_name] = spec
-        for spec in YAML_MODULES:
-            if spec.keep_without_args:
-                setattr(tasks, spec.keep_name, _gate_entry(spec, spec.cls, spec.name))
-                names[spec.keep_name] = spec
+        classes, names = _yaml_names(tasks)
         _state["names"] = names
 
         if not getattr(tasks.parse_model, "__yolo_attn__", False):

@@ -202,9 +202,13 @@ def evaluate_model(
 
     # Everything that can be checked is checked before inference; Ultralytics' SyntaxError / TypeError for a bad
     # data YAML or checkpoint become ValueErrors naming the file (exit 2 through the CLI).
+    if Path(data).is_dir():  # Ultralytics would look for a YAML inside and fail with an AssertionError
+        raise IsADirectoryError(
+            f"data {str(data)!r} is a folder; give its dataset YAML, e.g. data={Path(data) / 'data.yaml'}"
+        )
     try:
         dset = check_dataset(data)
-    except (SyntaxError, TypeError, KeyError, AttributeError) as e:
+    except (SyntaxError, TypeError, KeyError, AttributeError, AssertionError) as e:
         raise ValueError(f"data {str(data)!r} is not a usable dataset YAML: {e}") from None
     names = [dset["names"][i] for i in range(len(dset["names"]))]
     img_dir = _split_images(dset, split)

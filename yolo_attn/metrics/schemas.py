@@ -86,8 +86,9 @@ def check_ground_truth(ground_truth: str | Path | Mapping[str, Any]) -> dict:
     Every image needs an integer `id` (unique) and `width`, `height` in (0, MAX_COORD]; every category an integer
     `id` and a non-empty `name` (both unique: per-class results are keyed by name); every annotation an `image_id`
     and a `category_id` that exist, a `bbox` of 4 finite numbers of at most MAX_COORD with w, h > 0, `difficult` /
-    `iscrowd` (when given) 0 or 1, and `area` (when given) finite and >= 0. Annotation `id`s are not read
-    (pycocotools gets fresh ones). Box corners outside the image are accepted (scoring never reads image sizes).
+    `iscrowd` (when given) 0 or 1, and `area` (when given) finite and >= 0. Image `file_name`s (when given) are unique:
+    the devkit identifies an image by its file. Annotation `id`s are not read (pycocotools gets fresh ones, so
+    repeated ids score the same). Box corners outside the image are accepted (scoring never reads image sizes).
 
     Raises:
         ValueError: Naming the first offending item (list, index, ids, value) and what would be valid.
@@ -113,8 +114,9 @@ def _check_ground_truth(gt: dict) -> dict:
 
 
 def _check_gt_images(images: list) -> set:
-    """Check the ground truth's images; return their ids."""
+    """Check the ground truth's images (unique ids and file names); return their ids."""
     image_ids: set = set()
+    files: dict = {}
     for i, img in enumerate(images):
         what = f"ground truth images[{i}]"
         if not isinstance(img, Mapping):
@@ -127,6 +129,13 @@ def _check_gt_images(images: list) -> set:
         if img["id"] in image_ids:
             raise ValueError(f"{what}: id {img['id']!r} is used by an earlier image; image ids must be unique")
         image_ids.add(img["id"])
+        name = img.get("file_name")  # VOC identifies an image by its file: two ids for one file would split it
+        if isinstance(name, str) and name in files:
+            raise ValueError(
+                f"{what} (id {img['id']!r}): file_name {name!r} is used by image id {files[name]!r}; "
+                "each image file must appear once"
+            )
+        files[name] = img["id"]
         for key in ("width", "height"):
             v = img[key]
             if not _is_real(v) or not math.isfinite(v) or not 0 < v <= MAX_COORD:

@@ -17,13 +17,12 @@ Families (docs/design.md §6 for MAY):
 Attention rows carry hyperparameters only; the registration (``yolo_attn.integration``) injects the channels.
 
 Command line:
-    python -m yolo_attn.zoo write cfg/models    # (re)generate every YAML
-    python -m yolo_attn.zoo check cfg/models    # exit 1 when a shipped file differs from the template
-    python -m yolo_attn.zoo table cfg/models    # profile every file at 640x640 and print the README tables
-    python -m yolo_attn.zoo write DIR --may-head no-dfl    # MAY / MobileNet-YOLO with reg_max 1 (narrower head)
+    yolo-attn models write cfg/models    # (re)generate every YAML
+    yolo-attn models check cfg/models    # exit 1 when a shipped file differs from the template
+    yolo-attn models table cfg/models    # profile every file at 640x640 and print the README tables
+    yolo-attn models write DIR --may-head no-dfl    # MAY / MobileNet-YOLO with reg_max 1 (narrower head)
 """
 
-from yolo_attn.zoo.cli import main
 from yolo_attn.zoo.profile import build_model, head_cost, profile_model, yolov5_head_cost
 from yolo_attn.zoo.tables import render_list, render_placement_table, render_table
 from yolo_attn.zoo.template import (
@@ -70,7 +69,6 @@ __all__ = (
     "generate",
     "profile_model",
     "head_cost",
-    "main",
     "place_of",
     "placement_entries",
     "placement_set",

@@ -1,5 +1,7 @@
-"""``python -m yolo_attn.zoo``: the zoo's command line (`yolo_attn.zoo.cli`)."""
+"""``python -m yolo_attn.zoo write|check|table|list ...``: ``yolo-attn models ...``."""
 
-from yolo_attn.zoo.cli import main
+import sys
 
-raise SystemExit(main())
+from yolo_attn.cli import main
+
+raise SystemExit(main(["models", *sys.argv[1:]]))
