@@ -178,7 +178,7 @@ XML_REFUSED = [
         lambda t: t.replace("<annotation>", '<x:annotation xmlns:x="urn:x">').replace(
             "</annotation>", "</x:annotation>"
         ),
-        "root element is <x:annotation>",
+        "root element is <{urn:x}annotation>",
     ),
     ("cut off before the end tag", lambda t: t[: t.rindex("</annotation>")], "malformed XML (no element found"),
     ("cut inside a tag", lambda t: t[: t.index("<xmin>") + 3], "malformed XML (unclosed token"),
