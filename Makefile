@@ -43,6 +43,7 @@ notebooks: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check yolo_attn tests notebooks
 	$(BIN)/ruff format --check yolo_attn tests notebooks
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
