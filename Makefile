@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 # The compare folder `make notebooks` opens.
 COMPARE_DIR ?= runs/compare/demo
 
-.PHONY: install test test-fast demo bench notebooks lint clean
+.PHONY: install test test-fast check-tiers demo bench notebooks lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# test-fast, failing every unmarked test that starts a process (the tiering rule; tests/conftest.py).
+check-tiers: $(STAMP)
+	YOLO_ATTN_TIER_CHECK=1 $(BIN)/python -m pytest -q -m "not slow" tests
 
 demo: $(STAMP)
 	$(BIN)/yolo-attn demo
