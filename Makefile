@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 # The compare folder `make notebooks` opens.
 COMPARE_DIR ?= runs/compare/demo
 
-.PHONY: install test test-fast demo bench notebooks lint clean
+.PHONY: install test test-fast check-tiers demo bench notebooks lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
+# test-fast, failing every unmarked test that starts a process (the tiering rule; tests/conftest.py).
+check-tiers: $(STAMP)
+	YOLO_ATTN_TIER_CHECK=1 $(BIN)/python -m pytest -q -m "not slow" tests
+
 demo: $(STAMP)
 	$(BIN)/yolo-attn demo
 
@@ -43,6 +47,7 @@ notebooks: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check yolo_attn tests notebooks
 	$(BIN)/ruff format --check yolo_attn tests notebooks
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,10 +1,12 @@
-"""Shared test helpers: the tiny YOLO-format dataset and the stock ``yolo`` command run in a fresh process.
+"""Shared test helpers: the tiny YOLO-format dataset, the stock ``yolo`` command run in a fresh process, and the
+closed-form parameter counts of the attention modules.
 
 Fixtures built on them live in ``conftest.py`` (``tiny_data``: one dataset per test session).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -94,3 +96,51 @@ def randomize_batchnorm(module, seed: int = 0):
             m.weight.data.copy_(torch.randn(m.num_features, generator=g))
             m.bias.data.copy_(torch.randn(m.num_features, generator=g))
     return module.eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Closed-form parameter counts, transcribed from docs/design.md §2 (independent of the module code): the one oracle
+# test_modules (constructor arguments) and test_zoo (YAML hyperparameters) check against.
+
+
+def eca_k(c: int) -> int:
+    """ECA's adaptive kernel size: the odd number nearest (log2(C) + 1) / 2, rounded up."""
+    t = int(abs((math.log2(c) + 1) / 2))
+    return t if t % 2 else t + 1
+
+
+def epsa(c1: int, c2: int) -> int:
+    """EPSA c1 -> c2: 4 grouped convs c1 -> c2/4 (k 3/5/7/9, groups 1/4/8/16) + one shared SE (c2/4 -> c2/64)."""
+    q, r = c2 // 4, c2 // 64
+    convs = sum((c1 // g) * q * k * k for k, g in ((3, 1), (5, 4), (7, 8), (9, 16)))
+    return convs + (q * r + r) + (r * q + q)
+
+
+def closed_form_params(name: str, c: int, *hp) -> int:
+    """Parameters of attention ``name`` gating ``c`` channels, built with hyperparameters ``hp`` (after ``c``)."""
+    if name in ("SE", "MobileNetV3SE"):  # Linear(C, C/r) + ReLU + Linear(C/r, C), biases; r 16 (SE) or 4
+        h = c // (hp[0] if hp else (16 if name == "SE" else 4))
+        return c * h + h + h * c + c
+    if name == "ECA":  # one bias-free Conv1d(1, 1, k)
+        return hp[0] if hp and hp[0] is not None else eca_k(c)
+    if name == "CBAM":  # shared MLP (C/r, biases optional) + Conv2d(2, 1, k) no bias + BatchNorm2d(1) (optional)
+        k, r, bias, _order, bn = (*hp, *(7, 16, True, "max-mean", True)[len(hp) :])[:5]
+        h = c // r
+        return 2 * c * h + (h + c if bias else 0) + 2 * k * k + (2 if bn else 0)
+    if name in ("CoordAtt", "CA"):  # Conv1x1(C->mip), BN(mip), two Conv1x1(mip->C); biases optional
+        r, bias = (*hp, *(32, True)[len(hp) :])[:2]
+        mip = max(8, c // r)
+        return 3 * c * mip + 2 * mip + (mip + 2 * c if bias else 0)
+    if name == "ELA":  # Conv1d(C, C, k, groups g) no bias + GroupNorm(G, C)
+        k, g = {"T": (5, c), "B": (7, c), "S": (5, c // 8), "L": (7, c // 8)}[hp[0] if hp else "L"]
+        return c * (c // g) * k + 2 * c
+    if name == "MLCA":  # two bias-free Conv1d(1, 1, k)
+        return 2 * eca_k(c)
+    if name == "EPSA":  # c -> c2 (c2 = c unless given)
+        return epsa(c, hp[0] if hp and hp[0] is not None else c)
+    if name == "EMA":  # per group of cg = C / G channels (weights shared): GroupNorm(cg, cg), Conv1x1, Conv3x3 + biases
+        cg = c // (hp[0] if hp else 32)
+        return 2 * cg + (cg * cg + cg) + (9 * cg * cg + cg)
+    if name == "SimAM":  # parameter-free
+        return 0
+    raise KeyError(name)

@@ -1,15 +1,14 @@
-"""Helpers for the hostile-input tests of the dataset writers: tree snapshots, a prepared dataset, a dead pid."""
+"""Helpers for the hostile-input tests of the dataset writers: tree snapshots, a prepared dataset, a dead pid.
+
+The generated devkits they start from come from the session fixture ``sample_devkits`` (conftest.py).
+"""
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from yolo_attn.data.sample import make_sample_dataset
 from yolo_attn.data.voc import prepare_voc
 
 #: A pid above any Linux pid_max (at most 2**22): no such process can exist.
@@ -33,20 +32,6 @@ def snapshot(root: Path) -> dict[str, tuple]:
             else:
                 out[rel] = ("file", hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_ino)
     return out
-
-
-_CACHE: dict[tuple, Path] = {}
-
-
-def sample_devkit(dest: Path, images: int = 24, imgsz: int = 64) -> Path:
-    """A private copy (at ``dest/VOCdevkit``) of a generated devkit made once per session and size."""
-    key = (images, imgsz)
-    if key not in _CACHE:
-        base = Path(tempfile.mkdtemp(prefix="yolo_attn_hostile_"))
-        atexit.register(shutil.rmtree, base, ignore_errors=True)
-        _CACHE[key] = make_sample_dataset(base, images=images, seed=0, imgsz=imgsz)
-    dest.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copytree(_CACHE[key], dest / "VOCdevkit"))
 
 
 def prepared(devkit: Path, out: Path) -> Path:

@@ -15,6 +15,7 @@ from yolo_attn.bench.modules import format_table
 from yolo_attn.cli import main
 
 
+@pytest.mark.slow  # the console script in a fresh process
 def test_version_names_yolo_attn_ultralytics_and_torch():
     r = subprocess.run([str(YOLO_ATTN_BIN), "--version"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

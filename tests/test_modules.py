@@ -229,38 +229,6 @@ def test_bin_average_cache_survives_inference_mode():
 # ------------------------------------------------------------------ parameter counts
 
 
-def closed_form_params(name: str, args: tuple, c: int) -> int:
-    if name in ("SE", "MobileNetV3SE"):
-        h = c // (args[0] if args else (16 if name == "SE" else 4))
-        return 2 * c * h + h + c
-    if name == "ECA":
-        return args[0] if args else eca_kernel_size(c)
-    if name == "CBAM":
-        k, r, mlp_bias, _, bn = (args + (7, 16, True, "max-mean", True)[len(args) :])[:5]
-        h = c // r
-        return 2 * c * h + (h + c) * mlp_bias + 2 * k * k + 2 * bn
-    if name == "CoordAtt":
-        r, bias = (args + (32, True)[len(args) :])[:2]
-        m = max(8, c // r)
-        return c * m + m * bias + 2 * m + 2 * (m * c + c * bias)
-    if name == "ELA":
-        k, per_group = {"T": (5, 1), "B": (7, 1), "S": (5, 8), "L": (7, 8)}[args[0]]
-        return c * per_group * k + 2 * c
-    if name == "MLCA":
-        return 2 * eca_kernel_size(c)
-    if name == "EPSA":
-        c2 = args[0] if args and args[0] is not None else c
-        s = c2 // 4
-        convs = sum(c // g * s * k * k for k, g in zip((3, 5, 7, 9), (1, 4, 8, 16), strict=True))
-        return convs + s * (s // 16) + s // 16 + (s // 16) * s + s
-    if name == "EMA":  # per group of cg = C / factor channels: GroupNorm(cg, cg), Conv1x1 and Conv3x3 with biases
-        cg = c // (args[0] if args else 32)
-        return 2 * cg + (cg * cg + cg) + (9 * cg * cg + cg)
-    if name == "SimAM":  # parameter-free
-        return 0
-    raise AssertionError(name)
-
-
 @pytest.mark.parametrize(
     "name,args,c",
     [
@@ -271,8 +239,10 @@ def closed_form_params(name: str, args: tuple, c: int) -> int:
     ],
 )
 def test_param_count_closed_form(name, args, c):
+    from helpers import closed_form_params  # the one oracle, shared with test_zoo
+
     m = ATTENTION_MODULES[name](c, *args)
-    assert sum(p.numel() for p in m.parameters()) == closed_form_params(name, args, c)
+    assert sum(p.numel() for p in m.parameters()) == closed_form_params(name, c, *args)
 
 
 @pytest.mark.parametrize(

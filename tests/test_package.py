@@ -1,11 +1,12 @@
-"""The package's shape: no import cycles, Ultralytics internals in one place, a light ``yolo_attn.nn``, one registry.
+"""The package's shape: no import cycles, a light ``yolo_attn.nn``, one registry.
 
-These tests read the source (``ast``) or start a fresh interpreter; each asserts a rule that a careless edit breaks.
+The import rules are tool configuration in pyproject.toml: import-linter's contracts (run here and by `make lint`) and
+ruff's banned-api (Ultralytics' internals only in yolo_attn/integration/, run by `make lint`). Each test asserts a rule
+that a careless edit breaks.
 """
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import subprocess
@@ -18,113 +19,38 @@ import torch
 from yolo_attn.nn import ATTENTION, find_attention
 from yolo_attn.nn import reference as literal
 
-PACKAGE = Path(__file__).resolve().parents[1] / "yolo_attn"
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _modules() -> dict[str, Path]:
-    """Every module of the package by dotted name (packages by their ``__init__``)."""
-    out = {}
-    for f in PACKAGE.rglob("*.py"):
-        parts = list(f.relative_to(PACKAGE.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        out[".".join(parts)] = f
-    return out
+def test_import_contracts_hold():
+    """pyproject.toml's [tool.importlinter] contracts: no cycles between sibling modules or packages, at any depth."""
+    from importlinter.cli import lint_imports
+
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True) == 0
 
 
-def _imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
-    """The package modules ``name`` imports anywhere in its source (module level and inside functions)."""
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parts, base] if base else parts)
-            targets = [base, *(f"{base}.{a.name}" for a in node.names)]
-        else:
-            continue
-        for t in targets:
-            while t and t not in known:  # `from a.b import c` where c is a function: the module is a.b
-                t = t.rsplit(".", 1)[0] if "." in t else ""
-            if t and t != name:
-                found.add(t)
-    return found
+def test_no_module_imports_a_package_that_contains_it():
+    """The cycles import-linter's sibling contract cannot see: through the ``__init__`` of a package holding them.
+
+    A module may import its ancestor package (``from yolo_attn import __version__``) as long as that package does not
+    reach back to it. With the sibling contract this covers every cycle: one that is not between siblings runs through
+    its topmost package's ``__init__``, reached directly from a module inside that package.
+    """
+    import grimp
+
+    graph = grimp.build_graph("yolo_attn", cache_dir=None)
+    upward = [
+        (m, p)
+        for m in graph.modules
+        for p in (m.rsplit(".", k)[0] for k in range(1, m.count(".") + 1))
+        if graph.direct_import_exists(importer=m, imported=p) and graph.chain_exists(importer=p, imported=m)
+    ]
+    assert graph.direct_import_exists(importer="yolo_attn.nn.mlca", imported="yolo_attn.nn.registry")  # it sees them
+    assert graph.chain_exists(importer="yolo_attn.nn", imported="yolo_attn.nn.registry")  # nn/__init__ reaches down
+    assert upward == []
 
 
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan)."""
-    index, low, stack, on_stack, out, counter = {}, {}, [], set(), [], [0]
-
-    def visit(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                out.append(sorted(comp))
-
-    for v in graph:
-        if v not in index:
-            visit(v)
-    return out
-
-
-def test_no_import_cycles():
-    """No two package modules import each other, directly or through others, even inside functions."""
-    known = _modules()
-    graph = {name: _imports(name, path, known) for name, path in known.items()}
-    assert "yolo_attn.nn.registry" in graph["yolo_attn.nn.mobilenetv3"]  # the graph sees relative imports
-    assert _cycles(graph) == []
-
-
-def test_cycle_finder_finds_a_cycle():
-    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-
-
-# Ultralytics' public API; everything below it is reached only through yolo_attn/integration/. ``Conv`` is the unit
-# every Ultralytics model YAML names; yolo_attn/nn/layers.py builds the MobileNetV3 blocks from it (lazily).
-PUBLIC_ULTRALYTICS = {"ultralytics", "ultralytics.YOLO", "ultralytics.__version__", "ultralytics.nn.modules.Conv"}
-
-
-def test_ultralytics_internals_only_in_the_integration_package():
-    offenders = []
-    for name, path in _modules().items():
-        if name.startswith("yolo_attn.integration"):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                used = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and not node.level:
-                used = [
-                    f"{node.module}.{a.name}" if node.module != "ultralytics" else f"ultralytics.{a.name}"
-                    for a in node.names
-                ]
-            else:
-                continue
-            offenders += [
-                f"{name}: {u}" for u in used if u.split(".")[0] == "ultralytics" and u not in PUBLIC_ULTRALYTICS
-            ]
-    assert offenders == []
-
-
+@pytest.mark.slow  # a fresh interpreter
 def test_importing_the_modules_imports_no_ultralytics(tmp_path):
     code = (
         "import sys, yolo_attn.nn, yolo_attn.nn.reference; print(sorted(m for m in sys.modules if 'ultralytics' in m))"
@@ -134,6 +60,7 @@ def test_importing_the_modules_imports_no_ultralytics(tmp_path):
     assert r.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_registration_happens_when_ultralytics_parser_is_imported(tmp_path):
     """`import yolo_attn` first, Ultralytics later: the parser knows our names once it is imported (once)."""
     code = (

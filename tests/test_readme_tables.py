@@ -114,6 +114,7 @@ def test_module_table_signatures_and_params():
 # ------------------------------------------------------------------------------------------------ measured blocks
 
 
+@pytest.mark.slow  # runs `make -n`
 def test_measured_blocks_name_their_command_and_machine():
     blocks = readme_blocks("measured")
     assert len(blocks) >= 2

@@ -86,6 +86,7 @@ def test_missing_ultralytics_is_a_compatibility_error(monkeypatch):
         compat.check_supported()
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_register_refuses_old_release_before_importing_it(tmp_path):
     """With an old version reported and Ultralytics unimportable, register() raises our error, not an ImportError."""
     code = (

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from helpers import YOLO_ATTN_BIN, offline_env
-from hostile_data import sample_devkit, snapshot
+from hostile_data import snapshot
 
 from yolo_attn.cli import main
 from yolo_attn.data._fs import OWNER_FILE, TreeWriter
@@ -54,15 +54,15 @@ def leftovers(folder: Path) -> list[str]:
 
 
 @pytest.fixture
-def devkit(tmp_path) -> Path:
-    return sample_devkit(tmp_path / "in")
+def devkit(sample_devkits, tmp_path) -> Path:
+    return sample_devkits(tmp_path / "in")
 
 
 @pytest.fixture(scope="module")
-def n_writes(tmp_path_factory) -> int:
+def n_writes(sample_devkits, tmp_path_factory) -> int:
     """How many files `prepare_voc` writes before its record for the 24-image devkit (labels, JSONs, YAML)."""
     root = tmp_path_factory.mktemp("count")
-    devkit = sample_devkit(root / "in")
+    devkit = sample_devkits(root / "in")
     calls = {"n": 0}
     real = TreeWriter.write_bytes
 
@@ -264,8 +264,9 @@ def run_cli(args: list[str], cwd: Path, preexec=None, timeout: int = 300) -> sub
     )
 
 
-def test_cli_voc_prepare_file_too_large_exits_1_and_keeps_the_previous_result(tmp_path):
-    devkit = sample_devkit(tmp_path / "in", images=48, imgsz=64)
+@pytest.mark.slow  # the yolo-attn command in a fresh process
+def test_cli_voc_prepare_file_too_large_exits_1_and_keeps_the_previous_result(sample_devkits, tmp_path):
+    devkit = sample_devkits(tmp_path / "in", images=48, imgsz=64)
     out = tmp_path / "ds"
     prepare_voc(devkit, out, log=None)
     before = snapshot(out)
@@ -278,6 +279,7 @@ def test_cli_voc_prepare_file_too_large_exits_1_and_keeps_the_previous_result(tm
     assert snapshot(out) == before and leftovers(tmp_path) == []
 
 
+@pytest.mark.slow  # the yolo-attn command in a fresh process
 def test_cli_data_sample_file_too_large_exits_1_and_writes_nothing(tmp_path):
     r = run_cli(["data", "sample", "--out", "s", "--images", "40", "--imgsz", "96"], tmp_path, limit_file_size(6000))
     assert r.returncode == 1, r.stderr
@@ -321,8 +323,9 @@ def wait_for_partial(proc: subprocess.Popen, parent: Path, prefix: str, pattern:
     raise AssertionError("the run never got to writing")
 
 
-def test_cli_voc_prepare_killed_mid_run(tmp_path):
-    devkit = sample_devkit(tmp_path / "in")
+@pytest.mark.slow  # the yolo-attn command in a fresh process
+def test_cli_voc_prepare_killed_mid_run(sample_devkits, tmp_path):
+    devkit = sample_devkits(tmp_path / "in")
     out = tmp_path / "ds"
     prepare_voc(devkit, out, log=None)
     before = snapshot(out)
@@ -337,6 +340,7 @@ def test_cli_voc_prepare_killed_mid_run(tmp_path):
     assert not part.exists() and leftovers(tmp_path) == [] and not any("warning" in m for m in logged)
 
 
+@pytest.mark.slow  # the yolo-attn command in a fresh process
 def test_cli_data_sample_killed_mid_run(tmp_path):
     make_sample_dataset(tmp_path / "s", images=6, imgsz=32)
     before = snapshot(tmp_path / "s")
@@ -350,8 +354,9 @@ def test_cli_data_sample_killed_mid_run(tmp_path):
     assert leftovers(tmp_path / "s") == []
 
 
-def test_cli_voc_prepare_interrupted_exits_130_and_cleans_up(tmp_path):
-    devkit = sample_devkit(tmp_path / "in")
+@pytest.mark.slow  # the yolo-attn command in a fresh process
+def test_cli_voc_prepare_interrupted_exits_130_and_cleans_up(sample_devkits, tmp_path):
+    devkit = sample_devkits(tmp_path / "in")
     out = tmp_path / "ds"
     prepare_voc(devkit, out, log=None)
     before = snapshot(out)
@@ -371,9 +376,10 @@ def bad_xml(devkit: Path) -> Path:
     return xml
 
 
-def test_cli_bad_input_exit_2_and_skip_bad_exit_0(tmp_path):
+@pytest.mark.slow  # the yolo-attn command in a fresh process
+def test_cli_bad_input_exit_2_and_skip_bad_exit_0(sample_devkits, tmp_path):
     """The real command once: a NaN corner is refused (exit 2, one line naming the file), --skip-bad skips it."""
-    devkit = sample_devkit(tmp_path / "in")
+    devkit = sample_devkits(tmp_path / "in")
     xml = bad_xml(devkit)
     r = run_cli(["voc", "prepare", "--devkit", str(devkit), "--out", "ds"], tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -408,8 +414,8 @@ CLI_BAD = [
 
 
 @pytest.mark.parametrize(("argv", "message"), CLI_BAD, ids=[" ".join(a[0])[:60] for a in CLI_BAD])
-def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, capsys, argv, message):
-    sample_devkit(tmp_path / "in")
+def test_cli_bad_arguments_exit_2_with_one_line(sample_devkits, tmp_path, monkeypatch, capsys, argv, message):
+    sample_devkits(tmp_path / "in")
     (tmp_path / "file.txt").write_text("mine")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")

@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from hostile_data import DEAD_PID, first_id, prepared, sample_devkit, snapshot
+from hostile_data import DEAD_PID, first_id, prepared, snapshot
 
 from yolo_attn.data import _fs
 from yolo_attn.data._fs import OWNER_FILE, TreeWriter
@@ -22,8 +22,8 @@ from yolo_attn.data.voc import PREPARE_OWNER, BadVOCInput, is_prepared, prepare_
 
 
 @pytest.fixture
-def devkit(tmp_path) -> Path:
-    return sample_devkit(tmp_path / "in")
+def devkit(sample_devkits, tmp_path) -> Path:
+    return sample_devkits(tmp_path / "in")
 
 
 @pytest.fixture

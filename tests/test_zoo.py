@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers import yolo_train
+from helpers import closed_form_params, epsa, yolo_train
 
 from yolo_attn import cli, zoo
 from yolo_attn.nn import ATTENTION
@@ -25,52 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Closed-form parameter counts, transcribed from docs/design.md §2 (independent of the module code)
-
-
-def eca_k(c: int) -> int:
-    t = int(abs((math.log2(c) + 1) / 2))
-    return t if t % 2 else t + 1
-
-
-def closed_form(name: str, c: int, *hp) -> int:
-    """Parameters of attention ``name`` gating ``c`` channels."""
-    if name == "SE":  # Linear(C, C/16) + ReLU + Linear(C/16, C), biases
-        h = c // 16
-        return c * h + h + h * c + c
-    if name == "MobileNetV3SE":  # Linear(C, C/4) + ReLU + Linear(C/4, C), biases
-        h = c // 4
-        return c * h + h + h * c + c
-    if name == "ECA":  # one bias-free Conv1d(1, 1, k)
-        return eca_k(c)
-    if name == "CBAM":  # shared MLP (C/r, biases optional) + Conv2d(2, 1, k) no bias + BatchNorm2d(1) (optional)
-        k, r, bias, _order, bn = (*hp, *(7, 16, True, "max-mean", True)[len(hp) :])
-        h = c // r
-        return 2 * c * h + (h + c if bias else 0) + 2 * k * k + (2 if bn else 0)
-    if name in ("CoordAtt", "CA"):  # Conv1x1(C->mip), BN(mip), two Conv1x1(mip->C); biases optional
-        r, bias = (*hp, *(32, True)[len(hp) :])
-        mip = max(8, c // r)
-        return 3 * c * mip + 2 * mip + (mip + 2 * c if bias else 0)
-    if name == "ELA":  # Conv1d(C, C, k, groups g) no bias + GroupNorm(G, C)
-        k, g = {"T": (5, c), "B": (7, c), "S": (5, c // 8), "L": (7, c // 8)}[hp[0] if hp else "L"]
-        return c * (c // g) * k + 2 * c
-    if name == "MLCA":  # two bias-free Conv1d(1, 1, k)
-        return 2 * eca_k(c)
-    if name == "EPSA":  # keeping channels: 4 grouped convs c -> c/4 + one shared SE (c/4 -> c/64 -> c/4)
-        return epsa(c, c)
-    if name == "EMA":  # per group of cg = C / G channels (weights shared): GroupNorm(cg, cg), Conv1x1, Conv3x3 + biases
-        cg = c // (hp[0] if hp else 32)
-        return 2 * cg + (cg * cg + cg) + (9 * cg * cg + cg)
-    if name == "SimAM":  # parameter-free
-        return 0
-    raise KeyError(name)
-
-
-def epsa(c1: int, c2: int) -> int:
-    """EPSA c1 -> c2: 4 grouped convs c1 -> c2/4 (k 3/5/7/9, groups 1/4/8/16) + one shared SE (c2/4 -> c2/64)."""
-    q, r = c2 // 4, c2 // 64
-    convs = sum((c1 // g) * q * k * k for k, g in ((3, 1), (5, 4), (7, 8), (9, 16)))
-    return convs + (q * r + r) + (r * q + q)
+# Closed-form parameter counts: tests/helpers.py (one oracle for test_modules and test_zoo)
 
 
 def epsa_for_conv(c1: int, c2: int) -> int:
@@ -97,7 +52,7 @@ def epsa_for_conv(c1: int, c2: int) -> int:
 )
 def test_closed_forms_match_design_table(name, hp, expected):
     """The transcriptions reproduce docs/design.md §2's sanity numbers at C=64."""
-    assert closed_form(name, 64, *hp) == expected
+    assert closed_form_params(name, 64, *hp) == expected
 
 
 def make_divisible(x: float, d: int = 8) -> int:
@@ -322,7 +277,7 @@ def test_may_param_delta(file):
     expected = 0
     for _, hidden, att in filled:
         name, hp = (att, ()) if isinstance(att, str) else (att[0], tuple(att[1:]))
-        expected += closed_form(name, hidden, *hp)
+        expected += closed_form_params(name, hidden, *hp)
     assert _params(_parse(d, meta=True)) - _params(_parse(_load("may-none.yaml"), meta=True)) == expected
 
 
@@ -334,7 +289,9 @@ def test_mobilenet_neck_param_delta(file):
     if ENTRIES[file].attention.kind == "replace":
         expected = epsa_for_conv(128, 128) + epsa_for_conv(256, 256)
     else:
-        expected = sum(closed_form(name, c, *hp) for (name, hp), c in zip(_neck_rows(d), (128, 256, 512), strict=True))
+        expected = sum(
+            closed_form_params(name, c, *hp) for (name, hp), c in zip(_neck_rows(d), (128, 256, 512), strict=True)
+        )
     base = _load("mobilenet-yolo-none.yaml")
     assert _params(_parse(d, meta=True)) - _params(_parse(base, meta=True)) == expected
 
@@ -358,7 +315,7 @@ def test_yolo_scales(file, scale):
     if ENTRIES[file].attention.kind == "replace":  # Conv(256, 3, 2) after P3, Conv(512, 3, 2) after P4
         expected = epsa_for_conv(widths[0], widths[0]) + epsa_for_conv(widths[1], widths[1])
     else:
-        expected = sum(closed_form(name, c, *hp) for (name, hp), c in zip(_neck_rows(d), widths, strict=True))
+        expected = sum(closed_form_params(name, c, *hp) for (name, hp), c in zip(_neck_rows(d), widths, strict=True))
     seq = _parse(d, meta=True)
     assert _params(seq) - _stock_params(rel, scale) == expected
     _forward_shapes(seq, d["nc"])

@@ -33,7 +33,7 @@ Bad input raises `BadVOCInput` (a `ValueError`) naming the file and the value; w
 the set file, or the set-file line) is skipped and reported instead:
 
 - annotation XML: missing, not a regular file (a FIFO or device is never opened), unreadable, larger than 16 MiB,
-  not well-formed, a DOCTYPE (DTDs and entities are refused, never expanded: the parser is expat with DOCTYPE
+  not well-formed, a DOCTYPE (DTDs and entities are refused, never expanded: the parser is defusedxml's with DOCTYPE
   declarations forbidden), root not `<annotation>`, a repeated or nested field, a number that is not a plain finite
   decimal (`nan`, `inf`, `1e999`, `0x10`, `1_0` are refused), a `<size>` without `<width>`/`<height>` or with a
   non-integer or negative value (`160.5` is refused, `160.0` is 160), a `<difficult>`/`<truncated>` other than 0/1
@@ -83,7 +83,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.parsers import expat
+
+import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException
 
 from yolo_attn.data._fs import (
     NotOurs,
@@ -305,33 +307,15 @@ def _read_set(voc_dir: Path, name: str) -> tuple[list[str], list[BadVOCInput]]:
 
 # ----------------------------------------------------------------------------------------------------- XML
 def _parse_xml_safely(data: bytes) -> ET.Element:
-    """Parse with expat, refusing any DOCTYPE (so no DTD, no entity declaration, nothing is ever expanded)."""
-
-    class _Refused(Exception):
-        pass
-
-    def refuse(*_args):
-        raise _Refused("a DOCTYPE declaration (DTDs and entities are not allowed in VOC annotations)")
-
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate()
-    parser.buffer_text = True
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
+    """Parse with defusedxml, refusing any DOCTYPE (so no DTD, no entity declaration, nothing is ever expanded)."""
     try:
-        parser.Parse(data, True)
-    except _Refused as e:
-        raise ValueError(str(e)) from None
-    except expat.ExpatError as e:
+        return DET.fromstring(data, forbid_dtd=True)
+    except DefusedXmlException:  # DTDForbidden, or an entity definition that slipped past it
+        raise ValueError("a DOCTYPE declaration (DTDs and entities are not allowed in VOC annotations)") from None
+    except ET.ParseError as e:
         raise ValueError(f"malformed XML ({e})") from None
     except (LookupError, ValueError) as e:  # an encoding pyexpat cannot use (unknown to Python, or multi-byte)
         raise ValueError(f"malformed XML ({type(e).__name__}: {e})") from None
-    return builder.close()
 
 
 def _one(node: ET.Element, tag: str, path: Path, what: str, required: bool = True) -> ET.Element | None:
