@@ -21,6 +21,7 @@ DELEGATED = {
     ),
     "transfer": ("yolo_attn.transfer", "copy a stock checkpoint into a variant with inserted attention layers"),
     "models": ("yolo_attn.zoo", "write / check / profile the model YAMLs of cfg/models"),
+    "export-check": ("yolo_attn.deploy", "export a model and its baseline with Ultralytics, run each format, compare"),
 }
 
 # The exit statuses and their mapping from exception types live in yolo_attn/exits.py (compare's CLI uses them too).

@@ -299,7 +299,7 @@ def _latency(calls: dict[str, Callable[[], object]], rounds: int, seed: int) -> 
 class Settings:
     """What ``export-check`` runs (one object instead of a long parameter list)."""
 
-    model: str
+    models: tuple[str, ...]
     formats: tuple[str, ...]
     imgsz: tuple[int, ...] = (320,)
     dynamic: bool = False
@@ -322,25 +322,31 @@ def _parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def _models(s: Settings, work: Path) -> list[tuple[str, Path]]:
-    """(name, checkpoint) of the baseline (first, the stock control) and the model."""
-    if s.model.endswith(".pt"):
-        pt = Path(s.model)
-        if not pt.is_file():
-            raise FileNotFoundError(f"model checkpoint {s.model!r} not found")
-        out = [(pt.stem, pt)]
-        if s.baseline:
-            if not Path(s.baseline).is_file():
-                raise FileNotFoundError(f"--baseline checkpoint {s.baseline!r} not found")
-            out.insert(0, (Path(s.baseline).stem, Path(s.baseline)))
-        return out
-    spec, base = _spec(s.model)
-    specs = [spec] if spec is base else [base, spec]
-    return [(sp.name, _checkpoint(sp.name, sp, work, s.seed)) for sp in specs]
+    """(name, checkpoint) of the baseline (first, the stock control) and the models."""
+    if s.models[0].endswith(".pt"):
+        paths = ([s.baseline] if s.baseline else []) + list(s.models)
+        for p in paths:
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"checkpoint {p!r} not found")
+        return [(Path(p).stem, Path(p)) for p in paths]
+    specs = {}
+    for m in s.models:
+        spec, base = _spec(m)
+        specs.setdefault(base.name, base)
+        specs[spec.name] = spec
+    return [(name, _checkpoint(name, sp, work, s.seed)) for name, sp in specs.items()]
 
 
 def export_check(s: Settings, say: Callable[[str], None] = print) -> list[CheckRow]:
-    """Run the check; returns one row per model x format x size (the baseline's rows first in each group)."""
-    torch.set_num_threads(s.threads)
+    """Run the check; returns one row per model x format x size (the baseline's rows first in each group).
+
+    Every model x format runs in a fresh process: a converter or runtime that crashes (a segfault) becomes that
+    row's FAILED, not the end of the check.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
     work = Path(tempfile.mkdtemp(prefix="yolo-attn-export-")) if s.out is None else s.out
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -348,53 +354,71 @@ def export_check(s: Settings, say: Callable[[str], None] = print) -> list[CheckR
         ckpts = {}
         for name, pt in models:  # a user's checkpoint is copied: the exporter writes beside the file it exports
             ckpts[name] = pt if pt.parent == work else Path(shutil.copy2(pt, work / f"{name}.pt"))
+        stock = next(iter(ckpts))
         rows: list[CheckRow] = []
         for imgsz in s.imgsz:
-            images = sample_images(s.images, imgsz, s.seed)
             for fmt in s.formats:
-                rows += _check_format(s, ckpts, fmt, imgsz, images, work, say)
+                dynamic = s.dynamic and fmt in DYNAMIC
+                sub = work / f"{fmt}-{imgsz}{'-dyn' if dynamic else ''}"
+                sub.mkdir(exist_ok=True)
+                stock_row, stock_path = None, None
+                for name, pt in ckpts.items():
+                    say(f"{name}: {fmt} at {imgsz}{' (dynamic)' if dynamic else ''}")
+                    src = sub / pt.name
+                    if not src.exists():
+                        shutil.copy2(pt, src)
+                    job = (s, src, fmt, imgsz, dynamic, stock_path if name != stock else None)
+                    try:
+                        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                            row, path = pool.submit(check_one, *job).result()
+                    except BrokenProcessPool:
+                        row, path = CheckRow(name, fmt, imgsz, dynamic, "FAILED"), None
+                        row.note = f"the {fmt} converter or runtime crashed the process (a signal such as SIGSEGV)"
+                    if stock_row is None:
+                        stock_row, stock_path = row, path
+                    elif stock_row.status != "ok" and row.status != "ok":
+                        row.status, row.note = "STOCK FAILED", f"the stock model {stock} fails too: {row.note}"
+                    rows.append(row)
+                    say(format_table([row]).splitlines()[-1])
         return rows
     finally:
         if s.out is None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _check_format(s, ckpts, fmt, imgsz, images, work, say) -> list[CheckRow]:
-    dynamic = s.dynamic and fmt in DYNAMIC
+def check_one(s: Settings, src: Path, fmt: str, imgsz: int, dynamic: bool, stock_path: Path | None):
+    """Export ``src`` to ``fmt`` and compare (in a child process); returns the row and the exported path."""
+    torch.set_num_threads(s.threads)
+    os.environ["PIP_NO_INDEX"] = "1"  # see main()
+    row = CheckRow(src.stem, fmt, imgsz, dynamic)
+    images = sample_images(s.images, imgsz, s.seed)
     sizes = [imgsz] + ([imgsz + 64] if dynamic else [])
-    rows, loaded = [], {}
-    stock = list(ckpts)[0]
-    for i, (name, pt) in enumerate(ckpts.items()):
-        sub = work / f"{fmt}-{imgsz}{'-dyn' if dynamic else ''}"
-        sub.mkdir(exist_ok=True)
-        src = sub / pt.name
-        if not src.exists():
-            shutil.copy2(pt, src)
-        say(f"{name}: {fmt} at {imgsz}{' (dynamic)' if dynamic else ''}")
-        row = CheckRow(name, fmt, imgsz, dynamic)
-        try:
-            path = export(src, fmt, imgsz, dynamic)
-            ref, got = backend(src), backend(path)
-            exact = float64_twin(ref)
-            for size in sizes:
-                box, score, bound, dets, ok = compare(ref, got, _tensor(images, size), fmt, exact)
-                row.box, row.score = max(box, _num(row.box)), max(score, _num(row.score))
-                row.dets, row.bound = row.dets or dets, row.bound or bound  # the static size's
-                if not ok:
-                    row.status = "MISMATCH"
-            loaded[name] = (got, _tensor(images[:1], imgsz)[0])
-        except Exception as e:  # a converter or runtime failure is a result of the check, not a crash of it
-            row.status = "FAILED"
-            row.note = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}"
-        if i and rows[0].status != "ok" and row.status != "ok":
-            row.status = "STOCK FAILED"
-            row.note = f"the stock model {stock} fails too: {row.note}"
-        rows.append(row)
-    if len(loaded) == 2 and s.rounds:
-        (b, x), (m, _) = loaded[stock], loaded[rows[-1].model]
-        ci = _latency({"base": lambda: b(x), "model": lambda: m(x)}, s.rounds, s.seed)
-        rows[-1].latency = f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
-    return rows
+    try:
+        path = export(src, fmt, imgsz, dynamic)
+    except Exception as e:  # a converter failure is a result of the check, not a crash of it
+        row.status, row.note = "FAILED", f"export: {_one_line(e)}"
+        return row, None
+    try:
+        ref, got = backend(src), backend(path)
+        exact = float64_twin(ref)
+        for size in sizes:
+            box, score, bound, dets, ok = compare(ref, got, _tensor(images, size), fmt, exact)
+            row.box, row.score = max(box, _num(row.box)), max(score, _num(row.score))
+            row.dets, row.bound = row.dets or dets, row.bound or bound  # the static size's
+            if not ok:
+                row.status = "MISMATCH"
+        if stock_path is not None and s.rounds:
+            base, x = backend(stock_path), _tensor(images[:1], imgsz)[0]
+            ci = _latency({"base": lambda: base(x), "model": lambda: got(x)}, s.rounds, s.seed)
+            row.latency = f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
+    except Exception as e:
+        row.status, row.note = "FAILED", f"run: {_one_line(e)}"
+    return row, path
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:160] if text else ''}"
 
 
 def _num(v: float) -> float:
@@ -432,6 +456,15 @@ def versions() -> str:
 # Runtimes for `bench models --runtime` (loaded directly, so the thread count is the benchmark's)
 
 
+def exported_call(model: torch.nn.Module, runtime: str, x: torch.Tensor, folder: Path, threads: int):
+    """Export ``model`` (a DetectionModel) with Ultralytics' exporter to ``runtime``'s format; return its timed call."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pt = folder / "model.pt"
+    torch.save({"model": copy.deepcopy(model).float().eval(), "train_args": {}, "date": None, "version": None}, pt)
+    os.environ["PIP_NO_INDEX"] = "1"  # see main()
+    return runtime_call(export(pt, runtime, x.shape[-1], False), runtime, x, threads)
+
+
 def runtime_call(path: Path, runtime: str, x: torch.Tensor, threads: int) -> Callable[[], object]:
     """A zero-argument call running the exported model at ``path`` on ``x`` in ``runtime`` with ``threads`` threads."""
     xn = x.numpy()
@@ -440,8 +473,8 @@ def runtime_call(path: Path, runtime: str, x: torch.Tensor, threads: int) -> Cal
 
         core = ov.Core()
         xml = next(Path(path).glob("*.xml"))
-        cm = core.compile_model(core.read_model(xml), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                              "PERFORMANCE_HINT": "LATENCY"})  # fmt: skip
+        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        cm = core.compile_model(core.read_model(xml), "CPU", config)
         req = cm.create_infer_request()
         return lambda: req.infer({0: xn})
     if runtime == "ncnn":
@@ -495,7 +528,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "Ultralytics, compare with PyTorch on generated sample images. Exit 0: every pair within its bounds; "
         "1: a mismatch or a failed export/runtime; 2: bad arguments."
     )
-    p.add_argument("model", help="zoo name (may-mlca, yolov8n-mlca, ...) or a .pt checkpoint")
+    p.add_argument("models", nargs="+", help="zoo names of one family (may-mlca may-ema, ...) or .pt checkpoints")
     p.add_argument("--formats", default="onnx", help=f"comma-separated, from: {', '.join(FORMATS)} (default onnx)")
     p.add_argument("--imgsz", default="320", help="comma-separated static sizes (default 320), e.g. 320,640")
     p.add_argument(
@@ -520,7 +553,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise ValueError(f"--images {args.images} must be >= 1 and --rounds {args.rounds} >= 0")
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise FileExistsError(f"--out {str(args.out)!r} exists and is not empty; give a new or empty folder")
-    return Settings(args.model, _parse_formats(args.formats), sizes, args.dynamic, args.images, args.rounds,
+    return Settings(tuple(args.models), _parse_formats(args.formats), sizes, args.dynamic, args.images, args.rounds,
                     args.seed, args.baseline, args.out)  # fmt: skip
 
 
@@ -530,8 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         s = settings_from(args)
-        if not s.model.endswith(".pt"):
-            _spec(s.model)  # bad names before any work
+        for m in s.models if not s.models[0].endswith(".pt") else ():
+            _spec(m)  # bad names before any work
     except (ValueError, FileExistsError) as e:
         return report_error("export-check", e)
     os.environ.setdefault("YOLO_OFFLINE", "1")

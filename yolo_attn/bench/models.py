@@ -69,7 +69,7 @@ from yolo_attn.env import device_name, package_version
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
 FAMILY_HELP = "may, mobilenet-yolo, or yolov8 / yolo11 / yolo12 / yolo26 with a scale letter (yolov8n, yolo11s, ...)"
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("torch", "onnxruntime", "openvino", "ncnn", "mnn", "litert")  # the last four: yolo_attn.deploy
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULTS = {False: {"imgsz": 640, "batch": 1}, True: {"imgsz": 320, "batch": 8}}  # by --train
 AA_NAME = "A/A control"
@@ -493,6 +493,12 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
             feeds[n] = feed
             runners[n] = sess
             calls[n] = lambda sess=sess, feed=feed: sess.run(None, feed)
+        elif runtime != "torch":  # exported by Ultralytics' exporter, run by the runtime itself (yolo_attn.deploy)
+            from yolo_attn.deploy import exported_call
+
+            say(f"exporting {n} to {runtime}")
+            src = specs[0].name if n == AA_NAME else n
+            calls[n] = exported_call(_eval_model(built[src], torch.device("cpu")), runtime, x, tmp / n, threads)
         elif train:
             m = built[n].to(dev).train()
             runners[n] = m
@@ -518,6 +524,8 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         if runtime == "onnxruntime":
             src = base if n == AA_NAME else n
             row["share"] = _share_ort(built[src], paths[n], feeds[n], threads, dev, share_passes, tmp)
+        elif runtime != "torch":
+            row["share"] = None  # no per-layer profile through these runtimes
         elif train:
             row["share"] = _share_train_replay(runners[n], calls[n], dev, share_passes, amp)
         else:
@@ -613,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--family", default="may", help=f"model family: {FAMILY_HELP} (default may)")
     parser.add_argument("--imgsz", type=int, help="square input size (default 640; 320 with --train)")
     parser.add_argument("--batch", type=int, help="batch size (default 1; 8 with --train)")
-    parser.add_argument("--runtime", default="torch", help="torch or onnxruntime (default torch)")
+    parser.add_argument("--runtime", default="torch", help=f"{', '.join(RUNTIMES)} (default torch)")
     parser.add_argument("--train", action="store_true", help="time forward + loss + backward instead of inference")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch / ONNX Runtime (default 1)")
