@@ -13,8 +13,7 @@ A zoo model is built from its YAML with a fixed seed; as a trained detector woul
 compare: its BatchNorm statistics are drawn away from the identity and the class biases of the head set to 0, so
 the scores spread around 0.5 instead of Ultralytics' near-zero prior (an untrained head detects nothing).
 
-``bench models --runtime openvino|ncnn|mnn|litert`` times the same exported files through :func:`runtime_call`,
-each runtime loaded directly with a fixed thread count (AutoBackend picks its own).
+The export itself and the runtimes of ``bench models --runtime openvino|ncnn|mnn|litert``: ``yolo_attn.runtimes``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import io
 import math
 import os
 import shutil
@@ -36,8 +34,9 @@ import numpy as np
 import torch
 
 from yolo_attn.exits import EXIT_FAILED, EXIT_OK
+from yolo_attn.runtimes import export, quiet
 
-__all__ = ["BOUNDS", "FORMATS", "CheckRow", "export_check", "main", "runtime_call"]
+__all__ = ["BOUNDS", "FORMATS", "CheckRow", "Settings", "export_check", "format_table", "main"]
 
 #: Ultralytics format -> (max |Δ| box px, max |Δ| score, dynamic input supported). float32 everywhere; MNN's bound
 #: is that of Ultralytics' MNN loader, which runs at ``precision: low`` (see README, "Deployment").
@@ -55,8 +54,6 @@ BOUNDS: dict[str, tuple[float, float]] = {
 #: Formats with a dynamic-shape export in Ultralytics that their runtime then runs at another size.
 DYNAMIC = ("torchscript", "onnx", "openvino")
 FORMATS = tuple(BOUNDS)
-#: Runtimes ``bench models --runtime`` reaches through this module (torch and onnxruntime live in bench/models.py).
-RUNTIMES = ("openvino", "ncnn", "mnn", "litert")
 CONF, IOU, SAME_IOU = 0.25, 0.7, 0.99
 F32_SLACK = 4  # x float32 PyTorch's own error against float64: see compare()
 
@@ -121,11 +118,13 @@ def _detectable(model: torch.nn.Module, seed: int) -> torch.nn.Module:
         ]
         for conv in last:
             conv.bias.zero_()
-        # Spread the class logits (std 1) and shift them so that about 10 scores per image clear CONF.
-        x = torch.cat(_tensor(sample_images(4, 320, seed), 320))  # export-check's own images at 320
-        logits = torch.logit(model.eval()(x)[0][:, 4:].flatten().double().clamp(1e-9, 1 - 1e-9))
+        # Spread the class logits (std 1) and shift them so that, on each of export-check's own images at 320,
+        # at least 10 scores clear CONF before NMS (an image without detections would compare nothing).
+        x = torch.cat(_tensor(sample_images(4, 320, seed), 320))
+        logits = torch.logit(model.eval()(x)[0][:, 4:].flatten(1).double().clamp(1e-9, 1 - 1e-9))
         k = 1 / float(logits.std().clamp_min(1e-6))
-        shift = math.log(CONF / (1 - CONF)) - float(torch.quantile(logits * k, 1 - 10 * len(x) / logits.numel()))
+        tenth = (logits * k).topk(10, dim=1).values[:, -1].min()
+        shift = math.log(CONF / (1 - CONF)) - float(tenth)
         for conv in last:
             conv.weight.mul_(k)
             conv.bias.fill_(shift)
@@ -154,43 +153,21 @@ def sample_images(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
     return [render_sample_image(rng, size, size)[0] for _ in range(n)]
 
 
-def _tensor(images: Sequence[np.ndarray], imgsz: int) -> torch.Tensor:
-    """Ultralytics' predict preprocessing (letterbox to ``imgsz`` square, BGR->RGB, /255) as one batch-1 list."""
-    from ultralytics.data.augment import LetterBox
+def _tensor(images: Sequence[np.ndarray], imgsz: int) -> list[torch.Tensor]:
+    """Ultralytics' predict preprocessing (letterbox to ``imgsz`` square, BGR->RGB, /255), one batch-1 tensor each."""
+    from yolo_attn.integration.internals import letterbox
 
-    lb = LetterBox((imgsz, imgsz), auto=False)
-    out = []
-    for im in images:
-        x = lb(image=im)[..., ::-1].transpose(2, 0, 1)
-        out.append(torch.from_numpy(np.ascontiguousarray(x)).float().div(255)[None])
-    return out
-
-
-def _quiet():
-    """Silence Ultralytics' and the converters' chatter (stdout/stderr of Python; native logs still pass)."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    return stack
-
-
-def export(checkpoint: Path, fmt: str, imgsz: int, dynamic: bool) -> Path:
-    """Export with Ultralytics' exporter (``yolo export``); returns the exported file or folder."""
-    from ultralytics import YOLO
-
-    with _quiet():
-        f = YOLO(str(checkpoint)).export(format=fmt, imgsz=imgsz, dynamic=dynamic, device="cpu", batch=1)
-    if not f:
-        raise RuntimeError(f"Ultralytics' {fmt} export returned no file")
-    return Path(f)
+    lb = letterbox(imgsz)
+    return [torch.from_numpy(np.ascontiguousarray(lb(im)[..., ::-1].transpose(2, 0, 1))).float().div(255)[None]
+            for im in images]  # fmt: skip
 
 
 def backend(path: Path):
     """Load an exported model (or a checkpoint) with Ultralytics' AutoBackend on the CPU, as ``predict`` does."""
-    from ultralytics.nn.autobackend import AutoBackend
+    from yolo_attn.integration.internals import autobackend
 
-    with _quiet():
-        return AutoBackend(str(path), device=torch.device("cpu"), fp16=False, verbose=False)
+    with quiet():
+        return autobackend(path)
 
 
 def raw(be, x: torch.Tensor) -> torch.Tensor:
@@ -201,11 +178,9 @@ def raw(be, x: torch.Tensor) -> torch.Tensor:
 
 
 def _nms(y: torch.Tensor) -> torch.Tensor:
-    try:
-        from ultralytics.utils.nms import non_max_suppression
-    except ImportError:  # Ultralytics < 8.3.176
-        from ultralytics.utils.ops import non_max_suppression
-    return non_max_suppression(y, CONF, IOU)[0]
+    from yolo_attn.integration.internals import nms
+
+    return nms(y, CONF, IOU)[0]
 
 
 def same_detections(a: torch.Tensor, b: torch.Tensor, raw_a: torch.Tensor, score_bound: float) -> tuple[bool, int]:
@@ -215,8 +190,7 @@ def same_detections(a: torch.Tensor, b: torch.Tensor, raw_a: torch.Tensor, score
     ``score_bound`` of the confidence threshold, or of another candidate of its class that NMS weighed against it
     (IoU > the NMS IoU in the raw output ``raw_a``), so two correct runtimes may keep either one.
     """
-    from torchvision.ops import box_iou
-    from ultralytics.utils.ops import xywh2xyxy
+    from torchvision.ops import box_convert, box_iou
 
     iou = box_iou(a[:, :4], b[:, :4]) * (a[:, 5:6] == b[:, 5][None])
     used: set[int] = set()
@@ -228,7 +202,7 @@ def same_detections(a: torch.Tensor, b: torch.Tensor, raw_a: torch.Tensor, score
         else:
             left.append(a[i])
     left += [b[j] for j in range(len(b)) if j not in used]
-    boxes = xywh2xyxy(raw_a[0, :4].T)
+    boxes = box_convert(raw_a[0, :4].T, "cxcywh", "xyxy")
     ties = 0
     for d in left:
         s, c = float(d[4]), int(d[5])
@@ -450,71 +424,6 @@ def versions() -> str:
         with contextlib.suppress(md.PackageNotFoundError):
             out.append(f"{n} {md.version(n)}")
     return ", ".join(out)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Runtimes for `bench models --runtime` (loaded directly, so the thread count is the benchmark's)
-
-
-def exported_call(model: torch.nn.Module, runtime: str, x: torch.Tensor, folder: Path, threads: int):
-    """Export ``model`` (a DetectionModel) with Ultralytics' exporter to ``runtime``'s format; return its timed call."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pt = folder / "model.pt"
-    torch.save({"model": copy.deepcopy(model).float().eval(), "train_args": {}, "date": None, "version": None}, pt)
-    os.environ["PIP_NO_INDEX"] = "1"  # see main()
-    return runtime_call(export(pt, runtime, x.shape[-1], False), runtime, x, threads)
-
-
-def runtime_call(path: Path, runtime: str, x: torch.Tensor, threads: int) -> Callable[[], object]:
-    """A zero-argument call running the exported model at ``path`` on ``x`` in ``runtime`` with ``threads`` threads."""
-    xn = x.numpy()
-    if runtime == "openvino":
-        import openvino as ov
-
-        core = ov.Core()
-        xml = next(Path(path).glob("*.xml"))
-        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        cm = core.compile_model(core.read_model(xml), "CPU", config)
-        req = cm.create_infer_request()
-        return lambda: req.infer({0: xn})
-    if runtime == "ncnn":
-        import ncnn
-
-        net = ncnn.Net()
-        net.opt.num_threads = threads
-        net.opt.use_vulkan_compute = False
-        net.load_param(str(next(Path(path).glob("*.param"))))
-        net.load_model(str(next(Path(path).glob("*.bin"))))
-        names_in, names_out = net.input_names(), net.output_names()
-        mat = ncnn.Mat(xn[0])
-
-        def run_ncnn():
-            with net.create_extractor() as ex:
-                ex.input(names_in[0], mat)
-                return ex.extract(names_out[0])
-
-        return run_ncnn
-    if runtime == "mnn":
-        import MNN
-
-        rt = MNN.nn.create_runtime_manager(({"precision": "high", "backend": "CPU", "numThread": threads},))
-        net = MNN.nn.load_module_from_file(str(path), [], [], runtime_manager=rt, rearrange=True)
-        return lambda: net.onForward([MNN.expr.const(xn, xn.shape)])[0].read()
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interp = Interpreter(str(path), num_threads=threads)
-        interp.allocate_tensors()
-        i_in, i_out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
-        xl = np.ascontiguousarray(xn.transpose(0, 2, 3, 1)) if interp.get_input_details()[0]["shape"][-1] == 3 else xn
-
-        def run_litert():
-            interp.set_tensor(i_in, xl)
-            interp.invoke()
-            return interp.get_tensor(i_out)
-
-        return run_litert
-    raise ValueError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ from yolo_attn.env import device_name, package_version
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
 FAMILY_HELP = "may, mobilenet-yolo, or yolov8 / yolo11 / yolo12 / yolo26 with a scale letter (yolov8n, yolo11s, ...)"
-RUNTIMES = ("torch", "onnxruntime", "openvino", "ncnn", "mnn", "litert")  # the last four: yolo_attn.deploy
+RUNTIMES = ("torch", "onnxruntime", "openvino", "ncnn", "mnn", "litert")  # the last four: yolo_attn.runtimes
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULTS = {False: {"imgsz": 640, "batch": 1}, True: {"imgsz": 320, "batch": 8}}  # by --train
 AA_NAME = "A/A control"
@@ -493,8 +493,8 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
             feeds[n] = feed
             runners[n] = sess
             calls[n] = lambda sess=sess, feed=feed: sess.run(None, feed)
-        elif runtime != "torch":  # exported by Ultralytics' exporter, run by the runtime itself (yolo_attn.deploy)
-            from yolo_attn.deploy import exported_call
+        elif runtime != "torch":  # exported by Ultralytics' exporter, run by the runtime itself (yolo_attn.runtimes)
+            from yolo_attn.runtimes import exported_call
 
             say(f"exporting {n} to {runtime}")
             src = specs[0].name if n == AA_NAME else n
