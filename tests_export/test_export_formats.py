@@ -30,7 +30,10 @@ ALL_MAY = [e.file.removesuffix(".yaml") for e in zoo_entries() if e.family == "M
 MODELS = os.environ.get("YOLO_ATTN_EXPORT_MODELS", ",".join(m for m in ALL_MAY if m != "may-none")).split(",")
 #: Pairs export-check finds wrong with today's modules (issue 23 item 1, the export forms, is the speed helper's):
 #: strict, so the test fails the day a pair is fixed and the entry must go.
-KNOWN = {}
+KNOWN = {
+    ("may-cbam", "ncnn"): "the NCNN model crashes the process (segfault; issue 23: CBAM's batch-axis concat)",
+    ("may-ema", "ncnn"): "NCNN output wrong: 1.8e2 px, scores 0.52 off at 320 (issue 23: EMA's export form)",
+}
 
 
 @pytest.fixture(scope="module", params=SIZES, ids=lambda v: f"{v}px")
