@@ -106,3 +106,15 @@ def test_export_check_onnx_passes_and_a_perturbed_export_fails(tmp_path):
     inputs = deploy._tensor(deploy.sample_images(2, 320), 320)
     box, score, bound, dets, ok = deploy.compare(ref, deploy.backend(bad), inputs, "onnx", deploy.float64_twin(ref))
     assert not ok, f"a 1% weight change passed: box {box}, score {score}, bounds {bound}, {dets}"
+
+
+def test_bench_runtime_without_its_package_is_bad_input(capsys):
+    pytest.importorskip("ultralytics")
+    from yolo_attn.runtimes import runtime_version
+
+    missing = [r for r in ("ncnn", "mnn", "openvino", "litert") if runtime_version(r) is None]
+    if not missing:  # the export extra is installed here: the error path cannot be reached
+        pytest.skip("every runtime of the export extra is installed")
+    assert main(["bench", "models", "--runtime", missing[0], "--rounds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert missing[0] in err and "yolo-attn[export" in err, err

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["RUNTIMES", "export", "exported_call", "quiet", "runtime_call"]
+__all__ = ["RUNTIMES", "export", "exported_call", "quiet", "runtime_call", "runtime_version"]
 
 #: The runtimes reached here (torch and onnxruntime live in bench/models.py).
 RUNTIMES = ("openvino", "ncnn", "mnn", "litert")
@@ -102,3 +102,14 @@ def runtime_call(path: Path, runtime: str, x: torch.Tensor, threads: int) -> Cal
 
         return run_litert
     raise ValueError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+
+
+def runtime_version(runtime: str) -> str | None:
+    """The installed version of ``runtime``'s package (None when it is not installed)."""
+    import importlib.metadata as md
+
+    dist = {"openvino": "openvino", "ncnn": "ncnn", "mnn": "MNN", "litert": "ai-edge-litert"}.get(runtime, runtime)
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None

@@ -65,6 +65,7 @@ import torch.nn as nn
 from yolo_attn._io import markdown_table, write_text
 from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, median_ci
 from yolo_attn.env import device_name, package_version
+from yolo_attn.runtimes import runtime_version
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "main", "run_benchmark"]
 
@@ -437,6 +438,9 @@ def run_benchmark(
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if train and runtime != "torch":
         raise ValueError("--train needs the torch runtime (ONNX Runtime runs inference only)")
+    if runtime not in ("torch", "onnxruntime") and runtime_version(runtime) is None:
+        extra = "export-litert" if runtime == "litert" else "export"
+        raise ValueError(f"--runtime {runtime} needs its package installed: pip install 'yolo-attn[{extra}]'")
     imgsz = DEFAULTS[train]["imgsz"] if imgsz is None else imgsz
     batch = DEFAULTS[train]["batch"] if batch is None else batch
     checks = (("imgsz", imgsz, 32), ("batch", batch, 1), ("threads", threads, 1), ("rounds", rounds, 3),
@@ -546,6 +550,7 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         "cpu_per_wall": sum(sum(v) for v in cpu.values()) / all_wall if all_wall > 0 else float("nan"),
         "torch": torch.__version__,
         "onnxruntime": package_version("onnxruntime") if runtime == "onnxruntime" else None,
+        "runtime_version": None if runtime in ("torch", "onnxruntime") else runtime_version(runtime),
         "python": sys.version.split()[0],
     }
     return {"meta": meta, "rows": [rows[n] for n in names]}
@@ -573,7 +578,7 @@ def format_table(result: dict) -> str:
     meta, rows = result["meta"], result["rows"]
     lines = [
         f"{meta['family']}: {meta['mode']}, {meta['runtime']}"
-        + (f" {meta['onnxruntime']}" if meta.get("onnxruntime") else f" {meta['torch']}")
+        + f" {meta.get('runtime_version') or meta.get('onnxruntime') or meta['torch']}"
         + f", {meta['batch']}x3x{meta['imgsz']}x{meta['imgsz']}, {meta['dtype']}, {meta['device']}; "
         f"{meta['rounds']} interleaved rounds after {meta['warmup']} warm-up (order reversed every other round).",
         "",
