@@ -21,6 +21,7 @@ from yolo_attn.cli import main
         (["may-mlca", "--imgsz", "300"], ["--imgsz", "'300'", "multiples of 32"]),
         (["may-mlca", "--images", "0"], ["--images", ">= 1"]),
         (["missing.pt"], ["missing.pt", "not found"]),
+        (["may-mlca", "yolov8n-mlca"], ["several families", "may-none", "yolov8n"]),
     ],
 )
 def test_bad_input_exits_2_naming_the_value(argv, words, capsys, tmp_path):

@@ -306,6 +306,8 @@ def _models(s: Settings, work: Path) -> list[tuple[str, Path]]:
     specs = {}
     for m in s.models:
         spec, base = _spec(m)
+        if specs and base.name not in specs:
+            raise ValueError(f"{m!r} is of another family than {s.models[0]!r}: give models of one family per run")
         specs.setdefault(base.name, base)
         specs[spec.name] = spec
     return [(name, _checkpoint(name, sp, work, s.seed)) for name, sp in specs.items()]
@@ -472,9 +474,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         s = settings_from(args)
-        for m in s.models if not s.models[0].endswith(".pt") else ():
-            _spec(m)  # bad names before any work
-    except (ValueError, FileExistsError) as e:
+        missing = [p for p in (*s.models, s.baseline) if p and p.endswith(".pt") and not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"checkpoint {missing[0]!r} not found")
+        if not s.models[0].endswith(".pt"):
+            bases = {_spec(m)[1].name for m in s.models}  # bad names before any work
+            if len(bases) > 1:
+                raise ValueError(f"models {list(s.models)} are of several families ({sorted(bases)}): one per run")
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
         return report_error("export-check", e)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     # MNN's converter runs `pip install aliyun-log-python-sdk` when imported without it (MNN/tools/utils/log.py):
