@@ -72,7 +72,7 @@ def test_bench_models_runtime(runtime):
     """`bench models --runtime X`: the exported baseline and a variant timed in the runtime itself."""
     from yolo_attn.bench import models as bench
 
-    result = bench.run_benchmark("may", imgsz=64, runtime=runtime, rounds=2, warmup=0, variants=["eca"])
+    result = bench.run_benchmark("may", imgsz=64, runtime=runtime, rounds=3, warmup=0, variants=["eca"])
     rows = {r["name"]: r for r in result["rows"]}
     assert result["meta"]["runtime_version"], result["meta"]
     assert rows["may-eca"]["wall_ms"] > 0 and rows["may-eca"]["wall_ratio"][0] > 0, rows
