@@ -14,12 +14,17 @@ COMPARE_DIR ?= runs/compare/demo
 
 .PHONY: install test test-fast check-tiers demo bench notebooks lint clean
 
+# pip runs without -q: a first install takes minutes (torch alone is GBs), and its progress bars show it moving.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "make: [1/3] upgrading pip in $(VENV)"
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	@echo "make: [2/3] installing $(TORCH) (a first install downloads it: GBs for the CUDA build, minutes)"
+	$(BIN)/python -m pip install --progress-bar on $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	@echo "make: [3/3] installing yolo-attn (editable) with its dev extra"
+	$(BIN)/python -m pip install --progress-bar on -e ".[dev]"
 	touch $(STAMP)
+	@echo "make: $(VENV) ready"
 
 install: $(STAMP)
 

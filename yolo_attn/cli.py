@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 # Subcommands implemented here; anything else is handed to Ultralytics' `yolo` entry point unchanged.
-OWN_COMMANDS = ("bench", "models", "transfer", "data", "voc", "score", "compare", "demo")
+OWN_COMMANDS = ("bench", "models", "transfer", "export-check", "data", "voc", "score", "compare", "demo")
 BENCHMARKS = ("modules", "models", "passes", "bootstrap", "gpu")  # `yolo-attn bench` without one of them runs `modules`
 
 # The exit statuses, their mapping from exception types and the numeric validator live in yolo_attn/exits.py.
@@ -633,6 +633,32 @@ def _add_models(sub) -> None:
             )
 
 
+def _add_export_check(sub) -> None:
+    from yolo_attn.deploy import DYNAMIC, FORMATS, run_export_check
+
+    p = sub.add_parser(
+        "export-check",
+        help="export a model and its baseline with Ultralytics, run each format, compare",
+        description="Export MODEL and its baseline with Ultralytics' exporter, run each result in its runtime through "
+        "Ultralytics, compare with PyTorch on generated sample images. Exit 0: every pair within its bounds; "
+        "1: a mismatch or a failed export/runtime; 2: bad arguments.",
+    )
+    p.add_argument("models", nargs="+", help="zoo names of one family (may-mlca may-ema, ...) or .pt checkpoints")
+    p.add_argument("--formats", default="onnx", help=f"comma-separated, from: {', '.join(FORMATS)} (default onnx)")
+    p.add_argument("--imgsz", default="320", help="comma-separated static sizes (default 320), e.g. 320,640")
+    p.add_argument(
+        "--dynamic", action="store_true", help=f"dynamic-shape export where supported ({', '.join(DYNAMIC)})"
+    )
+    p.add_argument("--images", type=number(), default=4, help="sample images compared (default 4)")
+    p.add_argument(
+        "--rounds", type=number(int, 0), default=10, help="interleaved timing rounds; 0 skips timing (default 10)"
+    )
+    p.add_argument("--baseline", help="for a .pt MODEL: the baseline checkpoint (stock control)")
+    p.add_argument("--out", type=Path, help="keep the exported files in this folder (default: a temporary one)")
+    p.add_argument("--seed", type=number(int, 0), default=0, help="seed of the sample images (default 0)")
+    p.set_defaults(func=run_export_check)
+
+
 def _add_transfer(sub) -> None:
     p = sub.add_parser(
         "transfer",
@@ -665,6 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_models(sub)
     _add_transfer(sub)
+    _add_export_check(sub)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("sample", help="write the generated VOC-format sample dataset (VOCdevkit layout)")

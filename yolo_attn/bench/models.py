@@ -64,11 +64,12 @@ import torch.nn as nn
 from yolo_attn._io import markdown_table
 from yolo_attn.bench.timing import cuda_sync, interleaved_rounds, median_ci
 from yolo_attn.env import device_name, package_version
+from yolo_attn.runtimes import runtime_version
 
 __all__ = ["FAMILY_HELP", "ModelSpec", "family_specs", "format_table", "run_benchmark"]
 
 FAMILY_HELP = "may, mobilenet-yolo, or yolov8 / yolo11 / yolo12 / yolo26 with a scale letter (yolov8n, yolo11s, ...)"
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("torch", "onnxruntime", "openvino", "ncnn", "mnn", "litert")  # the last four: yolo_attn.runtimes
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULTS = {False: {"imgsz": 640, "batch": 1}, True: {"imgsz": 320, "batch": 8}}  # by --train
 AA_NAME = "A/A control"
@@ -456,6 +457,9 @@ def run_benchmark(
         raise ValueError("--train needs the torch runtime (ONNX Runtime runs inference only)")
     if compile and runtime != "torch":
         raise ValueError("--compile needs the torch runtime (torch.compile)")
+    if runtime not in ("torch", "onnxruntime") and runtime_version(runtime) is None:
+        extra = "export-litert" if runtime == "litert" else "export"
+        raise ValueError(f"--runtime {runtime} needs its package installed: pip install 'yolo-attn[{extra}]'")
     imgsz = DEFAULTS[train]["imgsz"] if imgsz is None else imgsz
     batch = DEFAULTS[train]["batch"] if batch is None else batch
     checks = (("imgsz", imgsz, 32), ("batch", batch, 1), ("threads", threads, 1), ("rounds", rounds, 3),
@@ -512,6 +516,12 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
             feeds[n] = feed
             runners[n] = sess
             calls[n] = lambda sess=sess, feed=feed: sess.run(None, feed)
+        elif runtime != "torch":  # exported by Ultralytics' exporter, run by the runtime itself (yolo_attn.runtimes)
+            from yolo_attn.runtimes import exported_call
+
+            say(f"exporting {n} to {runtime}")
+            src = specs[0].name if n == AA_NAME else n
+            calls[n] = exported_call(_eval_model(built[src], torch.device("cpu")), runtime, x, tmp / n, threads)
         elif train:
             m = built[n].to(dev).train()
             runners[n] = m
@@ -545,6 +555,8 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         elif runtime == "onnxruntime":
             src = base if n == AA_NAME else n
             row["share"] = _share_ort(built[src], paths[n], feeds[n], threads, dev, share_passes, tmp)
+        elif runtime != "torch":
+            row["share"] = None  # no per-layer profile through these runtimes
         elif train:
             row["share"] = _share_train_replay(runners[n], calls[n], dev, share_passes, amp)
         else:
@@ -566,6 +578,7 @@ def _run(specs, family, imgsz, batch, runtime, train, dev, threads, rounds, warm
         "cpu_per_wall": sum(sum(v) for v in cpu.values()) / all_wall if all_wall > 0 else float("nan"),
         "torch": torch.__version__,
         "onnxruntime": package_version("onnxruntime") if runtime == "onnxruntime" else None,
+        "runtime_version": None if runtime in ("torch", "onnxruntime") else runtime_version(runtime),
         "python": sys.version.split()[0],
     }
     return {"meta": meta, "rows": [rows[n] for n in names]}
@@ -593,7 +606,7 @@ def format_table(result: dict) -> str:
     meta, rows = result["meta"], result["rows"]
     lines = [
         f"{meta['family']}: {meta['mode']}, {meta['runtime']}"
-        + (f" {meta['onnxruntime']}" if meta.get("onnxruntime") else f" {meta['torch']}")
+        + f" {meta.get('runtime_version') or meta.get('onnxruntime') or meta['torch']}"
         + f", {meta['batch']}x3x{meta['imgsz']}x{meta['imgsz']}, {meta['dtype']}, {meta['device']}; "
         f"{meta['rounds']} interleaved rounds after {meta['warmup']} warm-up (order reversed every other round).",
         "",

@@ -15,13 +15,16 @@ from pathlib import Path
 
 __all__ = [
     "attempt_compile",
+    "autobackend",
     "check_dataset",
     "cpu_name",
     "default_cfg_keys",
     "detection_model",
     "image_suffixes",
     "label_paths",
+    "letterbox",
     "load_checkpoint",
+    "nms",
     "no_font_download",
     "run_yolo_cli",
     "stock_models_dir",
@@ -151,6 +154,31 @@ def load_checkpoint(weights: str | Path):
     if not hasattr(model, "model") or not isinstance(ckpt, dict):
         raise ValueError(f"{weights} is not an Ultralytics checkpoint (no model inside)")
     return model, ckpt
+
+
+def autobackend(weights: str | Path):
+    """Ultralytics' ``AutoBackend`` for an exported model or checkpoint on the CPU in FP32 (what ``predict`` runs)."""
+    import torch
+    from ultralytics.nn.autobackend import AutoBackend
+
+    return AutoBackend(str(weights), device=torch.device("cpu"), fp16=False, verbose=False)
+
+
+def letterbox(imgsz: int):
+    """Ultralytics' predict letterbox to an ``imgsz`` square: a callable ``image -> image``."""
+    from ultralytics.data.augment import LetterBox
+
+    lb = LetterBox((imgsz, imgsz), auto=False)
+    return lambda im: lb(image=im)
+
+
+def nms(prediction, conf: float, iou: float):
+    """Ultralytics' ``non_max_suppression`` (``utils.nms`` since 8.3.176, ``utils.ops`` before)."""
+    try:
+        from ultralytics.utils.nms import non_max_suppression
+    except ImportError:
+        from ultralytics.utils.ops import non_max_suppression
+    return non_max_suppression(prediction, conf, iou)
 
 
 def default_cfg_keys() -> frozenset[str]:
