@@ -1,13 +1,16 @@
 """PNG plots of a compare folder, drawn with matplotlib's bundled DejaVu fonts (nothing is downloaded).
 
 - ``map_vs_gflops.png``: the primary metric against GFLOPs at the training size, one marker per model (mean over
-  seeds, error bars = std over seeds when there are several), the baseline's level as a dashed line;
+  seeds; y error bars = the 95% interval of its Δ vs the baseline from the evidence where there is one, else the
+  std over seeds), the baseline's level as a dashed line;
 - ``map_vs_latency.png``: the same against the median CPU latency at batch 1 from the sweep's interleaved speed
   measurement (``speed.json``; GPU latency in a second panel when it was timed on CUDA): x error bars = the 95%
   bootstrap interval of the median, each label carries the median per-round ratio to the baseline, and a model
   whose interval is wider than ±5% is labelled *noisy* (hollow marker);
 - ``per_class_ap.png``: AP per class and model as a heatmap with the values written in, and next to it each
-  model's difference to the baseline per class (red = worse, blue = better).
+  model's difference to the baseline per class (red = worse, blue = better);
+- ``forest.png``: the evidence (`yolo_attn.metrics.evidence.forest_plot`): Δ vs the baseline with its 95% interval per
+  model, a zero line, the seed noise floor shaded (only when some model has an interval).
 """
 
 from __future__ import annotations
@@ -97,6 +100,15 @@ def _reference_x(agg, xkey: str, baseline: str) -> float | None:
     return ref if ref is not None and ref > 0 else None
 
 
+def _acc_err(a: dict, metric: str):
+    """y error bars in %: the 95% interval of the model's Δ vs the baseline (evidence) drawn around its mean where
+    there is one, else ± its std over seeds."""
+    e = a.get("evidence") or {}
+    if e.get("verdict") and math.isfinite(e["low"]) and math.isfinite(e["high"]):
+        return [[100 * max(e["delta"] - e["low"], 0.0)], [100 * max(e["high"] - e["delta"], 0.0)]]
+    return 100 * _nan0(a[f"{metric}_std"]) or None
+
+
 def _scatter(
     ax,
     agg,
@@ -137,7 +149,7 @@ def _scatter(
             x,
             100 * y,
             xerr=xerr,
-            yerr=100 * _nan0(a[f"{metric}_std"]) or None,
+            yerr=_acc_err(a, metric),
             fmt="*" if is_base else _MARKERS[i % len(_MARKERS)],
             ms=15 if is_base else 9,
             color=colors[i],
@@ -379,4 +391,11 @@ def write_plots(out: Path, rows: list[dict], agg: list[dict], baseline: str, met
     ]
     if agg and agg[0]["per_class"]:
         paths.append(plot_per_class(out, agg, baseline, metric, settings, n_seeds))
+    ev = [a["evidence"] for a in agg if (a.get("evidence") or {}).get("verdict")]
+    if ev:
+        from yolo_attn.metrics.evidence import forest_plot
+
+        paths.append(forest_plot(ev, out / "forest.png"))
+    else:  # an earlier report's picture would no longer match
+        (out / "forest.png").unlink(missing_ok=True)
     return paths

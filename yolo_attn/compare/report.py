@@ -78,6 +78,9 @@ SPEED_COLUMNS = (
     "latency_seed",
 )
 VERSION_COLUMNS = ("python", "torch", "torchvision", "ultralytics", "yolo_attn", "numpy", "platform")
+#: Columns of results.csv from the evidence (the model vs the baseline, repeated on each of its seeds' rows;
+#: ``verdict`` holds ``no interval: <reason>`` where there is none). Fractions 0-1 like the metrics.
+EVIDENCE_COLUMNS = ("delta", "ci_low", "ci_high", "p_better", "verdict", "seeds_needed", "noise_floor")
 #: The fixed columns of results.csv, in order (the per-class columns ``<metric>:<class>`` follow).
 RESULT_COLUMNS: tuple[str, ...] = (
     "model",
@@ -92,6 +95,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "gpu_latency_ms",
     "gpu_latency_p90_ms",
     *SPEED_COLUMNS,
+    *EVIDENCE_COLUMNS,
     "train_img_per_s",
     "train_time_s",
     "resumed",
@@ -494,6 +498,7 @@ def _summary(
         ]
     if baseline not in {a["model"] for a in agg}:
         lines += [f"> The baseline `{baseline}` has no successful run, so Δ is empty.", ""]
+    lines += _evidence_section(agg, baseline)
     lines += _speed_section(speed, outdated, ok, out)
     lines += _excluded_section(ok)
     if failed:
@@ -564,6 +569,27 @@ def _summary(
         "",
     ]
     return "\n".join(lines)
+
+
+def _evidence_section(agg: list[dict], baseline: str) -> list[str]:
+    """``## Evidence``: `evidence_markdown` of the models' evidence rows and how to read it (none: empty)."""
+    from yolo_attn.metrics.evidence import evidence_markdown
+
+    ev = [a["evidence"] for a in agg if a.get("evidence")]
+    if not ev:
+        return []
+    return [
+        f"## Evidence vs the baseline `{baseline}`",
+        "",
+        evidence_markdown(ev),
+        "",
+        "Δ = model − baseline (mean over seed-matched pairs); the 95% interval and P(Δ>0) come from a paired "
+        "bootstrap over the saved per-image results (`per_image.npz` in each run folder); verdict better / worse "
+        "when the interval excludes 0, else no evidence. Seeds needed: how many seed pairs would resolve a "
+        "difference of that size given the observed variance. `results.csv` repeats these per row (`delta`, "
+        "`ci_low`, `ci_high`, `p_better`, `verdict`, `seeds_needed`, `noise_floor`, fractions 0–1).",
+        "",
+    ]
 
 
 def _plural(n, word: str) -> str:
@@ -702,6 +728,29 @@ def _settings_view(settings: SweepSettings) -> dict:
     }
 
 
+def evidence(rows: list[dict], settings: SweepSettings) -> list[dict]:
+    """`sweep_evidence` of the sweep's finished runs vs its baseline, from their saved per-image files; each
+    results row of a compared model gains the `EVIDENCE_COLUMNS`."""
+    from yolo_attn.metrics.evidence import BOOTSTRAP_METRICS, sweep_evidence
+
+    run_dirs: dict[str, dict[int, Path]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            run_dirs.setdefault(r["model"], {})[r["seed"]] = Path(r["run_dir"])
+    if settings.metric in BOOTSTRAP_METRICS:
+        ev = sweep_evidence(run_dirs, settings.baseline, settings.metric, settings.resamples)
+    else:
+        why = f"the metric {settings.metric} cannot be resampled (valid: {', '.join(BOOTSTRAP_METRICS)})"
+        ev = [{"model": m, "verdict": None, "reason": why} for m in run_dirs if m != settings.baseline]
+    by_model = {e["model"]: e for e in ev}
+    for r in rows:
+        e = by_model.get(r["model"])
+        if e is not None and r["status"] == "ok":
+            r.update({k: e.get(k) for k in EVIDENCE_COLUMNS}, ci_low=e.get("low"), ci_high=e.get("high"))
+            r["verdict"] = e["verdict"] or f"no interval: {e['reason']}"
+    return ev
+
+
 def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, say=None) -> dict:
     """Write results.csv, per_class.csv, summary.md and the plots from the run records alone; return their paths,
     the rows and the aggregate.
@@ -718,6 +767,7 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
     rows, pc_rows = collect_rows(out, settings.models, settings.seeds, metric)
     speed = SpeedRecord.read(out)  # RecordError on a bad file (exit 2): it names the file and `--remeasure`
     outdated = speed_of_rows(rows, speed)
+    ev = {e["model"]: e for e in evidence(rows, settings)}
     pc_cols = list(dict.fromkeys(k for r in rows for k in r if k.startswith(f"{metric}:")))
     write_text(out / "results.csv", _csv_text(rows, [*RESULT_COLUMNS, *pc_cols]))
     write_text(
@@ -725,6 +775,8 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
         _csv_text(pc_rows, ["model", "seed", "class", "npos", "difficult", *PER_CLASS_KEYS]),
     )
     agg = aggregate(rows, baseline, metric)
+    for a in agg:
+        a["evidence"] = ev.get(a["model"])
     plot_files: list[Path] = []
     if settings.plots and agg:
         from yolo_attn.compare.plots import write_plots
