@@ -247,8 +247,9 @@ def test_summary_md(sweep):
     table = [ln for ln in text.splitlines() if ln.startswith("| 1 |") or ln.startswith("| 2 |")]
     assert len(table) == 2 and any("(baseline)" in ln and "0 (ref.)" in ln for ln in table)
     assert "In progress" not in text and "## Per-class AP" in text
-    for png in ("map_vs_gflops.png", "map_vs_latency.png", "per_class_ap.png"):
+    for png in ("map_vs_gflops.png", "map_vs_latency.png", "per_class_ap.png", "forest.png"):
         assert f"]({png})" in text
+    assert "1 seed: covers test-set sampling only" in text and "Seed noise floor: unknown (one seed)" in text
 
 
 @pytest.mark.slow
