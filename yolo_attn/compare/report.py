@@ -28,7 +28,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolo_attn._io import write_text
+from yolo_attn._io import markdown_table, write_text
 from yolo_attn.compare.models import ModelSpec
 from yolo_attn.compare.plan import file_sha256
 from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SpeedRecord, SweepSettings
@@ -397,7 +397,7 @@ def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) 
         + (["GPU ms (b1, fp16)", "GPU × baseline [95% CI]"] if gpu else [])
         + ["train img/s (indicative)"]
     )
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:", ":---"] + ["---:"] * (len(head) - 2)) + "|"]
+    table = []
     for a in agg:
         is_base = a["model"] == baseline
         cells = [
@@ -417,8 +417,8 @@ def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) 
         if gpu:
             cells += [_latency(a, "gpu", 2), _ratio(a, "gpu", is_base)]
         cells.append(_plain(a["train_img_per_s_mean"], a["train_img_per_s_std"], 1))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append(cells)
+    return "\n".join(markdown_table(head, table, "rl" + "r" * (len(head) - 2)))
 
 
 def _summary(
@@ -502,12 +502,16 @@ def _summary(
     lines += _speed_section(speed, outdated, ok, out)
     lines += _excluded_section(ok)
     if failed:
-        lines += [f"## Failed runs ({len(failed)})", "", "| model | seed | error | log |", "|:---|---:|:---|:---|"]
+        table = []
         for r in failed:
             err = (r.get("error") or "?").splitlines()[0].replace("|", "\\|")[:300]
             log = Path(r["run_dir"]) / "log.txt"
-            log_s = f"`{log.relative_to(out)}`" if log.is_file() else "–"
-            lines.append(f"| `{r['model']}` | {r['seed']} | {err} | {log_s} |")
+            table.append([f"`{r['model']}`", r["seed"], err, f"`{log.relative_to(out)}`" if log.is_file() else "–"])
+        lines += [
+            f"## Failed runs ({len(failed)})",
+            "",
+            *markdown_table(["model", "seed", "error", "log"], table, "lr"),
+        ]
         lines.append("")
     if stale:
         lines += [
@@ -517,14 +521,16 @@ def _summary(
             "the current file. Train them again with the edited file: the same command with `--rerun-changed` (the "
             "old run folders are kept as `seed<k>.stale-<hash>`).",
             "",
-            "| model | seed | YAML | run |",
-            "|:---|---:|:---|:---|",
+            *markdown_table(
+                ["model", "seed", "YAML", "run"],
+                [
+                    [f"`{r['model']}`", r["seed"], f"`{r['model_yaml']}`", f"`{Path(r['run_dir']).relative_to(out)}`"]
+                    for r in stale
+                ],
+                "lr",
+            ),
+            "",
         ]
-        for r in stale:
-            lines.append(
-                f"| `{r['model']}` | {r['seed']} | `{r['model_yaml']}` | `{Path(r['run_dir']).relative_to(out)}` |"
-            )
-        lines.append("")
     resumed = [r for r in ok if r.get("resumed") == 1]
     if resumed:
         lines += [
@@ -549,11 +555,12 @@ def _summary(
         lines += [
             f"## Per-class AP ({METRICS[metric].short}, %, mean over seeds)",
             "",
-            "| class | " + " | ".join(f"`{a['model']}`" for a in order) + " |",
-            "|:---|" + "---:|" * len(order),
+            *markdown_table(
+                ["class", *(f"`{a['model']}`" for a in order)],
+                [[c, *(_pct(a["per_class"].get(c, math.nan)) for a in order)] for c in classes],
+                "l" + "r" * len(order),
+            ),
         ]
-        for c in classes:
-            lines.append(f"| {c} | " + " | ".join(_pct(a["per_class"].get(c, math.nan)) for a in order) + " |")
         lines += ["", "Every protocol per class and seed: `per_class.csv`.", ""]
     if plot_files:
         lines += ["## Plots", ""]
@@ -702,11 +709,14 @@ def _excluded_section(ok: list[dict]) -> list[str]:
         "A mean over classes (mAP) leaves out a class the scored split gives no non-difficult ground truth (or "
         "whose AP is undefined), as the VOC devkit does; these means are over the remaining classes.",
         "",
-        "| class | why | left out of | runs |",
-        "|:---|:---|:---|:---|",
+        *markdown_table(
+            ["class", "why", "left out of", "runs"],
+            [
+                [c, why, ", ".join(f"`{m}`" for m in f["metrics"]), ", ".join(f["runs"])]
+                for (c, why), f in found.items()
+            ],
+        ),
     ]
-    for (cls, why), f in found.items():
-        lines.append(f"| {cls} | {why} | {', '.join(f'`{m}`' for m in f['metrics'])} | {', '.join(f['runs'])} |")
     return lines + [""]
 
 
