@@ -347,18 +347,12 @@ def aggregate(rows: list[dict], baseline: str, metric: str) -> list[dict]:
     return agg
 
 
-def _pct(mean: float, std: float = math.nan, digits: int = 1) -> str:
+def _fmt(mean: float, std: float = math.nan, digits: int = 1, scale: float = 1.0, sign: str = "") -> str:
+    """``mean ± std`` (``scale`` 100: in %, ``sign`` "+": signed); "–" for a missing mean, no ± for a missing std."""
     if mean is None or math.isnan(mean):
         return "–"
-    s = f"{100 * mean:.{digits}f}"
-    return s if std is None or math.isnan(std) else f"{s} ± {100 * std:.{digits}f}"
-
-
-def _plain(mean: float, std: float = math.nan, digits: int = 1) -> str:
-    if mean is None or math.isnan(mean):
-        return "–"
-    s = f"{mean:.{digits}f}"
-    return s if std is None or math.isnan(std) else f"{s} ± {std:.{digits}f}"
+    s = f"{scale * mean:{sign}.{digits}f}"
+    return s if std is None or math.isnan(std) else f"{s} ± {scale * std:.{digits}f}"
 
 
 def _params(n: float) -> str:
@@ -367,15 +361,8 @@ def _params(n: float) -> str:
     return f"{n / 1e6:.3f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
 
 
-def _signed_pp(mean: float, std: float) -> str:
-    if mean is None or math.isnan(mean):
-        return "–"
-    s = f"{100 * mean:+.1f}"
-    return s if math.isnan(std) else f"{s} ± {100 * std:.1f}"
-
-
 def _latency(a: dict, dev: str, digits: int) -> str:
-    return _plain(a[f"{dev}_latency_ms_mean"], digits=digits) + (" (noisy)" if a.get(f"{dev}_noisy") else "")
+    return _fmt(a[f"{dev}_latency_ms_mean"], digits=digits) + (" (noisy)" if a.get(f"{dev}_noisy") else "")
 
 
 def _ratio(a: dict, dev: str, is_base: bool) -> str:
@@ -404,19 +391,19 @@ def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) 
             str(a["rank"]),
             f"`{a['model']}`" + (" (baseline)" if is_base else ""),
             str(a["n"]),
-            _pct(a[f"{metric}_mean"], a[f"{metric}_std"]),
-            "0 (ref.)" if is_base else _signed_pp(a["delta_mean"], a["delta_std"]),
+            _fmt(a[f"{metric}_mean"], a[f"{metric}_std"], scale=100),
+            "0 (ref.)" if is_base else _fmt(a["delta_mean"], a["delta_std"], scale=100, sign="+"),
         ]
-        cells += [_pct(a[f"{k}_mean"], a[f"{k}_std"]) for k in others]
+        cells += [_fmt(a[f"{k}_mean"], a[f"{k}_std"], scale=100) for k in others]
         cells += [
             _params(a["params_mean"]),
-            _plain(a["gflops_mean"], digits=3),
+            _fmt(a["gflops_mean"], digits=3),
             _latency(a, "cpu", 1),
             _ratio(a, "cpu", is_base),
         ]
         if gpu:
             cells += [_latency(a, "gpu", 2), _ratio(a, "gpu", is_base)]
-        cells.append(_plain(a["train_img_per_s_mean"], a["train_img_per_s_std"], 1))
+        cells.append(_fmt(a["train_img_per_s_mean"], a["train_img_per_s_std"]))
         table.append(cells)
     return "\n".join(markdown_table(head, table, "rl" + "r" * (len(head) - 2)))
 
@@ -557,7 +544,7 @@ def _summary(
             "",
             *markdown_table(
                 ["class", *(f"`{a['model']}`" for a in order)],
-                [[c, *(_pct(a["per_class"].get(c, math.nan)) for a in order)] for c in classes],
+                [[c, *(_fmt(a["per_class"].get(c, math.nan), scale=100) for a in order)] for c in classes],
                 "l" + "r" * len(order),
             ),
         ]
