@@ -247,8 +247,9 @@ def test_summary_md(sweep):
     table = [ln for ln in text.splitlines() if ln.startswith("| 1 |") or ln.startswith("| 2 |")]
     assert len(table) == 2 and any("(baseline)" in ln and "0 (ref.)" in ln for ln in table)
     assert "In progress" not in text and "## Per-class AP" in text
-    for png in ("map_vs_gflops.png", "map_vs_latency.png", "per_class_ap.png"):
+    for png in ("map_vs_gflops.png", "map_vs_latency.png", "per_class_ap.png", "forest.png"):
         assert f"]({png})" in text
+    assert "1 seed: covers test-set sampling only" in text and "Seed noise floor: unknown (one seed)" in text
 
 
 @pytest.mark.slow
@@ -261,6 +262,59 @@ def test_png_plots(sweep):
         with Image.open(path) as im:
             assert im.size[0] >= min_w and im.size[1] >= 300
     assert not list(sweep["out"].glob(".*.tmp-*")), "temporary files left behind"
+
+
+@pytest.mark.slow
+def test_evidence_two_models_two_seeds(sweep, tmp_path):
+    """A real 2-model x 2-seed sweep: summary.md and results.csv carry the paired bootstrap; the report recomputes it
+    from the saved per-image files alone, and older folders (files removed) still report, saying why."""
+    from yolo_attn.compare.report import EVIDENCE_COLUMNS, report_only
+
+    out = tmp_path / "ev"
+    compare(sweep["files"][:2], sweep["data"], epochs=1, imgsz=64, batch=8, device="cpu", out=out, val=False,
+            latency_repeats=3, seeds="0-1", resamples=200)  # fmt: skip
+    rows = _rows(out)
+    assert [(r["model"], r["seed"], r["status"]) for r in rows] == [
+        ("tiny-none", "0", "ok"), ("tiny-att", "0", "ok"), ("tiny-none", "1", "ok"), ("tiny-att", "1", "ok"),
+    ]  # fmt: skip
+    assert set(EVIDENCE_COLUMNS) <= set(rows[0])
+    base, att = rows[0], rows[1]
+    assert all(base[k] == "" for k in EVIDENCE_COLUMNS)  # the baseline is not compared with itself
+    assert att["verdict"] in ("better", "worse", "no evidence")
+    assert float(att["ci_low"]) <= float(att["ci_high"]) and 0 <= float(att["p_better"]) <= 1
+    assert float(att["noise_floor"]) >= 0 and {k: att[k] for k in EVIDENCE_COLUMNS} == {
+        k: rows[3][k] for k in EVIDENCE_COLUMNS
+    }
+    delta = float(rows[1]["voc07_map50"]) - float(rows[0]["voc07_map50"])
+    delta += float(rows[3]["voc07_map50"]) - float(rows[2]["voc07_map50"])
+    assert float(att["delta"]) == pytest.approx(delta / 2, abs=1e-9)  # the mean of the seed-matched Δs
+    text = (out / "summary.md").read_text()
+    assert "## Evidence vs the baseline `tiny-none`" in text and "| `tiny-att` | " in text
+    assert "two-level paired bootstrap: 2 seed pairs, then test images (200 resamples)" in text
+    assert "Seed noise floor:" in text and "](forest.png)" in text
+    assert (out / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # seeds that do not match: tiny-att's seed 1 lost its per-image file -> seed 0 alone, saying so
+    (out / "runs" / "tiny-att" / "seed1" / "per_image.npz").unlink()
+    report_only(out, say=None)
+    att = _rows(out)[1]
+    assert att["verdict"] in ("better", "worse", "no evidence")
+    text = (out / "summary.md").read_text()
+    assert "1 seed: covers test-set sampling only" in text and "seeds [1] have no pair: left out" in text
+    # an older folder: no per-image files at all -> no interval, the reason in both files
+    (out / "runs" / "tiny-att" / "seed0" / "per_image.npz").unlink()
+    report_only(out, say=None)
+    assert _rows(out)[1]["verdict"].startswith("no interval: seed 0: no per_image.npz")
+    assert (
+        "no interval: seed 0: no per_image.npz (scored before per-image results were saved)"
+        in (out / "summary.md").read_text()
+    )
+    assert not (out / "forest.png").exists() and "](forest.png)" not in (out / "summary.md").read_text()
+    # the baseline's files missing: its reason
+    for f in (out / "runs" / "tiny-none").glob("seed*/per_image.npz"):
+        f.unlink()
+    report_only(out, say=None)
+    assert "no interval: baseline 'tiny-none': seed 0: no per_image.npz" in _rows(out)[1]["verdict"]
 
 
 @pytest.mark.slow
@@ -365,6 +419,12 @@ def test_seeds_settings_and_presets():
     }
     own, extra = settle(SweepConfig.build(epochs=5, imgsz=320, preset="may-paper", train_args={"lr0": 0.02}))
     assert own["epochs"] == 5 and own["imgsz"] == 320 and own["batch"] == 40 and extra["lr0"] == 0.02
+    # the evidence preset: the paper's training, five seed-matched seeds; explicit seeds win
+    ev = SweepConfig.build(preset="evidence")
+    assert ev.seeds == [0, 1, 2, 3, 4] and settle(ev) == settle(SweepConfig.build(preset="may-paper"))
+    assert SweepConfig.build(preset="evidence", seeds="0-1").seeds == [0, 1] and ev.resamples == 1000
+    with pytest.raises(ValueError, match=r"--resamples 5: .*greater than or equal to 100"):
+        SweepConfig.build(resamples=5)
     with pytest.raises(ValueError, match="may not set"):
         SweepConfig.build(train_args={"seed": 3})
     with pytest.raises(ValueError, match="unknown preset"):

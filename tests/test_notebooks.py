@@ -64,7 +64,8 @@ def test_compare_notebook(compare_dir, monkeypatch, tmp_path):
     assert f"compare folder: {compare_dir}" in text
     assert "3 runs: ok 2, failed 1, pending 0" in text
     assert "## Ranking" in text and "tiny-att" in text and "NoSuchModule" in text
-    assert _pngs(outputs) == 4  # the three plots of the folder and the training curves
+    assert "forest.png" in text and "not written" not in text
+    assert _pngs(outputs) == 5  # the folder's three plots, its forest plot and the training curves
 
 
 def test_attention_maps_notebook(compare_dir, monkeypatch, tmp_path):

@@ -223,6 +223,7 @@ _SWEEP_ARGS = (  # (flags, argparse keywords): the settings compare and demo sha
     (("--weights",), {"default": "last", "choices": ["last", "best"], "help": "checkpoint scored (default last)"}),
     (("--split",), {"help": "split scored (default test when the dataset has one, else val)"}),
     (("--baseline",), {"help": "model the Δ columns refer to (default the *-none model, else stock, else the first)"}),
+    (("--resamples",), {"type": int, "help": "bootstrap resamples of the evidence section (default 1000)"}),
     (("--latency-repeats",), {"type": int, "help": "timed rounds of the speed step (default 50, at least 3)"}),
     (("--cpu-threads",), {"type": int, "help": "torch threads for CPU training (default cores - 1) and latency (1)"}),
     (("--no-plots",), {"dest": "plots", "action": "store_false", "help": "skip the PNG plots"}),
@@ -300,8 +301,9 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("--report-only", action="store_true", help="only rewrite the reports of --out")
     parser.add_argument("--remeasure", action="store_true", help="time the finished models of --out again and "
                         "rewrite the reports; takes --out, --latency-repeats, --cpu-threads")  # fmt: skip
-    parser.add_argument("--preset", choices=["demo", "may-paper"], help="demo: the CPU demo budget; may-paper: the "
-                        "MLCA paper's MAY training (640 px, 300 epochs, SGD, batch 40)")  # fmt: skip
+    parser.add_argument("--preset", choices=["demo", "may-paper", "evidence"], help="demo: the CPU demo budget; "
+                        "may-paper: the MLCA paper's MAY training (640 px, 300 epochs, SGD, batch 40); evidence: "
+                        "may-paper with seeds 0-4")  # fmt: skip
     _add(parser, _SWEEP_ARGS)
     _add(parser.add_argument_group("Slurm (--executor slurm; pip install 'yolo-attn[slurm]')"), _SLURM_ARGS)
     parser.set_defaults(func=_compare)
@@ -326,7 +328,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 def _sweep_settings(args: argparse.Namespace) -> dict:
     """The `SweepConfig` fields the shared arguments give (unset ones left to its defaults and the preset)."""
     kw = {k: getattr(args, k) for k in ("epochs", "imgsz", "batch", "seeds", "device", "devices", "workers", "val",
-          "metric", "weights", "split", "baseline", "latency_repeats", "cpu_threads", "plots", "retry_failed",
+          "metric", "weights", "split", "baseline", "latency_repeats", "cpu_threads", "plots", "retry_failed", "resamples",
           "rerun_changed", "resume_runs")}  # fmt: skip
     kw["train_args"] = parse_train_args(args.train_args)
     return {k: v for k, v in kw.items() if v is not None}

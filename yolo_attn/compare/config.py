@@ -122,7 +122,7 @@ def settle(cfg: SweepConfig) -> tuple[dict, dict]:
     explicit values."""
     from yolo_attn.compare.presets import PRESETS
 
-    merged = {**_BASE, **(PRESETS.get(cfg.preset) or {})}
+    merged = {**_BASE, **{k: v for k, v in (PRESETS.get(cfg.preset) or {}).items() if k != "seeds"}}
     merged.update({k: getattr(cfg, k) for k in _BASE if getattr(cfg, k) is not None})
     extra = {k: v for k, v in merged.items() if k not in _BASE}
     extra.update(cfg.train_args)
@@ -245,6 +245,7 @@ class SweepConfig(BaseModel):
     val: bool | None = None
     train_args: dict[str, Any] = Field(default_factory=dict)
     metric: str = "voc07_map50"
+    resamples: Annotated[int, Strict(), Field(ge=100)] = 1000
     weights: Literal["last", "best"] = "last"
     split: str | None = None
     baseline: str | None = None
@@ -264,6 +265,14 @@ class SweepConfig(BaseModel):
     @classmethod
     def _models(cls, v):
         return [v] if isinstance(v, str) else list(v or [])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_seeds(cls, data):
+        from yolo_attn.compare.presets import PRESETS
+
+        preset = PRESETS.get(data.get("preset")) if isinstance(data, dict) and data.get("seeds") is None else None
+        return {**data, "seeds": preset["seeds"]} if preset and "seeds" in preset else data
 
     @field_validator("seeds", mode="before")
     @classmethod

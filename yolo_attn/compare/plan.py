@@ -30,7 +30,7 @@ __all__ = [
 
 # SweepConfig fields sweep.json keeps as given (not fingerprinted).
 _FROM_CONFIG = ("preset", "device", "workers", "cpu_threads", "latency_repeats", "latency_warmup",
-                "resume_runs", "retry_failed", "plots")  # fmt: skip
+                "resume_runs", "resamples", "retry_failed", "plots")  # fmt: skip
 # Settings that do not change a run's result; a resumed sweep may change them.
 _NOT_FINGERPRINTED = ("device", "workers", "plots", "verbose")
 

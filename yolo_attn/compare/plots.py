@@ -1,13 +1,16 @@
 """PNG plots of a compare folder, drawn with matplotlib's bundled DejaVu fonts (nothing is downloaded).
 
 - ``map_vs_gflops.png``: the primary metric against GFLOPs at the training size, one marker per model (mean over
-  seeds, error bars = std over seeds when there are several), the baseline's level as a dashed line;
+  seeds; y error bars = the 95% interval of its Δ vs the baseline from the evidence where there is one, else the
+  std over seeds), the baseline's level as a dashed line;
 - ``map_vs_latency.png``: the same against the median CPU latency at batch 1 from the sweep's interleaved speed
   measurement (``speed.json``; GPU latency in a second panel when it was timed on CUDA): x error bars = the 95%
   bootstrap interval of the median, each label carries the median per-round ratio to the baseline, and a model
   whose interval is wider than ±5% is labelled *noisy* (hollow marker);
 - ``per_class_ap.png``: AP per class and model as a heatmap with the values written in, and next to it each
-  model's difference to the baseline per class (red = worse, blue = better).
+  model's difference to the baseline per class (red = worse, blue = better);
+- ``forest.png``: the evidence (`yolo_attn.metrics.evidence.forest_plot`): Δ vs the baseline with its 95% interval per
+  model, a zero line, the seed noise floor shaded (only when some model has an interval).
 """
 
 from __future__ import annotations
@@ -97,6 +100,15 @@ def _reference_x(agg, xkey: str, baseline: str) -> float | None:
     return ref if ref is not None and ref > 0 else None
 
 
+def _acc_err(a: dict, metric: str):
+    """y error bars in %: the 95% interval of the model's Δ vs the baseline (evidence) drawn around its mean where
+    there is one, else ± its std over seeds."""
+    e = a.get("evidence") or {}
+    if e.get("verdict") and math.isfinite(e["low"]) and math.isfinite(e["high"]):
+        return [[100 * max(e["delta"] - e["low"], 0.0)], [100 * max(e["high"] - e["delta"], 0.0)]]
+    return 100 * _nan0(a[f"{metric}_std"]) or None
+
+
 def _scatter(
     ax,
     agg,
@@ -137,7 +149,7 @@ def _scatter(
             x,
             100 * y,
             xerr=xerr,
-            yerr=100 * _nan0(a[f"{metric}_std"]) or None,
+            yerr=_acc_err(a, metric),
             fmt="*" if is_base else _MARKERS[i % len(_MARKERS)],
             ms=15 if is_base else 9,
             color=colors[i],
@@ -226,69 +238,36 @@ def _legend(fig, ax, n: int, title: str = "rank, model") -> None:
         ax.legend(loc="best", framealpha=0.9, title=title)
 
 
-def plot_map_vs_gflops(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int) -> Path:
+def _plot_panels(out: Path, name: str, agg: list[dict], baseline: str, metric: str, panels: list[tuple], foot: str):
+    """One `_scatter` per panel ``(xkey, xlabel, title, unit, speed)`` side by side, written to ``out / name``."""
     plt = _plt()
     colors = _colors(len(agg))
-    fig, ax = plt.subplots(figsize=(8.5, 5.2))
-    imgsz = settings.get("imgsz")
-    _scatter(
-        ax,
-        agg,
-        "gflops",
-        metric,
-        baseline,
-        colors,
-        f"GFLOPs at {imgsz}×{imgsz} (full-size profile, 2×MACs)",
-        "Accuracy vs compute",
-        unit=" GFLOPs",
-    )
-    fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
-    _legend(fig, ax, len(agg))
+    fig, axes = plt.subplots(1, len(panels), figsize=(14, 5.2) if len(panels) > 1 else (8.5, 5.2), squeeze=False)
+    for ax, (xkey, xlabel, title, unit, speed) in zip(axes[0], panels, strict=True):
+        _scatter(ax, agg, xkey, metric, baseline, colors, xlabel, title, unit=unit, speed=speed)
+    fig.suptitle(foot, y=0.005, fontsize=9, color="0.35", va="bottom")
+    _legend(fig, axes[0, -1], len(agg), "rank, model, time × baseline [95% CI]" if panels[0][4] else "rank, model")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    path = _save(fig, out / "map_vs_gflops.png")
+    path = _save(fig, out / name)
     plt.close(fig)
     return path
 
 
-def plot_map_vs_latency(
-    out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int, cpu_label: str, gpu_label: str
-) -> Path:
-    plt = _plt()
-    colors = _colors(len(agg))
-    gpu = any(not math.isnan(a["gpu_latency_ms_mean"]) for a in agg)
-    fig, axes = plt.subplots(1, 2 if gpu else 1, figsize=(14, 5.2) if gpu else (8.5, 5.2), squeeze=False)
-    imgsz = settings.get("imgsz")
-    _scatter(
-        axes[0, 0],
-        agg,
-        "cpu_latency_ms",
-        metric,
-        baseline,
-        colors,
-        f"CPU latency, ms (median of interleaved rounds, batch 1, {imgsz}×{imgsz}, fp32; bars: 95% CI)",
-        f"Accuracy vs CPU latency\n{cpu_label}",
-        unit=" ms",
-        speed="cpu",
-    )
-    if gpu:
-        _scatter(
-            axes[0, 1],
-            agg,
-            "gpu_latency_ms",
-            metric,
-            baseline,
-            colors,
-            f"GPU latency, ms (median of interleaved rounds, batch 1, {imgsz}×{imgsz}, fp16; bars: 95% CI)",
-            f"Accuracy vs GPU latency\n{gpu_label}",
-            unit=" ms",
-            speed="gpu",
-        )
-    fig.suptitle(_subtitle(settings, n_seeds), y=0.005, fontsize=9, color="0.35", va="bottom")
-    _legend(fig, axes[0, -1], len(agg), "rank, model, time × baseline [95% CI]")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    path = _save(fig, out / "map_vs_latency.png")
-    plt.close(fig)
-    return path
+def _scatter_plots(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int, labels):
+    """``map_vs_gflops.png`` and ``map_vs_latency.png`` (a GPU panel when GPU latency was measured)."""
+    s, foot = settings.get("imgsz"), _subtitle(settings, n_seeds)
+    timed = "median of interleaved rounds, batch 1, {s}×{s}, {dtype}; bars: 95% CI"
+    latency = [("cpu", labels[0], "fp32")]
+    if any(not math.isnan(a["gpu_latency_ms_mean"]) for a in agg):
+        latency.append(("gpu", labels[1], "fp16"))
+    return [
+        _plot_panels(out, "map_vs_gflops.png", agg, baseline, metric,
+                     [("gflops", f"GFLOPs at {s}×{s} (full-size profile, 2×MACs)", "Accuracy vs compute", " GFLOPs",
+                       None)], foot),
+        _plot_panels(out, "map_vs_latency.png", agg, baseline, metric,
+                     [(f"{d}_latency_ms", f"{d.upper()} latency, ms ({timed.format(s=s, dtype=dtype)})",
+                       f"Accuracy vs {d.upper()} latency\n{label}", " ms", d) for d, label, dtype in latency], foot),
+    ]  # fmt: skip
 
 
 def plot_per_class(out: Path, agg: list[dict], baseline: str, metric: str, settings: dict, n_seeds: int) -> Path:
@@ -373,10 +352,14 @@ def write_plots(out: Path, rows: list[dict], agg: list[dict], baseline: str, met
     threads = next((r.get("cpu_threads") for r in ok if r.get("cpu_threads")), None)
     cpu_label = f"{cpu}" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
     gpu_label = next((r.get("gpu_name") for r in ok if r.get("gpu_name")), "GPU")
-    paths = [
-        plot_map_vs_gflops(out, agg, baseline, metric, settings, n_seeds),
-        plot_map_vs_latency(out, agg, baseline, metric, settings, n_seeds, cpu_label, gpu_label),
-    ]
+    paths = _scatter_plots(out, agg, baseline, metric, settings, n_seeds, (cpu_label, gpu_label))
     if agg and agg[0]["per_class"]:
         paths.append(plot_per_class(out, agg, baseline, metric, settings, n_seeds))
+    ev = [a["evidence"] for a in agg if (a.get("evidence") or {}).get("verdict")]
+    if ev:
+        from yolo_attn.metrics.evidence import forest_plot
+
+        paths.append(forest_plot(ev, out / "forest.png"))
+    else:  # an earlier report's picture would no longer match
+        (out / "forest.png").unlink(missing_ok=True)
     return paths

@@ -190,7 +190,7 @@ class SweepSettings(Record):
         seeds, baseline, metric: The seeds in order, the baseline's label, the primary metric.
         train_args: Every extra Ultralytics train argument (fingerprinted or not, e.g. ``plots``).
         val, preset, device, devices, workers, cpu_threads, latency_repeats, latency_warmup, resume_runs,
-            retry_failed, plots: As the last call gave them (not fingerprinted).
+            retry_failed, plots, resamples: As the last call gave them (not fingerprinted).
         created, updated: When the sweep was first planned and last (re)started.
     """
 
@@ -212,6 +212,7 @@ class SweepSettings(Record):
     resume_runs: bool = True
     retry_failed: bool = True
     plots: bool = True
+    resamples: Annotated[int, Field(ge=100)] = 1000
     created: str = ""
     updated: str = ""
 

@@ -28,7 +28,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolo_attn._io import write_text
+from yolo_attn._io import markdown_table, write_text
 from yolo_attn.compare.models import ModelSpec
 from yolo_attn.compare.plan import file_sha256
 from yolo_attn.compare.records import SWEEP_RECORD, RunRecord, SpeedRecord, SweepSettings
@@ -78,6 +78,9 @@ SPEED_COLUMNS = (
     "latency_seed",
 )
 VERSION_COLUMNS = ("python", "torch", "torchvision", "ultralytics", "yolo_attn", "numpy", "platform")
+#: Columns of results.csv from the evidence (the model vs the baseline, repeated on each of its seeds' rows;
+#: ``verdict`` holds ``no interval: <reason>`` where there is none). Fractions 0-1 like the metrics.
+EVIDENCE_COLUMNS = ("delta", "ci_low", "ci_high", "p_better", "verdict", "seeds_needed", "noise_floor")
 #: The fixed columns of results.csv, in order (the per-class columns ``<metric>:<class>`` follow).
 RESULT_COLUMNS: tuple[str, ...] = (
     "model",
@@ -92,6 +95,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "gpu_latency_ms",
     "gpu_latency_p90_ms",
     *SPEED_COLUMNS,
+    *EVIDENCE_COLUMNS,
     "train_img_per_s",
     "train_time_s",
     "resumed",
@@ -343,18 +347,12 @@ def aggregate(rows: list[dict], baseline: str, metric: str) -> list[dict]:
     return agg
 
 
-def _pct(mean: float, std: float = math.nan, digits: int = 1) -> str:
+def _fmt(mean: float, std: float = math.nan, digits: int = 1, scale: float = 1.0, sign: str = "") -> str:
+    """``mean ± std`` (``scale`` 100: in %, ``sign`` "+": signed); "–" for a missing mean, no ± for a missing std."""
     if mean is None or math.isnan(mean):
         return "–"
-    s = f"{100 * mean:.{digits}f}"
-    return s if std is None or math.isnan(std) else f"{s} ± {100 * std:.{digits}f}"
-
-
-def _plain(mean: float, std: float = math.nan, digits: int = 1) -> str:
-    if mean is None or math.isnan(mean):
-        return "–"
-    s = f"{mean:.{digits}f}"
-    return s if std is None or math.isnan(std) else f"{s} ± {std:.{digits}f}"
+    s = f"{scale * mean:{sign}.{digits}f}"
+    return s if std is None or math.isnan(std) else f"{s} ± {scale * std:.{digits}f}"
 
 
 def _params(n: float) -> str:
@@ -363,15 +361,8 @@ def _params(n: float) -> str:
     return f"{n / 1e6:.3f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
 
 
-def _signed_pp(mean: float, std: float) -> str:
-    if mean is None or math.isnan(mean):
-        return "–"
-    s = f"{100 * mean:+.1f}"
-    return s if math.isnan(std) else f"{s} ± {100 * std:.1f}"
-
-
 def _latency(a: dict, dev: str, digits: int) -> str:
-    return _plain(a[f"{dev}_latency_ms_mean"], digits=digits) + (" (noisy)" if a.get(f"{dev}_noisy") else "")
+    return _fmt(a[f"{dev}_latency_ms_mean"], digits=digits) + (" (noisy)" if a.get(f"{dev}_noisy") else "")
 
 
 def _ratio(a: dict, dev: str, is_base: bool) -> str:
@@ -393,28 +384,28 @@ def ranked_table(agg: list[dict], baseline: str, metric: str, imgsz, gpu: bool) 
         + (["GPU ms (b1, fp16)", "GPU × baseline [95% CI]"] if gpu else [])
         + ["train img/s (indicative)"]
     )
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:", ":---"] + ["---:"] * (len(head) - 2)) + "|"]
+    table = []
     for a in agg:
         is_base = a["model"] == baseline
         cells = [
             str(a["rank"]),
             f"`{a['model']}`" + (" (baseline)" if is_base else ""),
             str(a["n"]),
-            _pct(a[f"{metric}_mean"], a[f"{metric}_std"]),
-            "0 (ref.)" if is_base else _signed_pp(a["delta_mean"], a["delta_std"]),
+            _fmt(a[f"{metric}_mean"], a[f"{metric}_std"], scale=100),
+            "0 (ref.)" if is_base else _fmt(a["delta_mean"], a["delta_std"], scale=100, sign="+"),
         ]
-        cells += [_pct(a[f"{k}_mean"], a[f"{k}_std"]) for k in others]
+        cells += [_fmt(a[f"{k}_mean"], a[f"{k}_std"], scale=100) for k in others]
         cells += [
             _params(a["params_mean"]),
-            _plain(a["gflops_mean"], digits=3),
+            _fmt(a["gflops_mean"], digits=3),
             _latency(a, "cpu", 1),
             _ratio(a, "cpu", is_base),
         ]
         if gpu:
             cells += [_latency(a, "gpu", 2), _ratio(a, "gpu", is_base)]
-        cells.append(_plain(a["train_img_per_s_mean"], a["train_img_per_s_std"], 1))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells.append(_fmt(a["train_img_per_s_mean"], a["train_img_per_s_std"]))
+        table.append(cells)
+    return "\n".join(markdown_table(head, table, "rl" + "r" * (len(head) - 2)))
 
 
 def _summary(
@@ -494,15 +485,20 @@ def _summary(
         ]
     if baseline not in {a["model"] for a in agg}:
         lines += [f"> The baseline `{baseline}` has no successful run, so Δ is empty.", ""]
+    lines += _evidence_section(agg, baseline)
     lines += _speed_section(speed, outdated, ok, out)
     lines += _excluded_section(ok)
     if failed:
-        lines += [f"## Failed runs ({len(failed)})", "", "| model | seed | error | log |", "|:---|---:|:---|:---|"]
+        table = []
         for r in failed:
             err = (r.get("error") or "?").splitlines()[0].replace("|", "\\|")[:300]
             log = Path(r["run_dir"]) / "log.txt"
-            log_s = f"`{log.relative_to(out)}`" if log.is_file() else "–"
-            lines.append(f"| `{r['model']}` | {r['seed']} | {err} | {log_s} |")
+            table.append([f"`{r['model']}`", r["seed"], err, f"`{log.relative_to(out)}`" if log.is_file() else "–"])
+        lines += [
+            f"## Failed runs ({len(failed)})",
+            "",
+            *markdown_table(["model", "seed", "error", "log"], table, "lr"),
+        ]
         lines.append("")
     if stale:
         lines += [
@@ -512,14 +508,16 @@ def _summary(
             "the current file. Train them again with the edited file: the same command with `--rerun-changed` (the "
             "old run folders are kept as `seed<k>.stale-<hash>`).",
             "",
-            "| model | seed | YAML | run |",
-            "|:---|---:|:---|:---|",
+            *markdown_table(
+                ["model", "seed", "YAML", "run"],
+                [
+                    [f"`{r['model']}`", r["seed"], f"`{r['model_yaml']}`", f"`{Path(r['run_dir']).relative_to(out)}`"]
+                    for r in stale
+                ],
+                "lr",
+            ),
+            "",
         ]
-        for r in stale:
-            lines.append(
-                f"| `{r['model']}` | {r['seed']} | `{r['model_yaml']}` | `{Path(r['run_dir']).relative_to(out)}` |"
-            )
-        lines.append("")
     resumed = [r for r in ok if r.get("resumed") == 1]
     if resumed:
         lines += [
@@ -544,11 +542,12 @@ def _summary(
         lines += [
             f"## Per-class AP ({METRICS[metric].short}, %, mean over seeds)",
             "",
-            "| class | " + " | ".join(f"`{a['model']}`" for a in order) + " |",
-            "|:---|" + "---:|" * len(order),
+            *markdown_table(
+                ["class", *(f"`{a['model']}`" for a in order)],
+                [[c, *(_fmt(a["per_class"].get(c, math.nan), scale=100) for a in order)] for c in classes],
+                "l" + "r" * len(order),
+            ),
         ]
-        for c in classes:
-            lines.append(f"| {c} | " + " | ".join(_pct(a["per_class"].get(c, math.nan)) for a in order) + " |")
         lines += ["", "Every protocol per class and seed: `per_class.csv`.", ""]
     if plot_files:
         lines += ["## Plots", ""]
@@ -564,6 +563,27 @@ def _summary(
         "",
     ]
     return "\n".join(lines)
+
+
+def _evidence_section(agg: list[dict], baseline: str) -> list[str]:
+    """``## Evidence``: `evidence_markdown` of the models' evidence rows and how to read it (none: empty)."""
+    from yolo_attn.metrics.evidence import evidence_markdown
+
+    ev = [a["evidence"] for a in agg if a.get("evidence")]
+    if not ev:
+        return []
+    return [
+        f"## Evidence vs the baseline `{baseline}`",
+        "",
+        evidence_markdown(ev),
+        "",
+        "Δ = model − baseline (mean over seed-matched pairs); the 95% interval and P(Δ>0) come from a paired "
+        "bootstrap over the saved per-image results (`per_image.npz` in each run folder); verdict better / worse "
+        "when the interval excludes 0, else no evidence. Seeds needed: how many seed pairs would resolve a "
+        "difference of that size given the observed variance. `results.csv` repeats these per row (`delta`, "
+        "`ci_low`, `ci_high`, `p_better`, `verdict`, `seeds_needed`, `noise_floor`, fractions 0–1).",
+        "",
+    ]
 
 
 def _plural(n, word: str) -> str:
@@ -676,11 +696,14 @@ def _excluded_section(ok: list[dict]) -> list[str]:
         "A mean over classes (mAP) leaves out a class the scored split gives no non-difficult ground truth (or "
         "whose AP is undefined), as the VOC devkit does; these means are over the remaining classes.",
         "",
-        "| class | why | left out of | runs |",
-        "|:---|:---|:---|:---|",
+        *markdown_table(
+            ["class", "why", "left out of", "runs"],
+            [
+                [c, why, ", ".join(f"`{m}`" for m in f["metrics"]), ", ".join(f["runs"])]
+                for (c, why), f in found.items()
+            ],
+        ),
     ]
-    for (cls, why), f in found.items():
-        lines.append(f"| {cls} | {why} | {', '.join(f'`{m}`' for m in f['metrics'])} | {', '.join(f['runs'])} |")
     return lines + [""]
 
 
@@ -702,6 +725,29 @@ def _settings_view(settings: SweepSettings) -> dict:
     }
 
 
+def evidence(rows: list[dict], settings: SweepSettings) -> list[dict]:
+    """`sweep_evidence` of the sweep's finished runs vs its baseline, from their saved per-image files; each
+    results row of a compared model gains the `EVIDENCE_COLUMNS`."""
+    from yolo_attn.metrics.evidence import BOOTSTRAP_METRICS, sweep_evidence
+
+    run_dirs: dict[str, dict[int, Path]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            run_dirs.setdefault(r["model"], {})[r["seed"]] = Path(r["run_dir"])
+    if settings.metric in BOOTSTRAP_METRICS:
+        ev = sweep_evidence(run_dirs, settings.baseline, settings.metric, settings.resamples)
+    else:
+        why = f"the metric {settings.metric} cannot be resampled (valid: {', '.join(BOOTSTRAP_METRICS)})"
+        ev = [{"model": m, "verdict": None, "reason": why} for m in run_dirs if m != settings.baseline]
+    by_model = {e["model"]: e for e in ev}
+    for r in rows:
+        e = by_model.get(r["model"])
+        if e is not None and r["status"] == "ok":
+            r.update({k: e.get(k) for k in EVIDENCE_COLUMNS}, ci_low=e.get("low"), ci_high=e.get("high"))
+            r["verdict"] = e["verdict"] or f"no interval: {e['reason']}"
+    return ev
+
+
 def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, say=None) -> dict:
     """Write results.csv, per_class.csv, summary.md and the plots from the run records alone; return their paths,
     the rows and the aggregate.
@@ -718,6 +764,7 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
     rows, pc_rows = collect_rows(out, settings.models, settings.seeds, metric)
     speed = SpeedRecord.read(out)  # RecordError on a bad file (exit 2): it names the file and `--remeasure`
     outdated = speed_of_rows(rows, speed)
+    ev = {e["model"]: e for e in evidence(rows, settings)}
     pc_cols = list(dict.fromkeys(k for r in rows for k in r if k.startswith(f"{metric}:")))
     write_text(out / "results.csv", _csv_text(rows, [*RESULT_COLUMNS, *pc_cols]))
     write_text(
@@ -725,6 +772,8 @@ def write_reports(out: str | Path, settings: SweepSettings, final: bool = True, 
         _csv_text(pc_rows, ["model", "seed", "class", "npos", "difficult", *PER_CLASS_KEYS]),
     )
     agg = aggregate(rows, baseline, metric)
+    for a in agg:
+        a["evidence"] = ev.get(a["model"])
     plot_files: list[Path] = []
     if settings.plots and agg:
         from yolo_attn.compare.plots import write_plots

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from yolo_attn._io import markdown_table
 from yolo_attn.compare.models import ModelSpec
 from yolo_attn.compare.plan import file_sha256
 from yolo_attn.compare.records import (
@@ -389,11 +390,9 @@ def format_speed_table(rec: SpeedRecord, device: str = "cpu") -> str:
     if d is None:
         return ""
     unit = "CPU" if device == "cpu" else "GPU"
-    lines = [
-        f"| model | {unit} wall ms [95% CI] | IQR ms | process CPU ms | wall ratio to baseline [95% CI] | "
-        "CPU-time ratio | noisy |",
-        "|:---|---:|---:|---:|---:|---:|:---|",
-    ]
+    head = ["model", f"{unit} wall ms [95% CI]", "IQR ms", "process CPU ms", "wall ratio to baseline [95% CI]",
+            "CPU-time ratio", "noisy"]  # fmt: skip
+    table = []
     for label in d.order:
         s = d.models[label]
         ratio = (
@@ -402,9 +401,10 @@ def format_speed_table(rec: SpeedRecord, device: str = "cpu") -> str:
             else f"{s.wall_ratio[0]:.3f} [{s.wall_ratio[1]:.3f}, {s.wall_ratio[2]:.3f}]"
         )
         cratio = "1 (ref.)" if s.cpu_ratio is None else f"{s.cpu_ratio[0]:.3f}"
-        lines.append(
-            f"| `{label}`{' (baseline)' if label == d.baseline else ''} | {_ms(s.wall_ms)} "
-            f"[{_ms(s.wall_ci_ms[0])}, {_ms(s.wall_ci_ms[1])}] | {_ms(s.wall_iqr_ms[0])}–{_ms(s.wall_iqr_ms[1])} | "
-            f"{_ms(s.cpu_ms)} | {ratio} | {cratio} | {'**noisy**: ' + s.noisy_why if s.noisy else 'no'} |"
-        )
-    return "\n".join(lines)
+        table.append([
+            f"`{label}`{' (baseline)' if label == d.baseline else ''}",
+            f"{_ms(s.wall_ms)} [{_ms(s.wall_ci_ms[0])}, {_ms(s.wall_ci_ms[1])}]",
+            f"{_ms(s.wall_iqr_ms[0])}–{_ms(s.wall_iqr_ms[1])}",
+            _ms(s.cpu_ms), ratio, cratio, "**noisy**: " + s.noisy_why if s.noisy else "no",
+        ])  # fmt: skip
+    return "\n".join(markdown_table(head, table, "lrrrrr"))

@@ -385,6 +385,7 @@ def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunR
 
     from yolo_attn.compare.measure import device_name, profile
     from yolo_attn.metrics import METRIC_KEYS, evaluate_model, save_metrics
+    from yolo_attn.metrics.evidence import PER_IMAGE_FILE
 
     with contextlib.suppress(OSError):
         write_json(run_dir / PROGRESS, {"state": "scoring", "time": time.time()})
@@ -411,7 +412,8 @@ def _measure_and_score(spec: RunSpec, run_dir: Path, trained: dict, record: RunR
     t0 = time.time()
     ev_batch = max(1, min(int(spec.train_args.get("batch", 16)), 32))
     device = spec.train_args.get("device")
-    res = evaluate_model(YOLO(str(weights)), spec.data, split=spec.split, imgsz=imgsz, batch=ev_batch, device=device)
+    res = evaluate_model(YOLO(str(weights)), spec.data, split=spec.split, imgsz=imgsz, batch=ev_batch, device=device,
+                         per_image=run_dir / PER_IMAGE_FILE)  # fmt: skip
     save_metrics(res, run_dir / "metrics.json")
     record.eval_time_s = time.time() - t0
     record.metrics = {k: res.get(k) for k in METRIC_KEYS}
