@@ -254,9 +254,11 @@ def test_bad_input_is_refused_naming_the_problem():
 
 
 def test_the_benchmark_prints_its_figure(capsys):
-    from yolo_attn.bench import main
+    from yolo_attn.cli import main
 
-    assert main(["bootstrap", "--resamples", "5", "--rounds", "1", "--images", "50", "--detections", "400"]) == 0
+    assert (
+        main(["bench", "bootstrap", "--resamples", "5", "--rounds", "1", "--images", "50", "--detections", "400"]) == 0
+    )
     out = capsys.readouterr().out
     assert "5 resamples x 2 models, 50 images" in out and "median" in out
 

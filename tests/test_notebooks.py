@@ -202,7 +202,7 @@ def test_readme_jupyter_lab_command(compare_dir, tmp_path):
         listing = requests.get(f"{base}/api/contents/", headers=auth, timeout=30).json()
         assert {c["name"] for c in listing["content"]} >= {"compare.ipynb", "attention_maps.ipynb"}
         expected = {
-            "compare.ipynb": (f"compare folder: {compare_dir}", 4),
+            "compare.ipynb": (f"compare folder: {compare_dir}", 5),  # three plots, the forest plot, the curves
             "attention_maps.ipynb": ("models: tiny-none, tiny-att", 2),
         }
         for name, (text, pngs) in expected.items():
